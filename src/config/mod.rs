@@ -1,0 +1,4 @@
+//! Configuration: `config.toml` → [`Settings`], `${VAR}` expansion, validation.
+
+mod settings;
+pub use settings::*;

@@ -1,0 +1,248 @@
+//! The Debugger event, parsed once at the edge (`ingest`) and typed after.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// A Twilio SID: two letters and 32 hex digits (`NO…`, `AC…`, `CA…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(transparent)]
+pub struct Sid(String);
+
+impl Sid {
+    /// Accepts `XX` + 32 hex digits; returns a message saying what is wrong otherwise.
+    pub fn parse(raw: &str) -> Result<Sid, String> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err("is empty".into());
+        }
+        let b = s.as_bytes();
+        let ok = b.len() == 34
+            && b[0].is_ascii_alphabetic()
+            && b[1].is_ascii_alphabetic()
+            && b[2..].iter().all(|c| c.is_ascii_hexdigit());
+        if ok {
+            Ok(Sid(s.to_string()))
+        } else {
+            Err("must be two letters followed by 32 hex digits".into())
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// Two-letter prefix (`AC`, `NO`, ...).
+    pub fn prefix(&self) -> &str {
+        &self.0[..2]
+    }
+}
+
+impl fmt::Display for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A Twilio error code (`11200`, `30003`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ErrorCode(pub u32);
+
+impl ErrorCode {
+    /// Accepts a string or number of up to 6 digits.
+    pub fn parse(raw: &str) -> Option<ErrorCode> {
+        let s = raw.trim();
+        if s.is_empty() || s.len() > 6 || !s.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok().map(ErrorCode)
+    }
+    pub fn from_json(v: &Value) -> Option<ErrorCode> {
+        match v {
+            Value::String(s) => ErrorCode::parse(s),
+            Value::Number(n) => n.as_u64().filter(|n| *n < 1_000_000).map(|n| ErrorCode(n as u32)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Event level; Twilio sends `ERROR`/`WARNING` (older docs: `DEBUG`/`INFO`) in any case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Error,
+    Warning,
+    Info,
+    Debug,
+}
+
+impl Level {
+    /// Case-insensitive; `WARN` is accepted for `warning`. Unknown or missing levels
+    /// are treated as `error` by ingest so an alert is never dropped for it.
+    pub fn parse(raw: &str) -> Option<Level> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "error" | "err" => Some(Level::Error),
+            "warning" | "warn" => Some(Level::Warning),
+            "info" | "notice" => Some(Level::Info),
+            "debug" => Some(Level::Debug),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Info => "info",
+            Level::Debug => "debug",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `webhook` sub-document of a payload: the request Twilio made to the user's
+/// app and the response it got. Every part may be missing or null.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Webhook {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<WebhookRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<WebhookResponse>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebhookRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebhookResponse {
+    /// Twilio sends a number; some producers a string. Kept as a number when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+/// The decoded `Payload`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Payload {
+    pub error_code: ErrorCode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more_info: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
+}
+
+/// The payload as received: decoded, or kept raw with the reason it could not be read.
+/// A broken payload still produces an alert (SPEC 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum PayloadState {
+    Parsed(Payload),
+    Unreadable {
+        reason: String,
+        /// Partial fields we could still pull out of a broken payload.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resource_sid: Option<String>,
+    },
+}
+
+/// One Twilio Debugger event, validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DebuggerEvent {
+    pub sid: Sid,
+    pub account_sid: Sid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_account_sid: Option<String>,
+    /// As sent (`Timestamp` or `TimeStamp`), ISO 8601 with or without milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    pub level: Level,
+    pub payload: PayloadState,
+    /// The raw `Payload` text, kept for templates and for unreadable payloads.
+    pub raw_payload: String,
+    /// When twilert accepted it, unix milliseconds.
+    pub received_at_ms: i64,
+}
+
+impl DebuggerEvent {
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match &self.payload {
+            PayloadState::Parsed(p) => Some(p.error_code),
+            PayloadState::Unreadable { .. } => None,
+        }
+    }
+    pub fn resource_sid(&self) -> Option<&str> {
+        match &self.payload {
+            PayloadState::Parsed(p) => p.resource_sid.as_deref(),
+            PayloadState::Unreadable { resource_sid, .. } => resource_sid.as_deref(),
+        }
+    }
+    pub fn service_sid(&self) -> Option<&str> {
+        match &self.payload {
+            PayloadState::Parsed(p) => p.service_sid.as_deref(),
+            PayloadState::Unreadable { .. } => None,
+        }
+    }
+    pub fn parsed(&self) -> Option<&Payload> {
+        match &self.payload {
+            PayloadState::Parsed(p) => Some(p),
+            PayloadState::Unreadable { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sid_shape() {
+        assert!(Sid::parse("NO00000000000000000000000000000001").is_ok());
+        assert!(Sid::parse("AC0123456789abcdef0123456789ABCDEF").is_ok());
+        assert!(Sid::parse("").is_err());
+        assert!(Sid::parse("NO123").is_err());
+        assert!(Sid::parse("N000000000000000000000000000000001").is_err());
+    }
+
+    #[test]
+    fn error_code_forms() {
+        assert_eq!(ErrorCode::parse("11200"), Some(ErrorCode(11200)));
+        assert_eq!(ErrorCode::from_json(&serde_json::json!(30003)), Some(ErrorCode(30003)));
+        assert_eq!(ErrorCode::from_json(&serde_json::json!("30003")), Some(ErrorCode(30003)));
+        assert_eq!(ErrorCode::parse("11x00"), None);
+        assert_eq!(ErrorCode::from_json(&serde_json::json!(-1)), None);
+    }
+
+    #[test]
+    fn level_any_case() {
+        assert_eq!(Level::parse("ERROR"), Some(Level::Error));
+        assert_eq!(Level::parse("Warning"), Some(Level::Warning));
+        assert_eq!(Level::parse("bogus"), None);
+    }
+}

@@ -1,0 +1,19 @@
+//! twilert: Twilio Debugger events → routed, grouped, rate-limited alerts.
+//!
+//! The pipeline, one module per stage:
+//! ingest → store → route → group → render → deliver.
+
+pub mod catalog;
+pub mod clock;
+pub mod cli;
+pub mod config;
+pub mod deliver;
+pub mod event;
+pub mod group;
+pub mod notification;
+pub mod ingest;
+pub mod render;
+pub mod route;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

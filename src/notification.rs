@@ -1,0 +1,36 @@
+//! The plain type handed from grouping to rendering and delivery.
+
+use crate::event::DebuggerEvent;
+use serde::{Deserialize, Serialize};
+
+/// What a digest says about a group's window: how many events were counted (not sent
+/// on their own), when, on which resources, and a few sample Sids.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Digest {
+    pub count: u64,
+    /// Unix milliseconds.
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    /// Distinct resources seen (capped; see `resources_total`).
+    pub resources: Vec<String>,
+    /// How many distinct resources there were in all (may exceed `resources.len()`).
+    pub resources_total: u64,
+    pub sample_sids: Vec<String>,
+}
+
+/// One message to send on one channel: a single event's alert, or a group's digest
+/// (then `event` is the group's first event, for its code, title and links).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub channel: String,
+    pub route: String,
+    /// `route` + `group_by` values; PagerDuty's `dedup_key`, email threading.
+    pub group_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mention: Option<String>,
+    pub event: DebuggerEvent,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+}

@@ -1,0 +1,1 @@
+//! Rendering: Handlebars templates → provider payloads, escaped and within limits.
