@@ -1,1 +1,322 @@
-//! stub
+//! Group windows and digests (SPEC 4): pure state + decisions, time passed in.
+//!
+//! The first event of a group is notified at once; later events in the window are
+//! counted; at each window end a group with a count above zero yields one digest and
+//! stays open for another window; a window with none closes it.
+
+use crate::event::DebuggerEvent;
+use crate::notification::Digest;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Distinct resources remembered per group (the count past this is a lower bound).
+const MAX_TRACKED_RESOURCES: usize = 1000;
+/// Resources listed in a digest.
+const DIGEST_RESOURCES: usize = 10;
+const SAMPLE_SIDS: usize = 5;
+
+/// What a group needs to produce its digest later. Small on purpose: a storm over
+/// 100,000 resources is 100,000 of these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupState {
+    pub route: String,
+    pub channels: Vec<String>,
+    pub template: Option<String>,
+    pub mention: Option<String>,
+    /// The group's first event, shown in digests for its code, title and links.
+    pub first_sid: String,
+    pub window_ms: i64,
+    pub window_end_ms: i64,
+    pub count: u64,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub resources: Vec<String>,
+    pub resources_total: u64,
+    pub sample_sids: Vec<String>,
+    /// Of `count`, the events for which this group's route is the first match: the
+    /// ones this group's digest accounts for in the SPEC 4 invariant.
+    #[serde(default)]
+    pub accounted: u64,
+}
+
+impl GroupState {
+    pub fn open(route: &str, channels: Vec<String>, template: Option<String>, mention: Option<String>, window_ms: i64, ev: &DebuggerEvent, now: i64) -> Self {
+        GroupState {
+            route: route.to_string(),
+            channels,
+            template,
+            mention,
+            first_sid: ev.sid.to_string(),
+            window_ms: window_ms.max(1),
+            window_end_ms: now + window_ms.max(1),
+            count: 0,
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            resources: vec![],
+            resources_total: 0,
+            sample_sids: vec![],
+            accounted: 0,
+        }
+    }
+
+    fn count_event(&mut self, ev: &DebuggerEvent, now: i64) {
+        if self.count == 0 {
+            self.first_seen_ms = now;
+            self.resources.clear();
+            self.resources_total = 0;
+            self.sample_sids.clear();
+        }
+        self.count += 1;
+        self.last_seen_ms = now;
+        if let Some(r) = ev.resource_sid() {
+            if self.resources.len() < MAX_TRACKED_RESOURCES && !self.resources.iter().any(|x| x == r) {
+                self.resources.push(r.to_string());
+                self.resources_total += 1;
+            } else if self.resources.len() >= MAX_TRACKED_RESOURCES && !self.resources.iter().any(|x| x == r) {
+                // Past the cap we can no longer tell new from seen; count it as new.
+                self.resources_total += 1;
+            }
+        }
+        if self.sample_sids.len() < SAMPLE_SIDS {
+            self.sample_sids.push(ev.sid.to_string());
+        }
+    }
+
+    fn digest(&self) -> Digest {
+        Digest {
+            count: self.count,
+            first_seen_ms: self.first_seen_ms,
+            last_seen_ms: self.last_seen_ms,
+            resources: self.resources.iter().take(DIGEST_RESOURCES).cloned().collect(),
+            resources_total: self.resources_total,
+            sample_sids: self.sample_sids.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    /// A new group: notify this event now.
+    First,
+    /// Counted into an open group's next digest.
+    Counted,
+}
+
+/// A digest that is due: the group's state at window end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueDigest {
+    pub key: String,
+    pub state: GroupState,
+    pub digest: Digest,
+}
+
+#[derive(Debug, Default)]
+pub struct Groups {
+    map: HashMap<String, GroupState>,
+    /// (window_end_ms, key), to find due groups without scanning them all.
+    deadlines: BTreeSet<(i64, String)>,
+    dirty: HashSet<String>,
+}
+
+impl Groups {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Restores persisted groups (after a restart).
+    pub fn restore(&mut self, groups: impl IntoIterator<Item = (String, GroupState)>) {
+        for (k, g) in groups {
+            self.deadlines.insert((g.window_end_ms, k.clone()));
+            self.map.insert(k, g);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Events counted in open groups, not yet in any digest.
+    pub fn pending_count(&self) -> u64 {
+        self.map.values().map(|g| g.accounted).sum()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&GroupState> {
+        self.map.get(key)
+    }
+
+    /// Records `ev` in group `key`; `open` builds the state of a new group.
+    /// `primary`: this route is the event's first match (see [`GroupState::accounted`]).
+    pub fn observe(&mut self, key: &str, ev: &DebuggerEvent, now: i64, primary: bool, open: impl FnOnce() -> GroupState) -> Observed {
+        self.dirty.insert(key.to_string());
+        match self.map.get_mut(key) {
+            Some(g) => {
+                g.count_event(ev, now);
+                g.accounted += u64::from(primary);
+                Observed::Counted
+            }
+            None => {
+                let g = open();
+                self.deadlines.insert((g.window_end_ms, key.to_string()));
+                self.map.insert(key.to_string(), g);
+                Observed::First
+            }
+        }
+    }
+
+    /// Adds `n` already-counted events (folded notifications) to an open group's
+    /// next digest; opens nothing. Returns false when the group is closed.
+    pub fn fold_into(&mut self, key: &str, n: u64, sample_sid: &str, now: i64) -> bool {
+        let Some(g) = self.map.get_mut(key) else { return false };
+        if g.count == 0 {
+            g.first_seen_ms = now;
+        }
+        g.count += n;
+        g.accounted += n;
+        g.last_seen_ms = g.last_seen_ms.max(now);
+        if g.sample_sids.len() < SAMPLE_SIDS {
+            g.sample_sids.push(sample_sid.to_string());
+        }
+        self.dirty.insert(key.to_string());
+        true
+    }
+
+    /// Closes every window that ended at or before `now`: digests for groups with a
+    /// count, removal of groups whose window had none.
+    pub fn due(&mut self, now: i64) -> Vec<DueDigest> {
+        let mut out = vec![];
+        while let Some((end, key)) = self.deadlines.first().cloned() {
+            if end > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            self.dirty.insert(key.clone());
+            let Some(g) = self.map.get_mut(&key) else { continue };
+            if g.window_end_ms != end {
+                continue;
+            }
+            if g.count == 0 {
+                self.map.remove(&key);
+                continue;
+            }
+            out.push(DueDigest { key: key.clone(), state: g.clone(), digest: g.digest() });
+            g.count = 0;
+            g.accounted = 0;
+            g.resources.clear();
+            g.resources_total = 0;
+            g.sample_sids.clear();
+            // Fixed cadence; when we are late (after downtime) the next window starts now.
+            g.window_end_ms = (g.window_end_ms + g.window_ms).max(now + 1);
+            self.deadlines.insert((g.window_end_ms, key));
+        }
+        out
+    }
+
+    /// The earliest window end, for the ticker.
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.deadlines.first().map(|(t, _)| *t)
+    }
+
+    /// Groups changed since the last call: `Some(state)` to save, `None` to delete.
+    pub fn take_dirty(&mut self) -> Vec<(String, Option<GroupState>)> {
+        let keys: Vec<String> = self.dirty.drain().collect();
+        keys.into_iter()
+            .map(|k| {
+                let v = self.map.get(&k).cloned();
+                (k, v)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::*;
+
+    fn ev(n: u32, resource: &str) -> DebuggerEvent {
+        DebuggerEvent {
+            sid: Sid::parse(&format!("NO{n:032x}")).unwrap(),
+            account_sid: Sid::parse(&format!("AC{:032x}", 1)).unwrap(),
+            parent_account_sid: None,
+            timestamp: None,
+            level: Level::Error,
+            payload: PayloadState::Parsed(Payload {
+                error_code: ErrorCode(11200),
+                resource_sid: Some(resource.to_string()),
+                service_sid: None,
+                more_info: None,
+                webhook: None,
+            }),
+            raw_payload: String::new(),
+            received_at_ms: 0,
+        }
+    }
+
+    fn observe(g: &mut Groups, e: &DebuggerEvent, now: i64) -> Observed {
+        g.observe("r|k", e, now, true, || GroupState::open("r", vec!["c".into()], None, None, 1000, e, now))
+    }
+
+    #[test]
+    fn first_immediate_then_counted_then_digest_then_close() {
+        let mut g = Groups::new();
+        assert_eq!(observe(&mut g, &ev(1, "CA1"), 0), Observed::First);
+        for i in 2..=10 {
+            assert_eq!(observe(&mut g, &ev(i, if i % 2 == 0 { "CA1" } else { "CA2" }), 100 + i as i64), Observed::Counted);
+        }
+        assert!(g.due(999).is_empty());
+        let d = g.due(1000);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].digest.count, 9);
+        assert_eq!(d[0].digest.first_seen_ms, 102);
+        assert_eq!(d[0].digest.last_seen_ms, 110);
+        assert_eq!(d[0].digest.resources_total, 2);
+        assert_eq!(d[0].digest.sample_sids.len(), 5);
+        assert_eq!(g.pending_count(), 0);
+        // Still open: an event in the second window is counted, digest at 2000.
+        assert_eq!(observe(&mut g, &ev(11, "CA1"), 1500), Observed::Counted);
+        assert_eq!(g.due(2000)[0].digest.count, 1);
+        // A quiet window closes it; the next event opens a new group.
+        assert!(g.due(3000).is_empty());
+        assert!(g.is_empty());
+        assert_eq!(observe(&mut g, &ev(12, "CA1"), 3001), Observed::First);
+    }
+
+    #[test]
+    fn late_tick_starts_next_window_now() {
+        let mut g = Groups::new();
+        observe(&mut g, &ev(1, "CA1"), 0);
+        observe(&mut g, &ev(2, "CA1"), 10);
+        assert_eq!(g.due(50_000).len(), 1);
+        assert_eq!(g.next_deadline(), Some(50_001));
+    }
+
+    #[test]
+    fn bounded_resources_and_dirty_tracking() {
+        let mut g = Groups::new();
+        observe(&mut g, &ev(0, "CA0"), 0);
+        for i in 1..5000u32 {
+            observe(&mut g, &ev(i, &format!("CA{i}")), 1);
+        }
+        let st = g.get("r|k").unwrap();
+        assert_eq!(st.resources.len(), MAX_TRACKED_RESOURCES);
+        assert_eq!(st.resources_total, 4999);
+        let dirty = g.take_dirty();
+        assert_eq!(dirty.len(), 1);
+        assert!(g.take_dirty().is_empty());
+        let d = g.due(1000);
+        assert_eq!(d[0].digest.resources.len(), DIGEST_RESOURCES);
+    }
+
+    #[test]
+    fn fold_adds_to_open_group_only() {
+        let mut g = Groups::new();
+        observe(&mut g, &ev(1, "CA1"), 0);
+        assert!(g.fold_into("r|k", 3, "NOx", 5));
+        assert!(!g.fold_into("other", 3, "NOx", 5));
+        assert_eq!(g.due(1000)[0].digest.count, 3);
+    }
+}

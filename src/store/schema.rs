@@ -1,0 +1,34 @@
+//! Table layout, created on open.
+
+use rusqlite::Connection;
+
+pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS events (
+            sid TEXT PRIMARY KEY,
+            received_at INTEGER NOT NULL,
+            body TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
+        CREATE TABLE IF NOT EXISTS notifications (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            channel TEXT NOT NULL,
+            route TEXT NOT NULL,
+            group_key TEXT NOT NULL,
+            event_sid TEXT NOT NULL,
+            is_digest INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            state INTEGER NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_at INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            last_error TEXT,
+            event_count INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS notifications_due ON notifications (state, channel, next_at);
+        CREATE INDEX IF NOT EXISTS notifications_event ON notifications (event_sid);
+        CREATE TABLE IF NOT EXISTS groups (key TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
+    )
+}
