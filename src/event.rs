@@ -162,6 +162,7 @@ pub struct Payload {
 /// A broken payload still produces an alert (SPEC 2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
+#[allow(clippy::large_enum_variant)] // one per event, never in bulk arrays
 pub enum PayloadState {
     Parsed(Payload),
     Unreadable {

@@ -3,6 +3,7 @@
 //! The pipeline, one module per stage:
 //! ingest → store → route → group → render → deliver.
 
+pub mod admin;
 pub mod catalog;
 pub mod clock;
 pub mod cli;
@@ -14,6 +15,8 @@ pub mod notification;
 pub mod ingest;
 pub mod render;
 pub mod route;
+pub mod runtime;
+pub mod dispatch;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

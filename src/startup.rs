@@ -1,1 +1,318 @@
-//! stub
+//! Wiring: builds every stage from the settings and runs them until a signal.
+//! `Application::build` binds the listener first, so tests use port 0.
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Settings;
+use crate::deliver::worker::Worker;
+use crate::dispatch::{self, Dispatcher, Wakers};
+use crate::ingest::handler::{debugger, IngestState};
+use crate::ingest::signature::Verifier;
+use crate::runtime::{Runtime, Shared};
+use crate::store::{Reader, Store};
+use crate::telemetry::Metrics;
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often windows are checked for due digests and backlogs for folding.
+const TICK: Duration = Duration::from_millis(200);
+
+/// Everything the admin endpoints and the signal handler need.
+#[derive(Clone)]
+pub struct Control {
+    pub shared: Shared,
+    pub dispatcher: Dispatcher,
+    pub metrics: Arc<Metrics>,
+    pub config_path: Option<PathBuf>,
+    pub store_path: PathBuf,
+    workers: Arc<Mutex<WorkerSet>>,
+}
+
+struct WorkerSet {
+    running: BTreeSet<String>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+    wakers: Wakers,
+    clock: SharedClock,
+    http: reqwest::Client,
+    shutdown: watch::Receiver<bool>,
+}
+
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    handle: ServerHandle,
+    control: Control,
+    engine: std::thread::JoinHandle<()>,
+    shutdown_tx: watch::Sender<bool>,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Application {
+    /// Validates the settings, opens the store, starts the engine, the workers and
+    /// the HTTP listener. `config_path` is re-read on reload.
+    pub async fn build(settings: Settings, config_path: Option<PathBuf>) -> anyhow::Result<Application> {
+        Self::build_with_clock(settings, config_path, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(settings: Settings, config_path: Option<PathBuf>, clock: SharedClock) -> anyhow::Result<Application> {
+        let rt = Runtime::build(settings).map_err(|errors| anyhow::anyhow!("invalid configuration:\n  {}", errors.join("\n  ")))?;
+        for w in &rt.warnings {
+            tracing::warn!("{w}");
+        }
+        let s = rt.settings.clone();
+        let metrics = Arc::new(Metrics::new());
+        let store = Store::open(&s.store.path).with_context(|| format!("opening store.path {}", s.store.path.display()))?;
+        let wakers = Wakers::default();
+        let rt = Arc::new(rt);
+        let (dispatcher, engine) = dispatch::spawn(store, rt.clone(), clock.clone(), wakers.clone(), metrics.clone())?;
+        let shared = Shared::new_arc(rt.clone());
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("twilert/", env!("CARGO_PKG_VERSION")))
+            .timeout(s.delivery.timeout.0)
+            .build()
+            .context("building the HTTP client")?;
+        let control = Control {
+            shared: shared.clone(),
+            dispatcher: dispatcher.clone(),
+            metrics: metrics.clone(),
+            config_path,
+            store_path: s.store.path.clone(),
+            workers: Arc::new(Mutex::new(WorkerSet {
+                running: BTreeSet::new(),
+                handles: vec![],
+                wakers: wakers.clone(),
+                clock: clock.clone(),
+                http,
+                shutdown: shutdown_rx.clone(),
+            })),
+        };
+        control.start_workers()?;
+        metrics.gauge("twilert_config_reload_success", &[]).set(1.0);
+        metrics.gauge("twilert_config_reload_timestamp_seconds", &[]).set(clock.now_ms() as f64 / 1000.0);
+        metrics.gauge("twilert_build_info", &[("version", env!("CARGO_PKG_VERSION"))]).set(1.0);
+
+        let ticker = tokio::spawn(tick_loop(dispatcher.clone(), shared.clone(), metrics.clone(), control.store_path.clone(), clock.clone(), shutdown_rx));
+
+        let listener = TcpListener::bind(&s.server.listen).with_context(|| format!("binding server.listen {}", s.server.listen))?;
+        let port = listener.local_addr()?.port();
+        let ingest = web::Data::new(IngestState {
+            verifier: s.twilio.verify_signature.then(|| Verifier::new(s.twilio.auth_tokens.clone())),
+            public_url: s.twilio.public_url.clone(),
+            max_body_bytes: s.server.max_body_bytes,
+            dispatcher: dispatcher.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+        });
+        let ctl = web::Data::new(control.clone());
+        let path = s.server.path.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(ingest.clone())
+                .app_data(ctl.clone())
+                .route(&path, web::post().to(debugger))
+                .route("/healthz", web::get().to(crate::admin::healthz))
+                .route("/readyz", web::get().to(crate::admin::readyz))
+                .route("/metrics", web::get().to(crate::admin::metrics))
+                .route("/-/reload", web::post().to(crate::admin::reload))
+                .default_service(web::to(crate::admin::not_found))
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(s.delivery.shutdown_grace.0.as_secs().max(1));
+        if s.server.workers > 0 {
+            server = server.workers(s.server.workers);
+        }
+        let server = server.run();
+        let handle = server.handle();
+        tracing::info!(port, path = %s.server.path, store = %s.store.path.display(), "twilert listening");
+        Ok(Application { port, server, handle, control, engine, shutdown_tx, ticker })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    /// Serves until SIGTERM/SIGINT (then shuts down gracefully); SIGHUP reloads.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.handle.clone();
+        let control = self.control.clone();
+        let signals = tokio::spawn(async move {
+            wait_for_stop(&control).await;
+            handle.stop(true).await;
+        });
+        self.serve_then_drain(signals).await
+    }
+
+    /// Serves until `stop` is called on the returned handle (tests).
+    pub async fn run_until(self, stop: tokio::sync::oneshot::Receiver<()>) -> anyhow::Result<()> {
+        let handle = self.handle.clone();
+        let signals = tokio::spawn(async move {
+            let _ = stop.await;
+            handle.stop(true).await;
+        });
+        self.serve_then_drain(signals).await
+    }
+
+    async fn serve_then_drain(self, signals: tokio::task::JoinHandle<()>) -> anyhow::Result<()> {
+        let grace = self.control.shared.get().settings.delivery.shutdown_grace.0;
+        let served = self.server.await;
+        signals.abort();
+        tracing::info!("stopped accepting events; finishing in-flight deliveries");
+        let _ = self.shutdown_tx.send(true);
+        let handles = std::mem::take(&mut self.control.workers.lock().unwrap_or_else(|p| p.into_inner()).handles);
+        let all = futures_util::future::join_all(handles);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("shutdown_grace passed with deliveries in flight; they stay pending in the store and resume at next start");
+        }
+        self.ticker.abort();
+        let Application { control, engine, .. } = self;
+        drop(control);
+        // The engine stops once every Dispatcher handle is gone.
+        let _ = tokio::task::spawn_blocking(move || engine.join()).await;
+        tracing::info!("twilert stopped");
+        served.map_err(Into::into)
+    }
+}
+
+impl Control {
+    /// Starts a worker for every configured channel that has none yet.
+    fn start_workers(&self) -> anyhow::Result<()> {
+        let rt = self.shared.get();
+        let mut ws = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        for name in rt.settings.channels.keys() {
+            if ws.running.contains(name) {
+                continue;
+            }
+            let reader = Reader::open(&self.store_path).with_context(|| format!("opening a reader on {}", self.store_path.display()))?;
+            let w = Worker {
+                channel: name.clone(),
+                shared: self.shared.clone(),
+                dispatcher: self.dispatcher.clone(),
+                reader: Mutex::new(reader),
+                wakers: ws.wakers.clone(),
+                clock: ws.clock.clone(),
+                metrics: self.metrics.clone(),
+                http: ws.http.clone(),
+                shutdown: ws.shutdown.clone(),
+            };
+            ws.handles.push(tokio::spawn(w.run()));
+            ws.running.insert(name.clone());
+        }
+        Ok(())
+    }
+
+    /// Re-reads the config file and templates; a bad one is rejected and the running
+    /// one kept. Returns the warnings of the new config, or the errors.
+    pub fn reload(&self) -> Result<Vec<String>, Vec<String>> {
+        let result = self.try_reload();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        match &result {
+            Ok(_) => {
+                self.metrics.gauge("twilert_config_reload_success", &[]).set(1.0);
+                self.metrics.gauge("twilert_config_reload_timestamp_seconds", &[]).set(now);
+                self.metrics.counter("twilert_config_reloads_total", &[("result", "success")]).increment(1);
+                tracing::info!("configuration reloaded");
+            }
+            Err(errors) => {
+                self.metrics.gauge("twilert_config_reload_success", &[]).set(0.0);
+                self.metrics.counter("twilert_config_reloads_total", &[("result", "failure")]).increment(1);
+                tracing::error!(errors = %errors.join("; "), "reload rejected; the running configuration stays");
+            }
+        }
+        result
+    }
+
+    fn try_reload(&self) -> Result<Vec<String>, Vec<String>> {
+        let path = self.config_path.as_ref().ok_or_else(|| vec!["no config file to reload from".to_string()])?;
+        let settings = crate::config::load(path).map_err(|e| vec![e.to_string()])?;
+        let old = self.shared.get();
+        if settings.store.path != old.settings.store.path || settings.server.listen != old.settings.server.listen {
+            return Err(vec!["store.path and server.listen cannot change on reload; restart instead".into()]);
+        }
+        let rt = Arc::new(Runtime::build(settings)?);
+        let warnings = rt.warnings.clone();
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        self.shared.set(rt.clone());
+        self.dispatcher.reload(rt);
+        self.start_workers().map_err(|e| vec![e.to_string()])?;
+        Ok(warnings)
+    }
+}
+
+async fn tick_loop(dispatcher: Dispatcher, shared: Shared, metrics: Arc<Metrics>, store_path: PathBuf, clock: SharedClock, mut shutdown: watch::Receiver<bool>) {
+    let mut last_prune = 0i64;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = shutdown.changed() => return,
+        }
+        dispatcher.tick().await;
+        let now = clock.now_ms();
+        if now - last_prune > 3_600_000 {
+            last_prune = now;
+            let rt = shared.get();
+            let retention = rt.settings.store.retention.0.as_millis() as i64;
+            let warn_size = rt.settings.store.warn_size_bytes;
+            let (d, path, m) = (dispatcher.clone(), store_path.clone(), metrics.clone());
+            tokio::spawn(async move {
+                let size = d.prune(now - retention).await;
+                if let Some(size) = size {
+                    m.gauge("twilert_store_size_bytes", &[]).set(size as f64);
+                    if size > warn_size {
+                        tracing::warn!(bytes = size, limit = warn_size, store = %path.display(), "store file is larger than store.warn_size_bytes");
+                    }
+                }
+            });
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_stop(control: &Control) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup())) else {
+        tracing::error!("cannot install signal handlers");
+        std::future::pending::<()>().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); return; }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); return; }
+            _ = hup.recv() => { tracing::info!("SIGHUP: reloading"); let _ = control.reload(); }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_stop(_control: &Control) {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// For `/metrics`: the accounting invariant's terms as metrics.
+pub async fn export_accounting(control: &Control) {
+    let Some(s) = control.dispatcher.snapshot().await else { return };
+    let m = &control.metrics;
+    let c = s.counters;
+    m.counter("twilert_events_accepted_total", &[]).absolute(c.accepted);
+    m.counter("twilert_events_duplicate_total", &[]).absolute(c.duplicates);
+    for (outcome, v) in [("notified", c.notified), ("digested", c.digested), ("muted", c.muted), ("unrouted", c.unrouted), ("dead_lettered", c.dead_lettered)] {
+        m.gauge("twilert_events_outcome", &[("outcome", outcome)]).set(v as f64);
+    }
+    m.gauge("twilert_events_pending", &[]).set(s.pending as f64);
+    m.gauge("twilert_events_accounted", &[]).set(s.accounted() as f64);
+    m.gauge("twilert_groups_open", &[]).set(s.open_groups as f64);
+}

@@ -1,1 +1,697 @@
-//! stub
+//! Request body → [`DebuggerEvent`], tolerant of everything but a missing or
+//! malformed `Sid`/`AccountSid` (SPEC 2). A broken `Payload` still yields an event
+//! ([`PayloadState::Unreadable`]): an alert about an error is never dropped for
+//! being malformed.
+
+use crate::event::{
+    DebuggerEvent, ErrorCode, Level, Payload, PayloadState, Sid, Webhook, WebhookRequest,
+    WebhookResponse,
+};
+use serde_json::{Map, Value};
+
+/// Why a body could not become an event. Answered `400 {"error": msg, "field": field}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// A required field is absent.
+    #[error("{field} is missing")]
+    Missing { field: &'static str },
+    /// A required field is present but malformed; `reason` follows the field name.
+    #[error("{field} {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// The body itself could not be decoded.
+    #[error("{0}")]
+    Body(String),
+}
+
+impl DecodeError {
+    /// The field the error is about (`Sid`, `AccountSid`, or `body`).
+    pub fn field(&self) -> &str {
+        match self {
+            DecodeError::Missing { field } | DecodeError::Invalid { field, .. } => field,
+            DecodeError::Body(_) => "body",
+        }
+    }
+}
+
+/// Top-level names, matched case-insensitively (`Timestamp` and `TimeStamp` alike).
+#[derive(Clone, Copy)]
+enum Field {
+    Sid,
+    AccountSid,
+    ParentAccountSid,
+    Timestamp,
+    Level,
+    Payload,
+}
+
+impl Field {
+    fn of(name: &str) -> Option<Field> {
+        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        Some(match name.len() {
+            3 if is("Sid") => Field::Sid,
+            5 if is("Level") => Field::Level,
+            7 if is("Payload") => Field::Payload,
+            9 if is("Timestamp") => Field::Timestamp,
+            10 if is("AccountSid") => Field::AccountSid,
+            16 if is("ParentAccountSid") => Field::ParentAccountSid,
+            _ => return None,
+        })
+    }
+}
+
+/// Decodes a Twilio `application/x-www-form-urlencoded` body. Returns the event
+/// and the decoded pairs in received order (for signature verification).
+/// When a name is repeated, its first value is used.
+pub fn decode_form(
+    body: &[u8],
+    received_at_ms: i64,
+) -> Result<(DebuggerEvent, Vec<(String, String)>), DecodeError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| DecodeError::Body(format!("body is not valid form data: {e}")))?;
+
+    let mut sid = None;
+    let mut account_sid = None;
+    let mut parent = None;
+    let mut timestamp = None;
+    let mut level = None;
+    let mut payload = None;
+    for (name, value) in &pairs {
+        let slot = match Field::of(name) {
+            Some(Field::Sid) => &mut sid,
+            Some(Field::AccountSid) => &mut account_sid,
+            Some(Field::ParentAccountSid) => &mut parent,
+            Some(Field::Timestamp) => &mut timestamp,
+            Some(Field::Level) => &mut level,
+            Some(Field::Payload) => &mut payload,
+            None => continue,
+        };
+        slot.get_or_insert(value.as_str());
+    }
+
+    let sid = required_sid("Sid", sid)?;
+    let account_sid = required_sid("AccountSid", account_sid)?;
+    let (payload, raw_payload) = match payload {
+        Some(raw) => (parse_payload(raw), raw.to_owned()),
+        None => (missing_payload(), String::new()),
+    };
+    let event = DebuggerEvent {
+        sid,
+        account_sid,
+        parent_account_sid: non_empty(parent),
+        timestamp: non_empty(timestamp),
+        level: level.and_then(Level::parse).unwrap_or(Level::Error),
+        payload,
+        raw_payload,
+        received_at_ms,
+    };
+    Ok((event, pairs))
+}
+
+/// Decodes an `application/json` body with the same top-level names as the form
+/// (any case). `Payload` may be an object or a JSON string.
+pub fn decode_json(body: &[u8], received_at_ms: i64) -> Result<DebuggerEvent, DecodeError> {
+    let map: Map<String, Value> = match serde_json::from_slice(body) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err(DecodeError::Body("body is not a JSON object".into())),
+        Err(e) => return Err(DecodeError::Body(format!("body is not valid JSON: {e}"))),
+    };
+
+    let mut sid = None;
+    let mut account_sid = None;
+    let mut parent = None;
+    let mut timestamp = None;
+    let mut level = None;
+    let mut payload = None;
+    for (name, value) in map {
+        let slot = match Field::of(&name) {
+            Some(Field::Sid) => &mut sid,
+            Some(Field::AccountSid) => &mut account_sid,
+            Some(Field::ParentAccountSid) => &mut parent,
+            Some(Field::Timestamp) => &mut timestamp,
+            Some(Field::Level) => &mut level,
+            Some(Field::Payload) => &mut payload,
+            None => continue,
+        };
+        if slot.is_none() && !value.is_null() {
+            *slot = Some(value);
+        }
+    }
+
+    let sid = required_json_sid("Sid", sid)?;
+    let account_sid = required_json_sid("AccountSid", account_sid)?;
+    let (payload, raw_payload) = match payload {
+        Some(Value::String(raw)) => (parse_payload(&raw), raw),
+        Some(value) => {
+            let raw = value.to_string();
+            (payload_from_value(value), raw)
+        }
+        None => (missing_payload(), String::new()),
+    };
+    let level = match level {
+        Some(Value::String(s)) => Level::parse(&s),
+        _ => None,
+    };
+    Ok(DebuggerEvent {
+        sid,
+        account_sid,
+        parent_account_sid: parent.and_then(lenient_string).filter(|s| !s.is_empty()),
+        timestamp: timestamp.and_then(lenient_string).filter(|s| !s.is_empty()),
+        level: level.unwrap_or(Level::Error),
+        payload,
+        raw_payload,
+        received_at_ms,
+    })
+}
+
+/// Reads a `Payload` text. Never fails: anything unusable is
+/// [`PayloadState::Unreadable`] with a human-readable reason.
+pub fn parse_payload(raw: &str) -> PayloadState {
+    if raw.trim().is_empty() {
+        return unreadable("Payload is empty", None);
+    }
+    match serde_json::from_str::<Value>(raw) {
+        Ok(value) => payload_from_value(value),
+        Err(e) => unreadable(format!("Payload is not JSON: {e}"), None),
+    }
+}
+
+/// Reads an already-parsed `Payload` by picking fields, so one odd field never
+/// makes the rest unreadable.
+pub fn payload_from_value(value: Value) -> PayloadState {
+    let mut map = match value {
+        Value::Object(map) => map,
+        _ => return unreadable("Payload is not a JSON object", None),
+    };
+    let resource_sid = map.remove("resource_sid").and_then(sid_string);
+    let error_code = match map.remove("error_code") {
+        None | Some(Value::Null) => return unreadable("Payload has no error_code", resource_sid),
+        Some(v) => match ErrorCode::from_json(&v) {
+            Some(code) => code,
+            None => {
+                return unreadable(
+                    "Payload error_code is not a Twilio error code (up to 6 digits)",
+                    resource_sid,
+                )
+            }
+        },
+    };
+    PayloadState::Parsed(Payload {
+        error_code,
+        resource_sid,
+        service_sid: map.remove("service_sid").and_then(sid_string),
+        more_info: map.remove("more_info").and_then(non_null),
+        webhook: map.remove("webhook").and_then(webhook),
+    })
+}
+
+fn webhook(value: Value) -> Option<Webhook> {
+    let Value::Object(mut map) = value else {
+        return None;
+    };
+    Some(Webhook {
+        kind: map.remove("type").and_then(lenient_string),
+        request: map.remove("request").and_then(|v| {
+            let Value::Object(mut req) = v else {
+                return None;
+            };
+            Some(WebhookRequest {
+                method: req.remove("method").and_then(lenient_string),
+                url: req.remove("url").and_then(lenient_string),
+                headers: req.remove("headers").and_then(non_null),
+                parameters: req.remove("parameters").and_then(non_null),
+            })
+        }),
+        response: map.remove("response").and_then(|v| {
+            let Value::Object(mut resp) = v else {
+                return None;
+            };
+            Some(WebhookResponse {
+                status_code: resp.remove("status_code").and_then(status_code),
+                headers: resp.remove("headers").and_then(non_null),
+                body: resp.remove("body").and_then(lenient_string),
+            })
+        }),
+    })
+}
+
+/// A number, or a numeric string; anything else is dropped.
+fn status_code(v: Value) -> Option<u16> {
+    match v {
+        Value::Number(n) => match n.as_u64() {
+            Some(u) => u16::try_from(u).ok(),
+            None => n
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u16::MAX)).contains(f))
+                .map(|f| f as u16),
+        },
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn required_sid(field: &'static str, raw: Option<&str>) -> Result<Sid, DecodeError> {
+    match raw {
+        None => Err(DecodeError::Missing { field }),
+        Some(raw) if raw.trim().is_empty() => Err(DecodeError::Missing { field }),
+        Some(raw) => Sid::parse(raw).map_err(|reason| DecodeError::Invalid { field, reason }),
+    }
+}
+
+fn required_json_sid(field: &'static str, raw: Option<Value>) -> Result<Sid, DecodeError> {
+    match raw {
+        None => Err(DecodeError::Missing { field }),
+        Some(Value::String(s)) => required_sid(field, Some(&s)),
+        Some(_) => Err(DecodeError::Invalid {
+            field,
+            reason: "must be a string".into(),
+        }),
+    }
+}
+
+/// A SID-like field: strings as given, numbers stringified, anything else dropped.
+fn sid_string(v: Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Strings as given, `null` dropped, any other JSON kept as its JSON text.
+fn lenient_string(v: Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+fn non_null(v: Value) -> Option<Value> {
+    (!v.is_null()).then_some(v)
+}
+
+fn non_empty(raw: Option<&str>) -> Option<String> {
+    raw.filter(|s| !s.trim().is_empty()).map(str::to_owned)
+}
+
+fn missing_payload() -> PayloadState {
+    unreadable("Payload is missing", None)
+}
+
+fn unreadable(reason: impl Into<String>, resource_sid: Option<String>) -> PayloadState {
+    PayloadState::Unreadable {
+        reason: reason.into(),
+        resource_sid,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SID: &str = "NO0123456789abcdef0123456789abcdef";
+    const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+    const CALL: &str = "CA0123456789abcdef0123456789abcdef";
+
+    fn realistic_payload() -> String {
+        json!({
+            "resource_sid": CALL,
+            "service_sid": null,
+            "error_code": "11200",
+            "more_info": {"Msg": "An attempt to retrieve content returned 502", "sourceComponent": "14100"},
+            "webhook": {
+                "type": "application/json",
+                "request": {
+                    "method": "POST",
+                    "url": "https://example.com/voice",
+                    "headers": {},
+                    "parameters": {"CallSid": CALL}
+                },
+                "response": {
+                    "status_code": 502,
+                    "headers": {},
+                    "body": "<html>Bad Gateway</html>"
+                }
+            }
+        })
+        .to_string()
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
+        serde_urlencoded::to_string(pairs).unwrap().into_bytes()
+    }
+
+    fn twilio_form(payload: &str) -> Vec<u8> {
+        form(&[
+            ("AccountSid", ACCOUNT),
+            ("Level", "ERROR"),
+            ("ParentAccountSid", ""),
+            ("Payload", payload),
+            ("PayloadType", "application/json"),
+            ("Sid", SID),
+            ("Timestamp", "2024-05-01T12:34:56.789Z"),
+        ])
+    }
+
+    fn parsed(state: &PayloadState) -> &Payload {
+        match state {
+            PayloadState::Parsed(p) => p,
+            other => panic!("expected a parsed payload, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn realistic_twilio_form() {
+        let payload = realistic_payload();
+        let body = twilio_form(&payload);
+        let (event, pairs) = decode_form(&body, 42).unwrap();
+        assert_eq!(event.sid.as_str(), SID);
+        assert_eq!(event.account_sid.as_str(), ACCOUNT);
+        assert_eq!(event.parent_account_sid, None);
+        assert_eq!(event.timestamp.as_deref(), Some("2024-05-01T12:34:56.789Z"));
+        assert_eq!(event.level, Level::Error);
+        assert_eq!(event.received_at_ms, 42);
+        assert_eq!(event.raw_payload, payload);
+        let p = parsed(&event.payload);
+        assert_eq!(p.error_code, ErrorCode(11200));
+        assert_eq!(p.resource_sid.as_deref(), Some(CALL));
+        assert_eq!(p.service_sid, None);
+        assert_eq!(p.more_info.as_ref().unwrap()["sourceComponent"], "14100");
+        let wh = p.webhook.as_ref().unwrap();
+        assert_eq!(wh.kind.as_deref(), Some("application/json"));
+        let req = wh.request.as_ref().unwrap();
+        assert_eq!(req.method.as_deref(), Some("POST"));
+        assert_eq!(req.url.as_deref(), Some("https://example.com/voice"));
+        assert_eq!(req.parameters, Some(json!({"CallSid": CALL})));
+        let resp = wh.response.as_ref().unwrap();
+        assert_eq!(resp.status_code, Some(502));
+        assert_eq!(resp.body.as_deref(), Some("<html>Bad Gateway</html>"));
+        // Pairs come back in received order for signature verification.
+        let names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "AccountSid",
+                "Level",
+                "ParentAccountSid",
+                "Payload",
+                "PayloadType",
+                "Sid",
+                "Timestamp"
+            ]
+        );
+        assert_eq!(pairs[3].1, payload);
+    }
+
+    #[test]
+    fn timestamp_spellings_and_precision() {
+        let p = realistic_payload();
+        for (name, ts) in [
+            ("Timestamp", "2024-05-01T12:34:56Z"),
+            ("TimeStamp", "2024-05-01T12:34:56Z"),
+            ("TimeStamp", "2024-05-01T12:34:56.123Z"),
+            ("Timestamp", "2024-05-01T12:34:56.123+00:00"),
+        ] {
+            let body = form(&[
+                ("Sid", SID),
+                ("AccountSid", ACCOUNT),
+                (name, ts),
+                ("Payload", &p),
+            ]);
+            let (event, _) = decode_form(&body, 0).unwrap();
+            assert_eq!(event.timestamp.as_deref(), Some(ts), "{name}={ts}");
+        }
+        let body = form(&[("Sid", SID), ("AccountSid", ACCOUNT), ("Payload", &p)]);
+        assert_eq!(decode_form(&body, 0).unwrap().0.timestamp, None);
+    }
+
+    #[test]
+    fn level_any_case_and_missing_is_error() {
+        let p = realistic_payload();
+        for (level, expected) in [
+            (Some("warning"), Level::Warning),
+            (Some("Error"), Level::Error),
+            (Some("WARNING"), Level::Warning),
+            (Some("debug"), Level::Debug),
+            (Some("bogus"), Level::Error),
+            (Some(""), Level::Error),
+            (None, Level::Error),
+        ] {
+            let mut pairs = vec![
+                ("Sid", SID),
+                ("AccountSid", ACCOUNT),
+                ("Payload", p.as_str()),
+            ];
+            if let Some(l) = level {
+                pairs.push(("Level", l));
+            }
+            let (event, _) = decode_form(&form(&pairs), 0).unwrap();
+            assert_eq!(event.level, expected, "{level:?}");
+        }
+    }
+
+    #[test]
+    fn parent_account_sid_kept_when_present() {
+        let p = realistic_payload();
+        let parent = "AC00000000000000000000000000000000";
+        let body = form(&[
+            ("Sid", SID),
+            ("AccountSid", ACCOUNT),
+            ("ParentAccountSid", parent),
+            ("Payload", &p),
+        ]);
+        let (event, _) = decode_form(&body, 0).unwrap();
+        assert_eq!(event.parent_account_sid.as_deref(), Some(parent));
+    }
+
+    #[test]
+    fn numeric_error_code_and_null_webhook_pieces() {
+        let raw = json!({
+            "resource_sid": 12345,
+            "service_sid": {"odd": true},
+            "error_code": 30003,
+            "more_info": null,
+            "webhook": {
+                "type": null,
+                "request": {"method": null, "url": null, "headers": null, "parameters": null},
+                "response": {"status_code": "404", "headers": null, "body": {"k": [1, 2]}}
+            }
+        })
+        .to_string();
+        let state = parse_payload(&raw);
+        let p = parsed(&state);
+        assert_eq!(p.error_code, ErrorCode(30003));
+        assert_eq!(p.resource_sid.as_deref(), Some("12345"));
+        assert_eq!(p.service_sid, None);
+        assert_eq!(p.more_info, None);
+        let wh = p.webhook.as_ref().unwrap();
+        assert_eq!(wh.kind, None);
+        assert_eq!(wh.request, Some(WebhookRequest::default()));
+        let resp = wh.response.as_ref().unwrap();
+        assert_eq!(resp.status_code, Some(404));
+        assert_eq!(resp.headers, None);
+        assert_eq!(resp.body.as_deref(), Some(r#"{"k":[1,2]}"#));
+
+        for webhook in [json!(null), json!("nope"), json!(3)] {
+            let raw = json!({"error_code": "11200", "webhook": webhook}).to_string();
+            assert_eq!(parsed(&parse_payload(&raw)).webhook, None);
+        }
+        let raw = json!({"error_code": "11200", "webhook": {"request": null, "response": []}})
+            .to_string();
+        let state = parse_payload(&raw);
+        let wh = parsed(&state).webhook.as_ref().unwrap();
+        assert_eq!((&wh.request, &wh.response), (&None, &None));
+    }
+
+    #[test]
+    fn status_code_forms() {
+        assert_eq!(status_code(json!(502)), Some(502));
+        assert_eq!(status_code(json!(" 502 ")), Some(502));
+        assert_eq!(status_code(json!(502.0)), Some(502));
+        assert_eq!(status_code(json!(502.5)), None);
+        assert_eq!(status_code(json!(70000)), None);
+        assert_eq!(status_code(json!(-1)), None);
+        assert_eq!(status_code(json!("5xx")), None);
+        assert_eq!(status_code(json!(null)), None);
+    }
+
+    #[test]
+    fn missing_sid_names_the_field() {
+        let p = realistic_payload();
+        let err = decode_form(&form(&[("AccountSid", ACCOUNT), ("Payload", &p)]), 0).unwrap_err();
+        assert_eq!(err.field(), "Sid");
+        assert_eq!(err.to_string(), "Sid is missing");
+        let err = decode_form(&form(&[("Sid", ""), ("AccountSid", ACCOUNT)]), 0).unwrap_err();
+        assert_eq!(
+            (err.field(), err.to_string().as_str()),
+            ("Sid", "Sid is missing")
+        );
+        let err = decode_form(&form(&[("Sid", SID)]), 0).unwrap_err();
+        assert_eq!(err.field(), "AccountSid");
+    }
+
+    #[test]
+    fn malformed_account_sid_names_the_field() {
+        let body = form(&[("Sid", SID), ("AccountSid", "AC123")]);
+        let err = decode_form(&body, 0).unwrap_err();
+        assert_eq!(err.field(), "AccountSid");
+        assert_eq!(
+            err.to_string(),
+            "AccountSid must be two letters followed by 32 hex digits"
+        );
+        let err = decode_json(
+            json!({"Sid": SID, "AccountSid": 7}).to_string().as_bytes(),
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), "AccountSid");
+    }
+
+    #[test]
+    fn broken_payload_is_unreadable_with_raw_kept() {
+        let raw = r#"{"resource_sid":"CA1","error_code":"#;
+        let (event, _) = decode_form(&twilio_form(raw), 0).unwrap();
+        assert_eq!(event.raw_payload, raw);
+        match &event.payload {
+            PayloadState::Unreadable { reason, .. } => {
+                assert!(reason.starts_with("Payload is not JSON"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let no_code = json!({"resource_sid": CALL, "more_info": {}}).to_string();
+        let (event, _) = decode_form(&twilio_form(&no_code), 0).unwrap();
+        assert_eq!(
+            event.payload,
+            PayloadState::Unreadable {
+                reason: "Payload has no error_code".into(),
+                resource_sid: Some(CALL.into())
+            }
+        );
+        assert_eq!(event.resource_sid(), Some(CALL));
+        assert_eq!(event.error_code(), None);
+
+        let bad_code = json!({"error_code": "11x00"}).to_string();
+        assert!(matches!(
+            parse_payload(&bad_code),
+            PayloadState::Unreadable { .. }
+        ));
+        for raw in ["", "  ", "[1,2]", "\"str\"", "null", "11200"] {
+            assert!(
+                matches!(parse_payload(raw), PayloadState::Unreadable { .. }),
+                "{raw:?}"
+            );
+        }
+
+        let body = form(&[("Sid", SID), ("AccountSid", ACCOUNT)]);
+        let (event, _) = decode_form(&body, 0).unwrap();
+        assert_eq!(event.raw_payload, "");
+        assert!(matches!(
+            &event.payload,
+            PayloadState::Unreadable { reason, .. } if reason == "Payload is missing"
+        ));
+    }
+
+    #[test]
+    fn json_body_with_payload_as_object_and_as_string() {
+        let payload: Value = serde_json::from_str(&realistic_payload()).unwrap();
+        let as_object = json!({
+            "Sid": SID,
+            "AccountSid": ACCOUNT,
+            "Level": "WARNING",
+            "TimeStamp": "2024-05-01T12:34:56Z",
+            "PayloadType": "application/json",
+            "Payload": payload,
+        });
+        let event = decode_json(as_object.to_string().as_bytes(), 7).unwrap();
+        assert_eq!(event.level, Level::Warning);
+        assert_eq!(event.timestamp.as_deref(), Some("2024-05-01T12:34:56Z"));
+        assert_eq!(event.error_code(), Some(ErrorCode(11200)));
+        assert_eq!(
+            serde_json::from_str::<Value>(&event.raw_payload).unwrap(),
+            payload
+        );
+
+        let as_string = json!({
+            "sid": SID,
+            "accountSid": ACCOUNT,
+            "payload": realistic_payload(),
+        });
+        let event2 = decode_json(as_string.to_string().as_bytes(), 7).unwrap();
+        assert_eq!(event2.raw_payload, realistic_payload());
+        assert_eq!(event2.payload, event.payload);
+        assert_eq!(event2.level, Level::Error);
+
+        let event3 = decode_json(
+            json!({"Sid": SID, "AccountSid": ACCOUNT, "Payload": null})
+                .to_string()
+                .as_bytes(),
+            0,
+        )
+        .unwrap();
+        assert!(matches!(event3.payload, PayloadState::Unreadable { .. }));
+    }
+
+    #[test]
+    fn json_body_errors() {
+        for body in [&b"[]"[..], b"\"x\"", b"null", b"{", b"", b"\xff\xfe"] {
+            let err = decode_json(body, 0).unwrap_err();
+            assert_eq!(err.field(), "body", "{body:?}");
+        }
+        let err =
+            decode_json(json!({"AccountSid": ACCOUNT}).to_string().as_bytes(), 0).unwrap_err();
+        assert_eq!(err.field(), "Sid");
+    }
+
+    #[test]
+    fn hostile_strings_survive_byte_for_byte() {
+        let hostile =
+            "\"quoted\" 'single' \\ back\nnew line\r\n\t<!channel> @here <script>&amp; 🔥🚨 ünï";
+        let raw = json!({
+            "error_code": "11200",
+            "resource_sid": hostile,
+            "more_info": {"Msg": hostile},
+            "webhook": {"response": {"body": hostile}}
+        })
+        .to_string();
+        let body = form(&[
+            ("Sid", SID),
+            ("AccountSid", ACCOUNT),
+            ("Timestamp", hostile),
+            ("ParentAccountSid", hostile),
+            ("Payload", &raw),
+        ]);
+        let (event, pairs) = decode_form(&body, 0).unwrap();
+        assert_eq!(event.timestamp.as_deref(), Some(hostile));
+        assert_eq!(event.parent_account_sid.as_deref(), Some(hostile));
+        assert_eq!(event.raw_payload, raw);
+        assert_eq!(pairs[4].1, raw);
+        let p = parsed(&event.payload);
+        assert_eq!(p.resource_sid.as_deref(), Some(hostile));
+        assert_eq!(p.more_info.as_ref().unwrap()["Msg"], hostile);
+        let resp = p.webhook.as_ref().unwrap().response.as_ref().unwrap();
+        assert_eq!(resp.body.as_deref(), Some(hostile));
+
+        let json_body = json!({"Sid": SID, "AccountSid": ACCOUNT, "Payload": raw}).to_string();
+        let event = decode_json(json_body.as_bytes(), 0).unwrap();
+        assert_eq!(event.raw_payload, raw);
+        assert_eq!(
+            parsed(&event.payload).resource_sid.as_deref(),
+            Some(hostile)
+        );
+    }
+
+    #[test]
+    fn odd_form_bodies_do_not_panic() {
+        for body in [
+            &b""[..],
+            b"&&&==",
+            b"Sid=%ZZ&AccountSid",
+            b"\xff\xfe=\x00",
+            b"Payload=%7B%22error_code%22%3A",
+        ] {
+            let _ = decode_form(body, 0);
+        }
+    }
+}

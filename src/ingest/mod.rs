@@ -2,4 +2,5 @@
 //! [`crate::event::DebuggerEvent`], stores it, answers per SPEC 2.
 
 pub mod decode;
+pub mod handler;
 pub mod signature;

@@ -241,9 +241,10 @@ impl Batch<'_> {
             "INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
         )?;
         for name in Counters::NAMES {
-            let v = delta.get(name);
+            // Deltas may be negative (dead letters moved back to pending): two's complement.
+            let v = delta.get(name) as i64;
             if v != 0 {
-                st.execute(params![name, v as i64])?;
+                st.execute(params![name, v])?;
             }
         }
         Ok(())
@@ -253,11 +254,45 @@ impl Batch<'_> {
         Ok(self.tx.prepare_cached("SELECT body FROM events WHERE sid = ?1")?.query_row([sid], |r| r.get(0)).optional()?)
     }
 
-    pub fn set_state(&self, id: i64, state: State, attempts: u32, now_ms: i64, error: Option<&str>) -> Result<()> {
-        self.tx
-            .prepare_cached("UPDATE notifications SET state = ?2, attempts = ?3, updated_at = ?4, last_error = COALESCE(?5, last_error) WHERE id = ?1")?
+    /// Moves a pending notification to `state`; false if it was no longer pending
+    /// (folded into a digest meanwhile), so the caller does not count it twice.
+    pub fn set_state(&self, id: i64, state: State, attempts: u32, now_ms: i64, error: Option<&str>) -> Result<bool> {
+        let n = self
+            .tx
+            .prepare_cached("UPDATE notifications SET state = ?2, attempts = ?3, updated_at = ?4, last_error = COALESCE(?5, last_error) WHERE id = ?1 AND state = 0")?
             .execute(params![id, state as i64, attempts, now_ms, error])?;
-        Ok(())
+        Ok(n == 1)
+    }
+
+    /// A notification's accounted event count and whether it is a digest.
+    pub fn accounting(&self, id: i64) -> Result<(u64, bool)> {
+        let v: Option<(i64, bool)> = self
+            .tx
+            .prepare_cached("SELECT event_count, is_digest FROM notifications WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(v.map(|(n, d)| (n.max(0) as u64, d)).unwrap_or((0, false)))
+    }
+
+    pub fn pending_count(&self, channel: &str) -> Result<u64> {
+        let v: i64 = self
+            .tx
+            .prepare_cached("SELECT COUNT(*) FROM notifications WHERE state = 0 AND channel = ?1")?
+            .query_row([channel], |r| r.get(0))?;
+        Ok(v.max(0) as u64)
+    }
+
+    /// All pending notifications of a channel, oldest first (to fold a backlog).
+    pub fn pending_rows(&self, channel: &str) -> Result<Vec<Queued>> {
+        let mut st = self.tx.prepare_cached(
+            "SELECT id, body, attempts, created_at, event_count FROM notifications WHERE state = 0 AND channel = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([channel], read_queued)?;
+        let mut out = vec![];
+        for row in rows {
+            out.push(parse_queued(row?)?);
+        }
+        Ok(out)
     }
 
     pub fn reschedule(&self, id: i64, attempts: u32, next_at_ms: i64, now_ms: i64, error: &str) -> Result<()> {
@@ -267,8 +302,16 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Puts dead letters back in the queue (`id` = None: all); returns how many.
-    pub fn retry_dead(&self, id: Option<i64>, now_ms: i64) -> Result<usize> {
+    /// Puts dead letters back in the queue (`id` = None: all) and moves the events
+    /// they account for from dead-lettered back to pending; returns the rows requeued.
+    pub fn requeue_dead(&self, id: Option<i64>, now_ms: i64) -> Result<usize> {
+        let events = self.dead_event_count(id)?;
+        let rows = self.retry_dead(id, now_ms)?;
+        self.add_counters(&Counters { dead_lettered: 0u64.wrapping_sub(events), ..Default::default() })?;
+        Ok(rows)
+    }
+
+    fn retry_dead(&self, id: Option<i64>, now_ms: i64) -> Result<usize> {
         let n = match id {
             Some(id) => self.tx.execute(
                 "UPDATE notifications SET state = 0, attempts = 0, next_at = ?2, updated_at = ?2, created_at = ?2 WHERE id = ?1 AND state = 2",
@@ -282,31 +325,25 @@ impl Batch<'_> {
         Ok(n)
     }
 
-    /// Sum of event_count of dead letters about to be retried (to move them back to pending).
-    pub fn dead_event_count(&self, id: Option<i64>) -> Result<u64> {
+    fn dead_event_count(&self, id: Option<i64>) -> Result<u64> {
         let v: i64 = match id {
             Some(id) => self.tx.query_row("SELECT COALESCE(SUM(event_count),0) FROM notifications WHERE id = ?1 AND state = 2", [id], |r| r.get(0))?,
             None => self.tx.query_row("SELECT COALESCE(SUM(event_count),0) FROM notifications WHERE state = 2", [], |r| r.get(0))?,
         };
         Ok(v.max(0) as u64)
     }
+}
 
-    /// Pending notifications of a channel, oldest first (for folding a backlog).
-    pub fn pending_for_channel(&self, channel: &str) -> Result<Vec<(i64, String, u64, String, bool)>> {
-        let mut st = self.tx.prepare_cached(
-            "SELECT id, group_key, event_count, event_sid, is_digest FROM notifications WHERE state = 0 AND channel = ?1 ORDER BY id",
-        )?;
-        let rows = st.query_map([channel], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64, r.get(3)?, r.get(4)?))
-        })?;
-        Ok(rows.collect::<std::result::Result<_, _>>()?)
-    }
+type QueuedRow = (i64, String, u32, i64, i64);
 
-    /// Sets a pending notification's accounted count (folding moves counts between rows).
-    pub fn set_event_count(&self, id: i64, count: u64) -> Result<()> {
-        self.tx.prepare_cached("UPDATE notifications SET event_count = ?2 WHERE id = ?1")?.execute(params![id, count as i64])?;
-        Ok(())
-    }
+fn read_queued(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn parse_queued((id, body, attempts, created_at_ms, event_count): QueuedRow) -> Result<Queued> {
+    let notification =
+        serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { what: format!("notification {id}"), message: e.to_string() })?;
+    Ok(Queued { id, notification, attempts, created_at_ms, event_count: event_count.max(0) as u64 })
 }
 
 /// A read-only handle for a delivery worker or the CLI (WAL: reads never block the writer).
@@ -327,15 +364,10 @@ impl Reader {
             "SELECT id, body, attempts, created_at, event_count FROM notifications
              WHERE state = 0 AND channel = ?1 AND next_at <= ?2 ORDER BY next_at, id LIMIT ?3",
         )?;
-        let rows = st.query_map(params![channel, now_ms, limit as i64], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, u32>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?))
-        })?;
+        let rows = st.query_map(params![channel, now_ms, limit as i64], read_queued)?;
         let mut out = vec![];
         for row in rows {
-            let (id, body, attempts, created_at_ms, event_count) = row?;
-            let notification = serde_json::from_str(&body)
-                .map_err(|e| StoreError::Corrupt { what: format!("notification {id}"), message: e.to_string() })?;
-            out.push(Queued { id, notification, attempts, created_at_ms, event_count: event_count.max(0) as u64 });
+            out.push(parse_queued(row?)?);
         }
         Ok(out)
     }

@@ -61,7 +61,7 @@ fn notification_lifecycle_and_dead_letters() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].last_error, "HTTP 404: no_service");
     assert_eq!(dead[0].attempts, 3);
-    assert_eq!(s.batch(|b| b.retry_dead(None, 700)).unwrap(), 1);
+    assert_eq!(s.batch(|b| b.requeue_dead(None, 700)).unwrap(), 1);
     assert_eq!(r.due("slack", 700, 10).unwrap()[0].attempts, 0);
     assert!(r.dead_letters().unwrap().is_empty());
 }

@@ -1,0 +1,255 @@
+//! Escaping per target. Event text is untrusted: whatever it holds, the escaped
+//! form keeps the payload valid, pings nobody and renders as text.
+//!
+//! Each Handlebars registry gets one [`Flavor`]'s escape function, so `{{x}}` in a
+//! Slack template is Slack-safe and in an HTML email is HTML-safe.
+
+/// Zero-width space, put after `@` so `@here` shows but does not notify.
+const ZWSP: char = '\u{200B}';
+
+/// Words that notify a whole channel when written as `@word`.
+const BROADCASTS: [&str; 3] = ["here", "channel", "everyone"];
+
+/// One escaping family; each has its own Handlebars registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Flavor {
+    /// Slack Block Kit JSON: JSON string + Slack's `&`/`<`/`>` entities + broken `@here`.
+    Slack,
+    /// Teams Adaptive Card JSON: JSON string.
+    Teams,
+    /// Discord JSON: JSON string + broken `@everyone`/`@here` + markdown escaped.
+    Discord,
+    /// Generic JSON (webhook, PagerDuty): JSON string.
+    Json,
+    /// Email HTML body: HTML-escaped.
+    Html,
+    /// Email plain-text body: as is.
+    Text,
+    /// Email subject: one line.
+    Subject,
+    /// Terminal text: one line per value, control characters (ANSI escapes) made visible.
+    Console,
+}
+
+impl Flavor {
+    pub(crate) const ALL: [Flavor; 8] = [
+        Flavor::Slack,
+        Flavor::Teams,
+        Flavor::Discord,
+        Flavor::Json,
+        Flavor::Html,
+        Flavor::Text,
+        Flavor::Subject,
+        Flavor::Console,
+    ];
+
+    /// Escapes untrusted text for this target (`{{x}}`).
+    pub(crate) fn escape(self, s: &str) -> String {
+        match self {
+            Flavor::Slack => json_escape(&slack_text(s)),
+            Flavor::Teams | Flavor::Json => json_escape(s),
+            Flavor::Discord => json_escape(&discord_text(s)),
+            Flavor::Html => html_escape(s),
+            Flavor::Text => s.to_string(),
+            Flavor::Subject => one_line(s),
+            Flavor::Console => visible_controls(&s.replace("\r\n", "\n").replace('\n', " ↵ ")),
+        }
+    }
+
+    /// Escapes trusted configuration text (a route's `mention`): valid in the
+    /// target's syntax, but markup such as `<!here>` keeps its meaning.
+    pub(crate) fn escape_trusted(self, s: &str) -> String {
+        match self {
+            Flavor::Slack | Flavor::Teams | Flavor::Discord | Flavor::Json => json_escape(s),
+            Flavor::Html => html_escape(s),
+            Flavor::Text => s.to_string(),
+            Flavor::Subject => one_line(s),
+            Flavor::Console => visible_controls(s),
+        }
+    }
+
+    /// Whether the rendered output is a JSON document.
+    pub(crate) fn is_json(self) -> bool {
+        matches!(
+            self,
+            Flavor::Slack | Flavor::Teams | Flavor::Discord | Flavor::Json
+        )
+    }
+}
+
+/// The inside of a JSON string literal (no surrounding quotes).
+pub(crate) fn json_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Slack text (before JSON): `&`, `<`, `>` as entities so `<!channel>`,
+/// `<@U123>` and `<http://x|y>` stay text; bare `@here`-style words broken.
+pub(crate) fn slack_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    break_broadcasts(&out)
+}
+
+/// Discord text (before JSON): `@everyone`/`@here` broken and Markdown
+/// backslash-escaped, so text shows as written: `\ * _ ~ ` | [ ] <` anywhere,
+/// `- # >` at the start of a line (lists, headings, quotes).
+pub(crate) fn discord_text(s: &str) -> String {
+    let broken = break_broadcasts(s);
+    let mut out = String::with_capacity(broken.len() + 8);
+    let mut line_start = true;
+    for c in broken.chars() {
+        let special = matches!(c, '\\' | '*' | '_' | '~' | '`' | '|' | '[' | ']' | '<')
+            || (line_start && matches!(c, '-' | '#' | '>'));
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+        line_start = c == '\n' || (line_start && c == ' ');
+    }
+    out
+}
+
+/// Puts a zero-width space after the `@` of `@here`, `@channel`, `@everyone`
+/// (any case).
+pub(crate) fn break_broadcasts(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('@') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let starts_broadcast = BROADCASTS.iter().any(|w| {
+            rest.get(..w.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(w))
+        });
+        if starts_broadcast {
+            out.push(ZWSP);
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// HTML text and attribute escaping.
+pub(crate) fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            '`' => out.push_str("&#x60;"),
+            '=' => out.push_str("&#x3D;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One line: line breaks and other control characters become spaces.
+pub(crate) fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Control characters other than newline and tab shown as `\u{..}` so an event
+/// cannot move the cursor or recolour a terminal.
+pub(crate) fn visible_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_escape_round_trips_through_serde() {
+        let nasty = "q\"b\\s\nnl\r\t\u{1}x }]} 🚨";
+        let doc = format!("\"{}\"", json_escape(nasty));
+        let back: String = serde_json::from_str(&doc).expect("valid JSON string");
+        assert_eq!(back, nasty);
+    }
+
+    #[test]
+    fn slack_neutralises_mentions_and_links() {
+        let s = Flavor::Slack.escape("<!channel> <@U123> <http://x|y> a&b @here @Channel");
+        assert!(!s.contains('<') && !s.contains('>'));
+        assert!(s.contains("&lt;!channel&gt;"));
+        assert!(s.contains("a&amp;b"));
+        assert!(s.contains("@\u{200B}here") && s.contains("@\u{200B}Channel"));
+    }
+
+    #[test]
+    fn trusted_text_keeps_markup_but_stays_valid_json() {
+        assert_eq!(
+            Flavor::Slack.escape_trusted("<!here> \"x\""),
+            "<!here> \\\"x\\\""
+        );
+        assert_eq!(Flavor::Html.escape_trusted("<b>"), "&lt;b&gt;");
+    }
+
+    #[test]
+    fn discord_breaks_everyone_and_markdown() {
+        let s = discord_text("@everyone **bold** [x](http://y) `c`");
+        assert!(s.starts_with("@\u{200B}everyone"));
+        assert!(s.contains("\\*\\*bold\\*\\*"));
+        assert!(s.contains("\\[x\\](http://y)"));
+        assert_eq!(
+            discord_text("a-b\n- c\n  # d > e"),
+            "a-b\n\\- c\n  \\# d > e"
+        );
+        assert!(s.contains("\\`c\\`"));
+    }
+
+    #[test]
+    fn break_broadcasts_leaves_emails_alone() {
+        assert_eq!(break_broadcasts("ops@example.com"), "ops@example.com");
+        assert_eq!(break_broadcasts("a@"), "a@");
+        assert_eq!(break_broadcasts("@HERE!"), "@\u{200B}HERE!");
+    }
+
+    #[test]
+    fn html_escape_script() {
+        let s = Flavor::Html.escape("</div><script>alert('x')</script>");
+        assert!(!s.contains('<') && !s.contains('\''));
+    }
+
+    #[test]
+    fn subject_and_console() {
+        assert_eq!(Flavor::Subject.escape("a\r\nb"), "a  b");
+        assert_eq!(
+            Flavor::Console.escape("a\u{1b}[2Jb\r\nc"),
+            "a\\u{1b}[2Jb ↵ c"
+        );
+        assert_eq!(Flavor::Text.escape("<x>"), "<x>");
+    }
+}

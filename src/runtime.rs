@@ -1,0 +1,142 @@
+//! The running configuration: settings compiled into a router, catalog and templates.
+//! Built and validated as a whole at start and on reload; swapped atomically.
+
+use crate::catalog::Catalog;
+use crate::config::Settings;
+use crate::deliver::limits::ChannelLimits;
+use crate::render::Renderer;
+use crate::route::Router;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+
+pub struct Runtime {
+    pub settings: Settings,
+    pub router: Router,
+    pub catalog: Arc<Catalog>,
+    pub renderer: Renderer,
+    /// Channels with their secrets set; the others are skipped (with a warning).
+    pub enabled: BTreeSet<String>,
+    pub limits: BTreeMap<String, ChannelLimits>,
+    pub warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("enabled", &self.enabled).field("warnings", &self.warnings).finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Compiles and validates everything; errors name the route/channel and key.
+    pub fn build(settings: Settings) -> Result<Runtime, Vec<String>> {
+        let mut errors = vec![];
+        let mut warnings = vec![];
+        let router = match Router::compile(&settings) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        };
+        let catalog = match &settings.catalog.path {
+            Some(p) => match Catalog::load(p) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    errors.push(e.to_string());
+                    None
+                }
+            },
+            None => Some(Catalog::builtin()),
+        };
+        let renderer = match Renderer::load(&settings.templates.dir) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errors.push(format!("templates.dir {:?}: {e}", settings.templates.dir.display().to_string()));
+                None
+            }
+        };
+        let mut enabled = BTreeSet::new();
+        let mut limits = BTreeMap::new();
+        for (name, ch) in &settings.channels {
+            match crate::deliver::validate_channel(name, ch) {
+                Ok(()) => {}
+                Err(e) => errors.extend(e),
+            }
+            match ChannelLimits::from_settings(name, ch) {
+                Ok(l) => {
+                    limits.insert(name.clone(), l);
+                }
+                Err(e) => errors.push(e),
+            }
+            if ch.enabled() {
+                enabled.insert(name.clone());
+            } else {
+                warnings.push(format!("channels.{name}: disabled (its {} is empty)", secret_key(ch.kind())));
+            }
+        }
+        if !settings.twilio.verify_signature {
+            warnings.push("twilio.verify_signature = false: anyone who can reach the endpoint can post events".into());
+        } else if settings.twilio.auth_tokens.is_empty() {
+            errors.push("twilio.auth_tokens: no auth token configured; set TWILIO_AUTH_TOKEN or verify_signature = false".into());
+        }
+        if let Some(url) = &settings.twilio.public_url {
+            if url.len() > 100 {
+                warnings.push(format!("twilio.public_url is {} characters; Twilio's Debugger webhook allows at most 100", url.len()));
+            }
+            if url::Url::parse(url).is_err() {
+                errors.push(format!("twilio.public_url: {url:?} is not a URL"));
+            }
+        }
+        if let Some(r) = &router {
+            warnings.extend(r.warnings());
+            let used: BTreeSet<&str> = r.routes().iter().chain(r.fallback()).flat_map(|r| r.channels.iter().map(String::as_str)).collect();
+            for name in settings.channels.keys() {
+                if !used.contains(name.as_str()) {
+                    warnings.push(format!("channels.{name}: no route uses it"));
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        match (router, catalog, renderer) {
+            (Some(router), Some(catalog), Some(renderer)) => {
+                Ok(Runtime { settings, router, catalog: Arc::new(catalog), renderer, enabled, limits, warnings })
+            }
+            _ => Err(vec!["configuration is invalid".into()]),
+        }
+    }
+}
+
+fn secret_key(kind: &str) -> &'static str {
+    match kind {
+        "email" => "smtp_url",
+        "pagerduty" => "routing_key",
+        _ => "url",
+    }
+}
+
+/// The current runtime, replaced on reload; readers take a cheap `Arc` snapshot.
+#[derive(Debug, Clone)]
+pub struct Shared(Arc<RwLock<Arc<Runtime>>>);
+
+impl Shared {
+    pub fn new(rt: Runtime) -> Self {
+        Self::new_arc(Arc::new(rt))
+    }
+    pub fn new_arc(rt: Arc<Runtime>) -> Self {
+        Shared(Arc::new(RwLock::new(rt)))
+    }
+    pub fn get(&self) -> Arc<Runtime> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+    pub fn set(&self, rt: Arc<Runtime>) {
+        match self.0.write() {
+            Ok(mut g) => *g = rt,
+            Err(p) => *p.into_inner() = rt,
+        }
+    }
+}
