@@ -11,26 +11,41 @@ pub async fn healthz() -> HttpResponse {
 /// Ready when the store answers and the dispatch engine runs.
 pub async fn readyz(ctl: web::Data<Control>) -> HttpResponse {
     let path = ctl.store_path.clone();
-    let store_ok = tokio::task::spawn_blocking(move || crate::store::Reader::open(&path).map(|r| r.ping()).unwrap_or(false)).await.unwrap_or(false);
+    let store_ok = tokio::task::spawn_blocking(move || {
+        crate::store::Reader::open(&path)
+            .map(|r| r.ping())
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false);
     let engine_ok = ctl.dispatcher.snapshot().await.is_some();
     if store_ok && engine_ok {
         HttpResponse::Ok().json(json!({ "status": "ready" }))
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({ "status": "not ready", "store": store_ok, "engine": engine_ok }))
+        HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "not ready", "store": store_ok, "engine": engine_ok }))
     }
 }
 
 pub async fn metrics(ctl: web::Data<Control>) -> HttpResponse {
     export_accounting(&ctl).await;
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(ctl.metrics.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(ctl.metrics.render())
 }
 
 pub async fn reload(ctl: web::Data<Control>) -> HttpResponse {
     let c = ctl.clone();
     match tokio::task::spawn_blocking(move || c.reload()).await {
-        Ok(Ok(warnings)) => HttpResponse::Ok().json(json!({ "status": "reloaded", "warnings": warnings })),
-        Ok(Err(errors)) => HttpResponse::BadRequest().json(json!({ "error": "configuration rejected; the running one stays", "errors": errors })),
-        Err(_) => HttpResponse::ServiceUnavailable().json(json!({ "error": "reload did not complete" })),
+        Ok(Ok(warnings)) => {
+            HttpResponse::Ok().json(json!({ "status": "reloaded", "warnings": warnings }))
+        }
+        Ok(Err(errors)) => HttpResponse::BadRequest().json(
+            json!({ "error": "configuration rejected; the running one stays", "errors": errors }),
+        ),
+        Err(_) => {
+            HttpResponse::ServiceUnavailable().json(json!({ "error": "reload did not complete" }))
+        }
     }
 }
 

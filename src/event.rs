@@ -59,7 +59,10 @@ impl ErrorCode {
     pub fn from_json(v: &Value) -> Option<ErrorCode> {
         match v {
             Value::String(s) => ErrorCode::parse(s),
-            Value::Number(n) => n.as_u64().filter(|n| *n < 1_000_000).map(|n| ErrorCode(n as u32)),
+            Value::Number(n) => n
+                .as_u64()
+                .filter(|n| *n < 1_000_000)
+                .map(|n| ErrorCode(n as u32)),
             _ => None,
         }
     }
@@ -234,8 +237,14 @@ mod tests {
     #[test]
     fn error_code_forms() {
         assert_eq!(ErrorCode::parse("11200"), Some(ErrorCode(11200)));
-        assert_eq!(ErrorCode::from_json(&serde_json::json!(30003)), Some(ErrorCode(30003)));
-        assert_eq!(ErrorCode::from_json(&serde_json::json!("30003")), Some(ErrorCode(30003)));
+        assert_eq!(
+            ErrorCode::from_json(&serde_json::json!(30003)),
+            Some(ErrorCode(30003))
+        );
+        assert_eq!(
+            ErrorCode::from_json(&serde_json::json!("30003")),
+            Some(ErrorCode(30003))
+        );
         assert_eq!(ErrorCode::parse("11x00"), None);
         assert_eq!(ErrorCode::from_json(&serde_json::json!(-1)), None);
     }

@@ -40,7 +40,15 @@ pub struct GroupState {
 }
 
 impl GroupState {
-    pub fn open(route: &str, channels: Vec<String>, template: Option<String>, mention: Option<String>, window_ms: i64, ev: &DebuggerEvent, now: i64) -> Self {
+    pub fn open(
+        route: &str,
+        channels: Vec<String>,
+        template: Option<String>,
+        mention: Option<String>,
+        window_ms: i64,
+        ev: &DebuggerEvent,
+        now: i64,
+    ) -> Self {
         GroupState {
             route: route.to_string(),
             channels,
@@ -69,10 +77,14 @@ impl GroupState {
         self.count += 1;
         self.last_seen_ms = now;
         if let Some(r) = ev.resource_sid() {
-            if self.resources.len() < MAX_TRACKED_RESOURCES && !self.resources.iter().any(|x| x == r) {
+            if self.resources.len() < MAX_TRACKED_RESOURCES
+                && !self.resources.iter().any(|x| x == r)
+            {
                 self.resources.push(r.to_string());
                 self.resources_total += 1;
-            } else if self.resources.len() >= MAX_TRACKED_RESOURCES && !self.resources.iter().any(|x| x == r) {
+            } else if self.resources.len() >= MAX_TRACKED_RESOURCES
+                && !self.resources.iter().any(|x| x == r)
+            {
                 // Past the cap we can no longer tell new from seen; count it as new.
                 self.resources_total += 1;
             }
@@ -87,7 +99,12 @@ impl GroupState {
             count: self.count,
             first_seen_ms: self.first_seen_ms,
             last_seen_ms: self.last_seen_ms,
-            resources: self.resources.iter().take(DIGEST_RESOURCES).cloned().collect(),
+            resources: self
+                .resources
+                .iter()
+                .take(DIGEST_RESOURCES)
+                .cloned()
+                .collect(),
             resources_total: self.resources_total,
             sample_sids: self.sample_sids.clone(),
         }
@@ -150,7 +167,14 @@ impl Groups {
 
     /// Records `ev` in group `key`; `open` builds the state of a new group.
     /// `primary`: this route is the event's first match (see [`GroupState::accounted`]).
-    pub fn observe(&mut self, key: &str, ev: &DebuggerEvent, now: i64, primary: bool, open: impl FnOnce() -> GroupState) -> Observed {
+    pub fn observe(
+        &mut self,
+        key: &str,
+        ev: &DebuggerEvent,
+        now: i64,
+        primary: bool,
+        open: impl FnOnce() -> GroupState,
+    ) -> Observed {
         self.dirty.insert(key.to_string());
         match self.map.get_mut(key) {
             Some(g) => {
@@ -170,7 +194,9 @@ impl Groups {
     /// Adds `n` already-counted events (folded notifications) to an open group's
     /// next digest; opens nothing. Returns false when the group is closed.
     pub fn fold_into(&mut self, key: &str, n: u64, sample_sid: &str, now: i64) -> bool {
-        let Some(g) = self.map.get_mut(key) else { return false };
+        let Some(g) = self.map.get_mut(key) else {
+            return false;
+        };
         if g.count == 0 {
             g.first_seen_ms = now;
         }
@@ -194,7 +220,9 @@ impl Groups {
             }
             self.deadlines.pop_first();
             self.dirty.insert(key.clone());
-            let Some(g) = self.map.get_mut(&key) else { continue };
+            let Some(g) = self.map.get_mut(&key) else {
+                continue;
+            };
             if g.window_end_ms != end {
                 continue;
             }
@@ -202,7 +230,11 @@ impl Groups {
                 self.map.remove(&key);
                 continue;
             }
-            out.push(DueDigest { key: key.clone(), state: g.clone(), digest: g.digest() });
+            out.push(DueDigest {
+                key: key.clone(),
+                state: g.clone(),
+                digest: g.digest(),
+            });
             g.count = 0;
             g.accounted = 0;
             g.resources.clear();
@@ -257,7 +289,9 @@ mod tests {
     }
 
     fn observe(g: &mut Groups, e: &DebuggerEvent, now: i64) -> Observed {
-        g.observe("r|k", e, now, true, || GroupState::open("r", vec!["c".into()], None, None, 1000, e, now))
+        g.observe("r|k", e, now, true, || {
+            GroupState::open("r", vec!["c".into()], None, None, 1000, e, now)
+        })
     }
 
     #[test]
@@ -265,7 +299,14 @@ mod tests {
         let mut g = Groups::new();
         assert_eq!(observe(&mut g, &ev(1, "CA1"), 0), Observed::First);
         for i in 2..=10 {
-            assert_eq!(observe(&mut g, &ev(i, if i % 2 == 0 { "CA1" } else { "CA2" }), 100 + i as i64), Observed::Counted);
+            assert_eq!(
+                observe(
+                    &mut g,
+                    &ev(i, if i % 2 == 0 { "CA1" } else { "CA2" }),
+                    100 + i as i64
+                ),
+                Observed::Counted
+            );
         }
         assert!(g.due(999).is_empty());
         let d = g.due(1000);

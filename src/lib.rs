@@ -5,18 +5,18 @@
 
 pub mod admin;
 pub mod catalog;
-pub mod clock;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod deliver;
+pub mod dispatch;
 pub mod event;
 pub mod group;
-pub mod notification;
 pub mod ingest;
+pub mod notification;
 pub mod render;
 pub mod route;
 pub mod runtime;
-pub mod dispatch;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -22,7 +22,10 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("enabled", &self.enabled).field("warnings", &self.warnings).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("enabled", &self.enabled)
+            .field("warnings", &self.warnings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,7 +54,10 @@ impl Runtime {
         let renderer = match Renderer::load(&settings.templates.dir) {
             Ok(r) => Some(r),
             Err(e) => {
-                errors.push(format!("templates.dir {:?}: {e}", settings.templates.dir.display().to_string()));
+                errors.push(format!(
+                    "templates.dir {:?}: {e}",
+                    settings.templates.dir.display().to_string()
+                ));
                 None
             }
         };
@@ -71,7 +77,10 @@ impl Runtime {
             if ch.enabled() {
                 enabled.insert(name.clone());
             } else {
-                warnings.push(format!("channels.{name}: disabled (its {} is empty)", secret_key(ch.kind())));
+                warnings.push(format!(
+                    "channels.{name}: disabled (its {} is empty)",
+                    secret_key(ch.kind())
+                ));
             }
         }
         if !settings.twilio.verify_signature {
@@ -89,7 +98,12 @@ impl Runtime {
         }
         if let Some(r) = &router {
             warnings.extend(r.warnings());
-            let used: BTreeSet<&str> = r.routes().iter().chain(r.fallback()).flat_map(|r| r.channels.iter().map(String::as_str)).collect();
+            let used: BTreeSet<&str> = r
+                .routes()
+                .iter()
+                .chain(r.fallback())
+                .flat_map(|r| r.channels.iter().map(String::as_str))
+                .collect();
             for name in settings.channels.keys() {
                 if !used.contains(name.as_str()) {
                     warnings.push(format!("channels.{name}: no route uses it"));
@@ -100,9 +114,15 @@ impl Runtime {
             return Err(errors);
         }
         match (router, catalog, renderer) {
-            (Some(router), Some(catalog), Some(renderer)) => {
-                Ok(Runtime { settings, router, catalog: Arc::new(catalog), renderer, enabled, limits, warnings })
-            }
+            (Some(router), Some(catalog), Some(renderer)) => Ok(Runtime {
+                settings,
+                router,
+                catalog: Arc::new(catalog),
+                renderer,
+                enabled,
+                limits,
+                warnings,
+            }),
             _ => Err(vec!["configuration is invalid".into()]),
         }
     }

@@ -56,21 +56,37 @@ pub struct Application {
 impl Application {
     /// Validates the settings, opens the store, starts the engine, the workers and
     /// the HTTP listener. `config_path` is re-read on reload.
-    pub async fn build(settings: Settings, config_path: Option<PathBuf>) -> anyhow::Result<Application> {
+    pub async fn build(
+        settings: Settings,
+        config_path: Option<PathBuf>,
+    ) -> anyhow::Result<Application> {
         Self::build_with_clock(settings, config_path, Arc::new(SystemClock)).await
     }
 
-    pub async fn build_with_clock(settings: Settings, config_path: Option<PathBuf>, clock: SharedClock) -> anyhow::Result<Application> {
-        let rt = Runtime::build(settings).map_err(|errors| anyhow::anyhow!("invalid configuration:\n  {}", errors.join("\n  ")))?;
+    pub async fn build_with_clock(
+        settings: Settings,
+        config_path: Option<PathBuf>,
+        clock: SharedClock,
+    ) -> anyhow::Result<Application> {
+        let rt = Runtime::build(settings).map_err(|errors| {
+            anyhow::anyhow!("invalid configuration:\n  {}", errors.join("\n  "))
+        })?;
         for w in &rt.warnings {
             tracing::warn!("{w}");
         }
         let s = rt.settings.clone();
         let metrics = Arc::new(Metrics::new());
-        let store = Store::open(&s.store.path).with_context(|| format!("opening store.path {}", s.store.path.display()))?;
+        let store = Store::open(&s.store.path)
+            .with_context(|| format!("opening store.path {}", s.store.path.display()))?;
         let wakers = Wakers::default();
         let rt = Arc::new(rt);
-        let (dispatcher, engine) = dispatch::spawn(store, rt.clone(), clock.clone(), wakers.clone(), metrics.clone())?;
+        let (dispatcher, engine) = dispatch::spawn(
+            store,
+            rt.clone(),
+            clock.clone(),
+            wakers.clone(),
+            metrics.clone(),
+        )?;
         let shared = Shared::new_arc(rt.clone());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let http = reqwest::Client::builder()
@@ -95,15 +111,33 @@ impl Application {
         };
         control.start_workers()?;
         metrics.gauge("twilert_config_reload_success", &[]).set(1.0);
-        metrics.gauge("twilert_config_reload_timestamp_seconds", &[]).set(clock.now_ms() as f64 / 1000.0);
-        metrics.gauge("twilert_build_info", &[("version", env!("CARGO_PKG_VERSION"))]).set(1.0);
+        metrics
+            .gauge("twilert_config_reload_timestamp_seconds", &[])
+            .set(clock.now_ms() as f64 / 1000.0);
+        metrics
+            .gauge(
+                "twilert_build_info",
+                &[("version", env!("CARGO_PKG_VERSION"))],
+            )
+            .set(1.0);
 
-        let ticker = tokio::spawn(tick_loop(dispatcher.clone(), shared.clone(), metrics.clone(), control.store_path.clone(), clock.clone(), shutdown_rx));
+        let ticker = tokio::spawn(tick_loop(
+            dispatcher.clone(),
+            shared.clone(),
+            metrics.clone(),
+            control.store_path.clone(),
+            clock.clone(),
+            shutdown_rx,
+        ));
 
-        let listener = TcpListener::bind(&s.server.listen).with_context(|| format!("binding server.listen {}", s.server.listen))?;
+        let listener = TcpListener::bind(&s.server.listen)
+            .with_context(|| format!("binding server.listen {}", s.server.listen))?;
         let port = listener.local_addr()?.port();
         let ingest = web::Data::new(IngestState {
-            verifier: s.twilio.verify_signature.then(|| Verifier::new(s.twilio.auth_tokens.clone())),
+            verifier: s
+                .twilio
+                .verify_signature
+                .then(|| Verifier::new(s.twilio.auth_tokens.clone())),
             public_url: s.twilio.public_url.clone(),
             max_body_bytes: s.server.max_body_bytes,
             dispatcher: dispatcher.clone(),
@@ -132,7 +166,15 @@ impl Application {
         let server = server.run();
         let handle = server.handle();
         tracing::info!(port, path = %s.server.path, store = %s.store.path.display(), "twilert listening");
-        Ok(Application { port, server, handle, control, engine, shutdown_tx, ticker })
+        Ok(Application {
+            port,
+            server,
+            handle,
+            control,
+            engine,
+            shutdown_tx,
+            ticker,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -170,15 +212,23 @@ impl Application {
         signals.abort();
         tracing::info!("stopped accepting events; finishing in-flight deliveries");
         let _ = self.shutdown_tx.send(true);
-        let handles = std::mem::take(&mut self.control.workers.lock().unwrap_or_else(|p| p.into_inner()).handles);
+        let handles = std::mem::take(
+            &mut self
+                .control
+                .workers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .handles,
+        );
         let all = futures_util::future::join_all(handles);
         if tokio::time::timeout(grace, all).await.is_err() {
             tracing::warn!("shutdown_grace passed with deliveries in flight; they stay pending in the store and resume at next start");
         }
         self.ticker.abort();
-        let Application { control, engine, .. } = self;
-        drop(control);
-        // The engine stops once every Dispatcher handle is gone.
+        let Application {
+            control, engine, ..
+        } = self;
+        control.dispatcher.stop();
         let _ = tokio::task::spawn_blocking(move || engine.join()).await;
         tracing::info!("twilert stopped");
         served.map_err(Into::into)
@@ -194,7 +244,8 @@ impl Control {
             if ws.running.contains(name) {
                 continue;
             }
-            let reader = Reader::open(&self.store_path).with_context(|| format!("opening a reader on {}", self.store_path.display()))?;
+            let reader = Reader::open(&self.store_path)
+                .with_context(|| format!("opening a reader on {}", self.store_path.display()))?;
             let w = Worker {
                 channel: name.clone(),
                 shared: self.shared.clone(),
@@ -216,17 +267,30 @@ impl Control {
     /// one kept. Returns the warnings of the new config, or the errors.
     pub fn reload(&self) -> Result<Vec<String>, Vec<String>> {
         let result = self.try_reload();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         match &result {
             Ok(_) => {
-                self.metrics.gauge("twilert_config_reload_success", &[]).set(1.0);
-                self.metrics.gauge("twilert_config_reload_timestamp_seconds", &[]).set(now);
-                self.metrics.counter("twilert_config_reloads_total", &[("result", "success")]).increment(1);
+                self.metrics
+                    .gauge("twilert_config_reload_success", &[])
+                    .set(1.0);
+                self.metrics
+                    .gauge("twilert_config_reload_timestamp_seconds", &[])
+                    .set(now);
+                self.metrics
+                    .counter("twilert_config_reloads_total", &[("result", "success")])
+                    .increment(1);
                 tracing::info!("configuration reloaded");
             }
             Err(errors) => {
-                self.metrics.gauge("twilert_config_reload_success", &[]).set(0.0);
-                self.metrics.counter("twilert_config_reloads_total", &[("result", "failure")]).increment(1);
+                self.metrics
+                    .gauge("twilert_config_reload_success", &[])
+                    .set(0.0);
+                self.metrics
+                    .counter("twilert_config_reloads_total", &[("result", "failure")])
+                    .increment(1);
                 tracing::error!(errors = %errors.join("; "), "reload rejected; the running configuration stays");
             }
         }
@@ -234,11 +298,18 @@ impl Control {
     }
 
     fn try_reload(&self) -> Result<Vec<String>, Vec<String>> {
-        let path = self.config_path.as_ref().ok_or_else(|| vec!["no config file to reload from".to_string()])?;
+        let path = self
+            .config_path
+            .as_ref()
+            .ok_or_else(|| vec!["no config file to reload from".to_string()])?;
         let settings = crate::config::load(path).map_err(|e| vec![e.to_string()])?;
         let old = self.shared.get();
-        if settings.store.path != old.settings.store.path || settings.server.listen != old.settings.server.listen {
-            return Err(vec!["store.path and server.listen cannot change on reload; restart instead".into()]);
+        if settings.store.path != old.settings.store.path
+            || settings.server.listen != old.settings.server.listen
+        {
+            return Err(vec![
+                "store.path and server.listen cannot change on reload; restart instead".into(),
+            ]);
         }
         let rt = Arc::new(Runtime::build(settings)?);
         let warnings = rt.warnings.clone();
@@ -252,7 +323,14 @@ impl Control {
     }
 }
 
-async fn tick_loop(dispatcher: Dispatcher, shared: Shared, metrics: Arc<Metrics>, store_path: PathBuf, clock: SharedClock, mut shutdown: watch::Receiver<bool>) {
+async fn tick_loop(
+    dispatcher: Dispatcher,
+    shared: Shared,
+    metrics: Arc<Metrics>,
+    store_path: PathBuf,
+    clock: SharedClock,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut last_prune = 0i64;
     loop {
         tokio::select! {
@@ -283,7 +361,11 @@ async fn tick_loop(dispatcher: Dispatcher, shared: Shared, metrics: Arc<Metrics>
 #[cfg(unix)]
 async fn wait_for_stop(control: &Control) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup())) else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         std::future::pending::<()>().await;
         return;
@@ -304,15 +386,28 @@ async fn wait_for_stop(_control: &Control) {
 
 /// For `/metrics`: the accounting invariant's terms as metrics.
 pub async fn export_accounting(control: &Control) {
-    let Some(s) = control.dispatcher.snapshot().await else { return };
+    let Some(s) = control.dispatcher.snapshot().await else {
+        return;
+    };
     let m = &control.metrics;
     let c = s.counters;
-    m.counter("twilert_events_accepted_total", &[]).absolute(c.accepted);
-    m.counter("twilert_events_duplicate_total", &[]).absolute(c.duplicates);
-    for (outcome, v) in [("notified", c.notified), ("digested", c.digested), ("muted", c.muted), ("unrouted", c.unrouted), ("dead_lettered", c.dead_lettered)] {
-        m.gauge("twilert_events_outcome", &[("outcome", outcome)]).set(v as f64);
+    m.counter("twilert_events_accepted_total", &[])
+        .absolute(c.accepted);
+    m.counter("twilert_events_duplicate_total", &[])
+        .absolute(c.duplicates);
+    for (outcome, v) in [
+        ("notified", c.notified),
+        ("digested", c.digested),
+        ("muted", c.muted),
+        ("unrouted", c.unrouted),
+        ("dead_lettered", c.dead_lettered),
+    ] {
+        m.gauge("twilert_events_outcome", &[("outcome", outcome)])
+            .set(v as f64);
     }
     m.gauge("twilert_events_pending", &[]).set(s.pending as f64);
-    m.gauge("twilert_events_accounted", &[]).set(s.accounted() as f64);
-    m.gauge("twilert_groups_open", &[]).set(s.open_groups as f64);
+    m.gauge("twilert_events_accounted", &[])
+        .set(s.accounted() as f64);
+    m.gauge("twilert_groups_open", &[])
+        .set(s.open_groups as f64);
 }

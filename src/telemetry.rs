@@ -5,7 +5,9 @@
 //! (route, channel, kind, reason, outcome) — never Sids or URLs.
 
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 pub struct Metrics {
     recorder: PrometheusRecorder,
@@ -33,7 +35,12 @@ impl Metrics {
                 Matcher::Full("twilert_delivery_latency_seconds".into()),
                 &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0],
             )
-            .and_then(|b| b.set_buckets_for_metric(Matcher::Full("twilert_ingest_seconds".into()), &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25]))
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("twilert_ingest_seconds".into()),
+                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+                )
+            })
             .map(|b| b.build_recorder())
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
@@ -41,19 +48,28 @@ impl Metrics {
     }
 
     fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
-        Key::from_parts(name, labels.iter().map(|(k, v)| Label::new(*k, v.to_string())).collect::<Vec<_>>())
+        Key::from_parts(
+            name,
+            labels
+                .iter()
+                .map(|(k, v)| Label::new(*k, v.to_string()))
+                .collect::<Vec<_>>(),
+        )
     }
 
     pub fn counter(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Counter {
-        self.recorder.register_counter(&Self::key(name, labels), &META)
+        self.recorder
+            .register_counter(&Self::key(name, labels), &META)
     }
 
     pub fn gauge(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Gauge {
-        self.recorder.register_gauge(&Self::key(name, labels), &META)
+        self.recorder
+            .register_gauge(&Self::key(name, labels), &META)
     }
 
     pub fn histogram(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Histogram {
-        self.recorder.register_histogram(&Self::key(name, labels), &META)
+        self.recorder
+            .register_histogram(&Self::key(name, labels), &META)
     }
 
     pub fn render(&self) -> String {
@@ -72,7 +88,9 @@ pub enum LogFormat {
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(config: &Path) -> ExitCode {
-    let Some(settings) = super::load(config) else { return ExitCode::from(1) };
+    let Some(settings) = super::load(config) else {
+        return ExitCode::from(1);
+    };
     let rt = match Runtime::build(settings) {
         Ok(rt) => rt,
         Err(errors) => {
@@ -18,7 +20,10 @@ pub fn run(config: &Path) -> ExitCode {
         }
     };
     let template_errors = rt.renderer.check(&rt.catalog);
-    println!("{:<24} {:<44} {:<24} {:<8} MUTE", "ROUTE", "MATCHERS", "CHANNELS", "WINDOW");
+    println!(
+        "{:<24} {:<44} {:<24} {:<8} MUTE",
+        "ROUTE", "MATCHERS", "CHANNELS", "WINDOW"
+    );
     for r in rt.router.routes().iter().chain(rt.router.fallback()) {
         println!(
             "{:<24} {:<44} {:<24} {:<8} {}{}",
@@ -32,8 +37,16 @@ pub fn run(config: &Path) -> ExitCode {
     }
     println!();
     for (name, ch) in &rt.settings.channels {
-        let limits = rt.limits.get(name).map(|l| l.describe()).unwrap_or_default();
-        let state = if rt.enabled.contains(name) { "enabled" } else { "disabled" };
+        let limits = rt
+            .limits
+            .get(name)
+            .map(|l| l.describe())
+            .unwrap_or_default();
+        let state = if rt.enabled.contains(name) {
+            "enabled"
+        } else {
+            "disabled"
+        };
         println!("channel {name:<20} {:<10} {state:<9} {limits}", ch.kind());
     }
     for w in &rt.warnings {

@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub fn list(config: &Path) -> ExitCode {
-    let Some(s) = super::load(config) else { return ExitCode::from(1) };
+    let Some(s) = super::load(config) else {
+        return ExitCode::from(1);
+    };
     let reader = match Reader::open(&s.store.path) {
         Ok(r) => r,
         Err(e) => {
@@ -21,7 +23,10 @@ pub fn list(config: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(rows) => {
-            println!("{:<6} {:<20} {:<12} {:<20} {:<34} {:<8} {:>8}  LAST ERROR", "ID", "DEAD SINCE", "CHANNEL", "ROUTE", "EVENT SID", "WHAT", "ATTEMPTS");
+            println!(
+                "{:<6} {:<20} {:<12} {:<20} {:<34} {:<8} {:>8}  LAST ERROR",
+                "ID", "DEAD SINCE", "CHANNEL", "ROUTE", "EVENT SID", "WHAT", "ATTEMPTS"
+            );
             for d in &rows {
                 println!(
                     "{:<6} {:<20} {:<12} {:<20} {:<34} {:<8} {:>8}  {}",
@@ -35,7 +40,10 @@ pub fn list(config: &Path) -> ExitCode {
                     d.last_error
                 );
             }
-            println!("\n{} dead letter(s); `twilert dead-letters retry ID` or `--all` to send again", rows.len());
+            println!(
+                "\n{} dead letter(s); `twilert dead-letters retry ID` or `--all` to send again",
+                rows.len()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -50,7 +58,9 @@ pub fn retry(config: &Path, id: Option<i64>, all: bool) -> ExitCode {
         eprintln!("error: give a dead letter ID (see `twilert dead-letters list`) or --all");
         return ExitCode::from(2);
     }
-    let Some(s) = super::load(config) else { return ExitCode::from(1) };
+    let Some(s) = super::load(config) else {
+        return ExitCode::from(1);
+    };
     let mut store = match Store::open(&s.store.path) {
         Ok(st) => st,
         Err(e) => {
@@ -61,11 +71,16 @@ pub fn retry(config: &Path, id: Option<i64>, all: bool) -> ExitCode {
     let now = SystemClock.now_ms();
     match store.batch(|b| b.requeue_dead(id, now)) {
         Ok(0) => {
-            eprintln!("no dead letter{} to retry", id.map(|i| format!(" with id {i}")).unwrap_or_default());
+            eprintln!(
+                "no dead letter{} to retry",
+                id.map(|i| format!(" with id {i}")).unwrap_or_default()
+            );
             ExitCode::from(1)
         }
         Ok(n) => {
-            println!("{n} dead letter(s) queued again; a running twilert sends them within a second");
+            println!(
+                "{n} dead letter(s) queued again; a running twilert sends them within a second"
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -9,10 +9,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "twilert", version, about = "Twilio Debugger events → routed, grouped, rate-limited alerts")]
+#[command(
+    name = "twilert",
+    version,
+    about = "Twilio Debugger events → routed, grouped, rate-limited alerts"
+)]
 pub struct Cli {
     /// Configuration file.
-    #[arg(long, global = true, default_value = "config.toml", env = "TWILERT_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "config.toml",
+        env = "TWILERT_CONFIG"
+    )]
     pub config: PathBuf,
     /// Log format: readable text or one JSON object per line.
     #[arg(long, global = true, value_enum, default_value = "text")]
@@ -53,7 +62,9 @@ pub fn main() -> ExitCode {
         Command::Serve => serve(&cli.config),
         Command::Check => check::run(&cli.config),
         Command::DeadLetters(DeadLetterCommand::List) => dead_letters::list(&cli.config),
-        Command::DeadLetters(DeadLetterCommand::Retry { id, all }) => dead_letters::retry(&cli.config, id, all),
+        Command::DeadLetters(DeadLetterCommand::Retry { id, all }) => {
+            dead_letters::retry(&cli.config, id, all)
+        }
     }
 }
 
@@ -65,8 +76,14 @@ fn serve(config: &std::path::Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

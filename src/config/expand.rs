@@ -4,11 +4,18 @@ use super::ConfigError;
 use serde_json::Value;
 
 /// Replaces `${VAR}` and `${VAR:-default}` in every string; `$$` is a literal `$`.
-pub(super) fn expand_tree(v: &mut Value, lookup: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+pub(super) fn expand_tree(
+    v: &mut Value,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
     walk(v, String::new(), lookup)
 }
 
-fn walk(v: &mut Value, path: String, lookup: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+fn walk(
+    v: &mut Value,
+    path: String,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
     match v {
         Value::String(s) if s.contains('$') => {
             *s = expand_str(s, &path, lookup)?;
@@ -20,7 +27,11 @@ fn walk(v: &mut Value, path: String, lookup: &impl Fn(&str) -> Option<String>) -
         }
         Value::Object(map) => {
             for (k, item) in map.iter_mut() {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 walk(item, p, lookup)?;
             }
         }
@@ -29,7 +40,11 @@ fn walk(v: &mut Value, path: String, lookup: &impl Fn(&str) -> Option<String>) -
     Ok(())
 }
 
-fn expand_str(s: &str, key: &str, lookup: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+fn expand_str(
+    s: &str,
+    key: &str,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('$') {
@@ -58,7 +73,10 @@ fn expand_str(s: &str, key: &str, lookup: &impl Fn(&str) -> Option<String>) -> R
                 (Some(v), _) => out.push_str(&v),
                 (None, Some(d)) => out.push_str(d),
                 (None, None) => {
-                    return Err(ConfigError::MissingVar { key: key.to_string(), var: name.to_string() })
+                    return Err(ConfigError::MissingVar {
+                        key: key.to_string(),
+                        var: name.to_string(),
+                    })
                 }
             }
             rest = &body[end + 1..];
@@ -73,10 +91,20 @@ fn expand_str(s: &str, key: &str, lookup: &impl Fn(&str) -> Option<String>) -> R
 
 /// Turns `routes[2].error_codes[1]` into `routes[2] ("name").error_codes[1]`.
 pub(super) fn name_routes(path: &str, routes: Option<&Value>) -> String {
-    let Some(rest) = path.strip_prefix("routes[") else { return path.to_string() };
-    let Some(close) = rest.find(']') else { return path.to_string() };
-    let Ok(idx) = rest[..close].parse::<usize>() else { return path.to_string() };
-    match routes.and_then(|r| r.get(idx)).and_then(|r| r.get("name")).and_then(Value::as_str) {
+    let Some(rest) = path.strip_prefix("routes[") else {
+        return path.to_string();
+    };
+    let Some(close) = rest.find(']') else {
+        return path.to_string();
+    };
+    let Ok(idx) = rest[..close].parse::<usize>() else {
+        return path.to_string();
+    };
+    match routes
+        .and_then(|r| r.get(idx))
+        .and_then(|r| r.get("name"))
+        .and_then(Value::as_str)
+    {
         Some(name) => format!("routes[{idx}] ({name:?}){}", &rest[close + 1..]),
         None => path.to_string(),
     }
@@ -100,8 +128,13 @@ mod tests {
 
     #[test]
     fn missing_names_key() {
-        let e = expand_str("${NOPE}", "channels.slack.url", &env).unwrap_err().to_string();
-        assert!(e.contains("channels.slack.url") && e.contains("NOPE"), "{e}");
+        let e = expand_str("${NOPE}", "channels.slack.url", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("channels.slack.url") && e.contains("NOPE"),
+            "{e}"
+        );
         let e = expand_str("${NOPE", "k", &env).unwrap_err().to_string();
         assert!(e.contains("unclosed"), "{e}");
     }

@@ -58,15 +58,22 @@ pub fn from_toml_str(
         .add_source(config::File::from_str(text, config::FileFormat::Toml))
         .add_source(overrides)
         .build()
-        .map_err(|e| ConfigError::Read { path: origin.to_string(), message: e.to_string() })?;
-    let mut tree: serde_json::Value = built
-        .try_deserialize()
-        .map_err(|e| ConfigError::Read { path: origin.to_string(), message: e.to_string() })?;
+        .map_err(|e| ConfigError::Read {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
+    let mut tree: serde_json::Value = built.try_deserialize().map_err(|e| ConfigError::Read {
+        path: origin.to_string(),
+        message: e.to_string(),
+    })?;
     expand::expand_tree(&mut tree, &lookup)?;
     let routes = tree.get("routes").cloned();
     serde_path_to_error::deserialize::<_, Settings>(tree).map_err(|e| {
         let key = expand::name_routes(&e.path().to_string(), routes.as_ref());
-        ConfigError::Invalid { key, message: e.into_inner().to_string() }
+        ConfigError::Invalid {
+            key,
+            message: e.into_inner().to_string(),
+        }
     })
 }
 

@@ -15,7 +15,11 @@ impl<'de> Deserialize<'de> for HumanDuration {
         let s = String::deserialize(d)?;
         humantime::parse_duration(s.trim())
             .map(HumanDuration)
-            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like \"30s\", \"5m\", \"7d\": {e}")))
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "{s:?} is not a duration like \"30s\", \"5m\", \"7d\": {e}"
+                ))
+            })
     }
 }
 
@@ -81,7 +85,11 @@ pub struct TwilioSettings {
 
 impl Default for TwilioSettings {
     fn default() -> Self {
-        TwilioSettings { public_url: None, auth_tokens: vec![], verify_signature: true }
+        TwilioSettings {
+            public_url: None,
+            auth_tokens: vec![],
+            verify_signature: true,
+        }
     }
 }
 
@@ -177,7 +185,9 @@ pub struct TemplateSettings {
 
 impl Default for TemplateSettings {
     fn default() -> Self {
-        TemplateSettings { dir: PathBuf::from("templates") }
+        TemplateSettings {
+            dir: PathBuf::from("templates"),
+        }
     }
 }
 
@@ -220,7 +230,11 @@ impl ChannelSettings {
     pub fn throttle(&self) -> Throttle {
         macro_rules! t {
             ($c:expr) => {
-                Throttle { rate_limit: $c.rate_limit.clone(), burst: $c.burst, max_pending: $c.max_pending }
+                Throttle {
+                    rate_limit: $c.rate_limit.clone(),
+                    burst: $c.burst,
+                    max_pending: $c.max_pending,
+                }
             };
         }
         match self {

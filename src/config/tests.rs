@@ -26,7 +26,10 @@ window = "2m"
 "#;
 
 fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn parse(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -37,15 +40,32 @@ fn parse(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
 
 #[test]
 fn parses_and_expands() {
-    let s = parse(BASE, &[("TWILIO_AUTH_TOKEN", "tok"), ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/x")]).unwrap();
+    let s = parse(
+        BASE,
+        &[
+            ("TWILIO_AUTH_TOKEN", "tok"),
+            ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/x"),
+        ],
+    )
+    .unwrap();
     assert_eq!(s.twilio.auth_tokens[0].expose_secret(), "tok");
-    assert_eq!(s.routes[0].window, Some(HumanDuration(std::time::Duration::from_secs(120))));
-    assert!(s.channels.contains_key("Console"), "channel names keep their case: {:?}", s.channels.keys());
+    assert_eq!(
+        s.routes[0].window,
+        Some(HumanDuration(std::time::Duration::from_secs(120)))
+    );
+    assert!(
+        s.channels.contains_key("Console"),
+        "channel names keep their case: {:?}",
+        s.channels.keys()
+    );
     match &s.channels["oncall"] {
         ChannelSettings::Slack(c) => assert_eq!(c.url.expose_secret(), "https://hooks.slack.com/x"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(s.store.retention.0, std::time::Duration::from_secs(7 * 86400));
+    assert_eq!(
+        s.store.retention.0,
+        std::time::Duration::from_secs(7 * 86400)
+    );
 }
 
 #[test]
@@ -57,7 +77,10 @@ fn optional_var_disables_channel() {
 #[test]
 fn missing_var_names_key() {
     let e = parse(BASE, &[]).unwrap_err().to_string();
-    assert!(e.contains("twilio.auth_tokens[0]") && e.contains("TWILIO_AUTH_TOKEN"), "{e}");
+    assert!(
+        e.contains("twilio.auth_tokens[0]") && e.contains("TWILIO_AUTH_TOKEN"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -82,31 +105,60 @@ fn env_overrides() {
 #[test]
 fn unknown_keys_are_errors_with_route_name() {
     let text = BASE.replace("error_codes = [\"112xx\"]", "eror_codes = [\"112xx\"]");
-    let e = parse(&text, &[("TWILIO_AUTH_TOKEN", "t")]).unwrap_err().to_string();
-    assert!(e.contains("routes[0] (\"voice-webhooks\")") && e.contains("eror_codes"), "{e}");
+    let e = parse(&text, &[("TWILIO_AUTH_TOKEN", "t")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("routes[0] (\"voice-webhooks\")") && e.contains("eror_codes"),
+        "{e}"
+    );
 
     let text = BASE.replace("[server]", "[server]\nlisen = \"x\"");
-    let e = parse(&text, &[("TWILIO_AUTH_TOKEN", "t")]).unwrap_err().to_string();
+    let e = parse(&text, &[("TWILIO_AUTH_TOKEN", "t")])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("server") && e.contains("lisen"), "{e}");
 
     let text = BASE.replace("rate_limit = \"1/s\"", "rate_limt = \"1/s\"");
-    let e = parse(&text, &[("TWILIO_AUTH_TOKEN", "t")]).unwrap_err().to_string();
-    assert!(e.contains("channels.oncall") && e.contains("rate_limt"), "{e}");
+    let e = parse(&text, &[("TWILIO_AUTH_TOKEN", "t")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("channels.oncall") && e.contains("rate_limt"),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_duration_and_kind() {
     let text = BASE.replace("window = \"2m\"", "window = \"2 fortnights\"");
-    let e = parse(&text, &[("TWILIO_AUTH_TOKEN", "t")]).unwrap_err().to_string();
-    assert!(e.contains("routes[0]") && e.contains("window") && e.contains("duration"), "{e}");
+    let e = parse(&text, &[("TWILIO_AUTH_TOKEN", "t")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("routes[0]") && e.contains("window") && e.contains("duration"),
+        "{e}"
+    );
     let text = BASE.replace("kind = \"console\"", "kind = \"pager\"");
-    let e = parse(&text, &[("TWILIO_AUTH_TOKEN", "t")]).unwrap_err().to_string();
+    let e = parse(&text, &[("TWILIO_AUTH_TOKEN", "t")])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("channels.Console") && e.contains("pager"), "{e}");
 }
 
 #[test]
 fn secrets_stay_out_of_debug() {
-    let s = parse(BASE, &[("TWILIO_AUTH_TOKEN", "tok-very-secret"), ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/T/B/XYZ")]).unwrap();
+    let s = parse(
+        BASE,
+        &[
+            ("TWILIO_AUTH_TOKEN", "tok-very-secret"),
+            ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/T/B/XYZ"),
+        ],
+    )
+    .unwrap();
     let dbg = format!("{s:?}");
-    assert!(!dbg.contains("tok-very-secret") && !dbg.contains("XYZ"), "{dbg}");
+    assert!(
+        !dbg.contains("tok-very-secret") && !dbg.contains("XYZ"),
+        "{dbg}"
+    );
 }

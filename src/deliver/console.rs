@@ -15,7 +15,10 @@ pub struct Console {
 
 impl Console {
     pub fn new(c: &ConsoleChannel) -> Console {
-        Console { target: c.target.clone(), kind: Kind::parse(&c.format).unwrap_or(Kind::Console) }
+        Console {
+            target: c.target.clone(),
+            kind: Kind::parse(&c.format).unwrap_or(Kind::Console),
+        }
     }
 
     pub fn render_kind(&self) -> Kind {
@@ -39,14 +42,22 @@ impl Console {
                 Err(e) => Err(e),
             }
         } else {
-            match tokio::fs::OpenOptions::new().create(true).append(true).open(&self.target).await {
+            match tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.target)
+                .await
+            {
                 Ok(mut f) => f.write_all(text.as_bytes()).await,
                 Err(e) => Err(e),
             }
         };
         match result {
             Ok(()) => Outcome::Success,
-            Err(e) => Outcome::Retry { reason: format!("writing to {}: {e}", self.target), retry_after: None },
+            Err(e) => Outcome::Retry {
+                reason: format!("writing to {}: {e}", self.target),
+                retry_after: None,
+            },
         }
     }
 }

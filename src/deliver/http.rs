@@ -25,9 +25,17 @@ pub async fn post_json(
     }
     let resp = req.send().await.map_err(network_error)?;
     let status = resp.status().as_u16();
-    let retry_after = resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
     let text = resp.text().await.unwrap_or_default();
-    Ok(Answer { status, retry_after, body: snippet(&text) })
+    Ok(Answer {
+        status,
+        retry_after,
+        body: snippet(&text),
+    })
 }
 
 /// A transport failure: always retryable, described without the URL.
@@ -39,17 +47,24 @@ pub fn network_error(e: reqwest::Error) -> Outcome {
     } else {
         "network error"
     };
-    Outcome::Retry { reason: format!("{kind}: {}", e.without_url()), retry_after: None }
+    Outcome::Retry {
+        reason: format!("{kind}: {}", e.without_url()),
+        retry_after: None,
+    }
 }
 
 /// `Retry-After` as seconds or an HTTP date.
 pub fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86400.0 * 7.0)));
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(86400.0 * 7.0)));
     }
     let when = httpdate_parse(v)?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 fn httpdate_parse(v: &str) -> Option<std::time::SystemTime> {
@@ -59,7 +74,12 @@ fn httpdate_parse(v: &str) -> Option<std::time::SystemTime> {
         if parts.len() != 6 {
             return None;
         }
-        let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == parts[2])? + 1;
+        let month = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ]
+        .iter()
+        .position(|m| *m == parts[2])?
+            + 1;
         let s = format!("{}-{:02}-{:0>2}T{}Z", parts[3], month, parts[1], parts[4]);
         humantime::parse_rfc3339(&s).ok()
     })
@@ -70,15 +90,28 @@ fn httpdate_parse(v: &str) -> Option<std::time::SystemTime> {
 pub fn classify(a: &Answer) -> Outcome {
     match a.status {
         200..=299 => Outcome::Success,
-        429 => Outcome::Retry { reason: format!("HTTP 429 rate limited: {}", a.body), retry_after: a.retry_after },
-        500..=599 => Outcome::Retry { reason: format!("HTTP {}: {}", a.status, a.body), retry_after: a.retry_after },
-        s => Outcome::Permanent { reason: format!("HTTP {s}: {}", a.body), broken: matches!(s, 404 | 410) },
+        429 => Outcome::Retry {
+            reason: format!("HTTP 429 rate limited: {}", a.body),
+            retry_after: a.retry_after,
+        },
+        500..=599 => Outcome::Retry {
+            reason: format!("HTTP {}: {}", a.status, a.body),
+            retry_after: a.retry_after,
+        },
+        s => Outcome::Permanent {
+            reason: format!("HTTP {s}: {}", a.body),
+            broken: matches!(s, 404 | 410),
+        },
     }
 }
 
 /// At most 300 chars of a response body, on one line.
 pub fn snippet(s: &str) -> String {
-    let one_line: String = s.chars().take(300).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let one_line: String = s
+        .chars()
+        .take(300)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     one_line.trim().to_string()
 }
 
@@ -90,18 +123,31 @@ mod tests {
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("30"), Some(Duration::from_secs(30)));
         assert_eq!(parse_retry_after("1.5"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
         assert_eq!(parse_retry_after("-3"), None);
     }
 
     #[test]
     fn classification() {
-        let a = |status| Answer { status, retry_after: None, body: String::new() };
+        let a = |status| Answer {
+            status,
+            retry_after: None,
+            body: String::new(),
+        };
         assert_eq!(classify(&a(202)), Outcome::Success);
         assert!(matches!(classify(&a(429)), Outcome::Retry { .. }));
         assert!(matches!(classify(&a(503)), Outcome::Retry { .. }));
-        assert!(matches!(classify(&a(404)), Outcome::Permanent { broken: true, .. }));
-        assert!(matches!(classify(&a(400)), Outcome::Permanent { broken: false, .. }));
+        assert!(matches!(
+            classify(&a(404)),
+            Outcome::Permanent { broken: true, .. }
+        ));
+        assert!(matches!(
+            classify(&a(400)),
+            Outcome::Permanent { broken: false, .. }
+        ));
     }
 }

@@ -29,14 +29,20 @@ impl ChannelLimits {
             "webhook" => (10, 1, 20),
             _ => (1000, 1, 1000),
         };
-        ChannelLimits { count, per: Duration::from_secs(per), burst, max_pending: 50 }
+        ChannelLimits {
+            count,
+            per: Duration::from_secs(per),
+            burst,
+            max_pending: 50,
+        }
     }
 
     pub fn from_settings(name: &str, ch: &ChannelSettings) -> Result<ChannelLimits, String> {
         let t = ch.throttle();
         let mut l = Self::default_for(ch.kind());
         if let Some(r) = &t.rate_limit {
-            let (count, per) = parse_rate(r).map_err(|e| format!("channels.{name}.rate_limit: {e}"))?;
+            let (count, per) =
+                parse_rate(r).map_err(|e| format!("channels.{name}.rate_limit: {e}"))?;
             l.count = count;
             l.per = per;
             if t.burst.is_none() {
@@ -61,7 +67,9 @@ impl ChannelLimits {
     pub fn quota(&self) -> Quota {
         let period = self.per / self.count.max(1);
         let burst = NonZeroU32::new(self.burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        Quota::with_period(period.max(Duration::from_micros(1))).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst)
+        Quota::with_period(period.max(Duration::from_micros(1)))
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst)
     }
 
     pub fn describe(&self) -> String {
@@ -71,7 +79,10 @@ impl ChannelLimits {
             3600 => "h",
             _ => "?",
         };
-        format!("{}/{unit} burst {} max_pending {}", self.count, self.burst, self.max_pending)
+        format!(
+            "{}/{unit} burst {} max_pending {}",
+            self.count, self.burst, self.max_pending
+        )
     }
 }
 
@@ -99,8 +110,14 @@ mod tests {
     #[test]
     fn rates() {
         assert_eq!(parse_rate("1/s").unwrap(), (1, Duration::from_secs(1)));
-        assert_eq!(parse_rate(" 20 / m ").unwrap(), (20, Duration::from_secs(60)));
-        assert_eq!(parse_rate("100/h").unwrap(), (100, Duration::from_secs(3600)));
+        assert_eq!(
+            parse_rate(" 20 / m ").unwrap(),
+            (20, Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_rate("100/h").unwrap(),
+            (100, Duration::from_secs(3600))
+        );
         for bad in ["", "1", "x/s", "0/s", "1/d", "-1/s"] {
             assert!(parse_rate(bad).is_err(), "{bad}");
         }
@@ -110,7 +127,12 @@ mod tests {
     fn governor_holds_the_rate() {
         use governor::clock::FakeRelativeClock;
         use governor::RateLimiter;
-        let l = ChannelLimits { count: 1, per: Duration::from_secs(1), burst: 3, max_pending: 10 };
+        let l = ChannelLimits {
+            count: 1,
+            per: Duration::from_secs(1),
+            burst: 3,
+            max_pending: 10,
+        };
         let clock = FakeRelativeClock::default();
         let lim = RateLimiter::direct_with_clock(l.quota(), clock.clone());
         // A burst of 3, then one per second.

@@ -19,9 +19,15 @@ use std::time::Duration;
 pub enum Outcome {
     Success,
     /// Try again later (429, 5xx, network, timeout, SMTP 4xx).
-    Retry { reason: String, retry_after: Option<Duration> },
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// Will never work as sent; `broken`: the channel itself is gone (Slack 403/404/410).
-    Permanent { reason: String, broken: bool },
+    Permanent {
+        reason: String,
+        broken: bool,
+    },
 }
 
 /// A configured channel, ready to send.
@@ -32,11 +38,18 @@ pub enum Sender {
 }
 
 impl Sender {
-    pub fn build(name: &str, ch: &ChannelSettings, http: &reqwest::Client) -> Result<Sender, String> {
+    pub fn build(
+        name: &str,
+        ch: &ChannelSettings,
+        http: &reqwest::Client,
+    ) -> Result<Sender, String> {
         match ch {
             ChannelSettings::Slack(c) => Ok(Sender::Slack(slack::Slack::new(c, http.clone()))),
             ChannelSettings::Console(c) => Ok(Sender::Console(console::Console::new(c))),
-            other => Err(format!("channels.{name}: kind {:?} is not supported by this build", other.kind())),
+            other => Err(format!(
+                "channels.{name}: kind {:?} is not supported by this build",
+                other.kind()
+            )),
         }
     }
 
@@ -67,7 +80,9 @@ pub fn validate_channel(name: &str, ch: &ChannelSettings) -> Result<(), Vec<Stri
         if !v.trim().is_empty() {
             match url::Url::parse(v.trim()) {
                 Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
-                _ => errors.push(format!("channels.{name}.{key}: not an http(s) URL (value hidden)")),
+                _ => errors.push(format!(
+                    "channels.{name}.{key}: not an http(s) URL (value hidden)"
+                )),
             }
         }
     };

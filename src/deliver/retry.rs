@@ -40,19 +40,32 @@ impl RetryPolicy {
             return ra.min(self.max_retry_after);
         }
         let exp = attempts.saturating_sub(1).min(30);
-        let base = self.initial.saturating_mul(1u32 << exp).min(self.max_backoff);
+        let base = self
+            .initial
+            .saturating_mul(1u32 << exp)
+            .min(self.max_backoff);
         let half = base / 2;
         half + half.mul_f64(rand01.clamp(0.0, 1.0))
     }
 
     /// After a retryable failure: when to try again, or give up (dead letter).
-    pub fn decide(&self, attempts: u32, created_at_ms: i64, now_ms: i64, retry_after: Option<Duration>, rand01: f64) -> Decision {
+    pub fn decide(
+        &self,
+        attempts: u32,
+        created_at_ms: i64,
+        now_ms: i64,
+        retry_after: Option<Duration>,
+        rand01: f64,
+    ) -> Decision {
         if attempts >= self.max_attempts {
             return Decision::GiveUp(format!("gave up after {attempts} attempts"));
         }
         let at = now_ms + self.delay(attempts, retry_after, rand01).as_millis() as i64;
         if at - created_at_ms > self.max_age.as_millis() as i64 {
-            return Decision::GiveUp(format!("gave up: next attempt would be past delivery.max_age ({}s)", self.max_age.as_secs()));
+            return Decision::GiveUp(format!(
+                "gave up: next attempt would be past delivery.max_age ({}s)",
+                self.max_age.as_secs()
+            ));
         }
         Decision::RetryAt(at)
     }
@@ -86,15 +99,25 @@ mod tests {
     #[test]
     fn retry_after_honoured_and_clamped() {
         let p = p();
-        assert_eq!(p.delay(1, Some(Duration::from_secs(30)), 0.9), Duration::from_secs(30));
-        assert_eq!(p.delay(1, Some(Duration::from_secs(86400)), 0.9), Duration::from_secs(120));
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(30)), 0.9),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(86400)), 0.9),
+            Duration::from_secs(120)
+        );
     }
 
     #[test]
     fn gives_up_on_attempts_and_age() {
         let p = p();
         assert_eq!(p.decide(1, 0, 1000, None, 1.0), Decision::RetryAt(2000));
-        assert!(matches!(p.decide(5, 0, 1000, None, 1.0), Decision::GiveUp(m) if m.contains("5 attempts")));
-        assert!(matches!(p.decide(2, 0, 3_599_000, None, 1.0), Decision::GiveUp(m) if m.contains("max_age")));
+        assert!(
+            matches!(p.decide(5, 0, 1000, None, 1.0), Decision::GiveUp(m) if m.contains("5 attempts"))
+        );
+        assert!(
+            matches!(p.decide(2, 0, 3_599_000, None, 1.0), Decision::GiveUp(m) if m.contains("max_age"))
+        );
     }
 }

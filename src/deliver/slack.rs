@@ -22,7 +22,10 @@ impl std::fmt::Debug for Slack {
 
 impl Slack {
     pub fn new(c: &SlackChannel, http: reqwest::Client) -> Slack {
-        Slack { url: c.url.clone(), http }
+        Slack {
+            url: c.url.clone(),
+            http,
+        }
     }
 
     /// `plain` is the escaped built-in message (`Renderer::plain_payload`), never raw
@@ -59,9 +62,18 @@ fn classify(a: &Answer, earlier: Option<&Answer>) -> Outcome {
     let why = |a: &Answer| format!("HTTP {}: {}", a.status, a.body);
     match a.status {
         200..=299 => Outcome::Success,
-        429 => Outcome::Retry { reason: why(a), retry_after: a.retry_after },
-        500..=599 => Outcome::Retry { reason: why(a), retry_after: a.retry_after },
-        403 | 404 | 410 => Outcome::Permanent { reason: format!("{} (webhook revoked or channel gone)", why(a)), broken: true },
+        429 => Outcome::Retry {
+            reason: why(a),
+            retry_after: a.retry_after,
+        },
+        500..=599 => Outcome::Retry {
+            reason: why(a),
+            retry_after: a.retry_after,
+        },
+        403 | 404 | 410 => Outcome::Permanent {
+            reason: format!("{} (webhook revoked or channel gone)", why(a)),
+            broken: true,
+        },
         _ => Outcome::Permanent {
             reason: match earlier {
                 Some(e) => format!("{}; plain-text retry: {}", why(e), why(a)),

@@ -50,7 +50,12 @@ impl Worker {
                 break;
             }
             let rt = self.shared.get();
-            let Some(settings) = rt.settings.channels.get(&self.channel).filter(|_| rt.enabled.contains(&self.channel)) else {
+            let Some(settings) = rt
+                .settings
+                .channels
+                .get(&self.channel)
+                .filter(|_| rt.enabled.contains(&self.channel))
+            else {
                 // Channel removed or disabled by a reload: idle until woken.
                 self.idle(&wake, IDLE_POLL).await;
                 continue;
@@ -80,7 +85,9 @@ impl Worker {
             let Some(q) = due.into_iter().next() else {
                 let next = self.reader().next_due_at(&self.channel);
                 let wait = match next {
-                    Ok(Some(at)) => Duration::from_millis((at - now).clamp(1, IDLE_POLL.as_millis() as i64) as u64),
+                    Ok(Some(at)) => Duration::from_millis(
+                        (at - now).clamp(1, IDLE_POLL.as_millis() as i64) as u64,
+                    ),
                     _ => IDLE_POLL,
                 };
                 self.idle(&wake, wait).await;
@@ -96,14 +103,34 @@ impl Worker {
         tracing::debug!(channel = %self.channel, "worker stopped");
     }
 
-    fn refresh<'a>(&self, active: &'a mut Option<Active>, settings: &ChannelSettings, rt: &crate::runtime::Runtime) -> Option<&'a mut Active> {
+    fn refresh<'a>(
+        &self,
+        active: &'a mut Option<Active>,
+        settings: &ChannelSettings,
+        rt: &crate::runtime::Runtime,
+    ) -> Option<&'a mut Active> {
         let debug = format!("{settings:?}");
-        if active.as_ref().map(|a| a.settings_debug != debug).unwrap_or(true) {
-            let limits = rt.limits.get(&self.channel).cloned().unwrap_or_else(|| super::limits::ChannelLimits::default_for(settings.kind()));
+        if active
+            .as_ref()
+            .map(|a| a.settings_debug != debug)
+            .unwrap_or(true)
+        {
+            let limits = rt
+                .limits
+                .get(&self.channel)
+                .cloned()
+                .unwrap_or_else(|| super::limits::ChannelLimits::default_for(settings.kind()));
             match Sender::build(&self.channel, settings, &self.http) {
                 Ok(sender) => {
-                    *active = Some(Active { settings_debug: debug, sender, limiter: RateLimiter::direct(limits.quota()), paused_until_ms: 0 });
-                    self.metrics.gauge("twilert_channel_broken", &[("channel", &self.channel)]).set(0.0);
+                    *active = Some(Active {
+                        settings_debug: debug,
+                        sender,
+                        limiter: RateLimiter::direct(limits.quota()),
+                        paused_until_ms: 0,
+                    });
+                    self.metrics
+                        .gauge("twilert_channel_broken", &[("channel", &self.channel)])
+                        .set(0.0);
                 }
                 Err(e) => {
                     tracing::error!(channel = %self.channel, error = %e, "channel cannot be built");
@@ -121,30 +148,59 @@ impl Worker {
         let rendered = rt.renderer.render(kind, n, entry);
         if let Some(err) = &rendered.fallback {
             tracing::error!(sid = %n.event.sid, route = %n.route, channel = %self.channel, error = %err, "template failed; sending the built-in plain message");
-            self.metrics.counter("twilert_template_failures_total", &[("channel", &self.channel)]).increment(1);
+            self.metrics
+                .counter(
+                    "twilert_template_failures_total",
+                    &[("channel", &self.channel)],
+                )
+                .increment(1);
         }
         let plain = rt.renderer.plain_payload(kind, n, entry);
         let timeout = rt.settings.delivery.timeout.0;
         let started = std::time::Instant::now();
-        let outcome = match tokio::time::timeout(timeout, active.sender.send(n, &rendered, &plain)).await {
-            Ok(o) => o,
-            Err(_) => Outcome::Retry { reason: format!("timed out after {}s", timeout.as_secs_f32()), retry_after: None },
-        };
+        let outcome =
+            match tokio::time::timeout(timeout, active.sender.send(n, &rendered, &plain)).await {
+                Ok(o) => o,
+                Err(_) => Outcome::Retry {
+                    reason: format!("timed out after {}s", timeout.as_secs_f32()),
+                    retry_after: None,
+                },
+            };
         let now = self.clock.now_ms();
         let attempts = q.attempts + 1;
-        let what = if n.digest.is_some() { "digest" } else { "alert" };
+        let what = if n.digest.is_some() {
+            "digest"
+        } else {
+            "alert"
+        };
         let settled = match outcome {
             Outcome::Success => {
-                self.metrics.counter("twilert_notifications_sent_total", &[("channel", &self.channel), ("kind", what)]).increment(1);
                 self.metrics
-                    .histogram("twilert_delivery_latency_seconds", &[("channel", &self.channel)])
+                    .counter(
+                        "twilert_notifications_sent_total",
+                        &[("channel", &self.channel), ("kind", what)],
+                    )
+                    .increment(1);
+                self.metrics
+                    .histogram(
+                        "twilert_delivery_latency_seconds",
+                        &[("channel", &self.channel)],
+                    )
                     .record(((now - q.created_at_ms).max(0) as f64) / 1000.0);
                 tracing::info!(sid = %n.event.sid, route = %n.route, channel = %self.channel, what, attempts,
                     ms = started.elapsed().as_millis() as u64, "delivered");
                 Settled::Sent
             }
-            Outcome::Retry { reason, retry_after } => {
-                self.metrics.counter("twilert_notifications_failed_total", &[("channel", &self.channel), ("reason", "retry")]).increment(1);
+            Outcome::Retry {
+                reason,
+                retry_after,
+            } => {
+                self.metrics
+                    .counter(
+                        "twilert_notifications_failed_total",
+                        &[("channel", &self.channel), ("reason", "retry")],
+                    )
+                    .increment(1);
                 if let Some(ra) = retry_after {
                     // The provider asked this channel to slow down: pause all its sends.
                     let ra = ra.min(rt.settings.delivery.max_retry_after.0);
@@ -155,24 +211,41 @@ impl Worker {
                     Decision::RetryAt(at) => {
                         tracing::warn!(sid = %n.event.sid, route = %n.route, channel = %self.channel, attempts, error = %reason,
                             retry_in_ms = at - now, "delivery failed; will retry");
-                        Settled::Retry { attempts, next_at_ms: at, error: reason }
+                        Settled::Retry {
+                            attempts,
+                            next_at_ms: at,
+                            error: reason,
+                        }
                     }
                     Decision::GiveUp(why) => {
                         self.dead_metric("gave_up");
                         tracing::error!(sid = %n.event.sid, route = %n.route, channel = %self.channel, attempts, error = %reason, "{why}; dead-lettered");
-                        Settled::Dead { attempts, error: format!("{reason} ({why})") }
+                        Settled::Dead {
+                            attempts,
+                            error: format!("{reason} ({why})"),
+                        }
                     }
                 }
             }
             Outcome::Permanent { reason, broken } => {
-                self.metrics.counter("twilert_notifications_failed_total", &[("channel", &self.channel), ("reason", "permanent")]).increment(1);
+                self.metrics
+                    .counter(
+                        "twilert_notifications_failed_total",
+                        &[("channel", &self.channel), ("reason", "permanent")],
+                    )
+                    .increment(1);
                 self.dead_metric("permanent");
                 if broken {
-                    self.metrics.gauge("twilert_channel_broken", &[("channel", &self.channel)]).set(1.0);
+                    self.metrics
+                        .gauge("twilert_channel_broken", &[("channel", &self.channel)])
+                        .set(1.0);
                     tracing::error!(channel = %self.channel, error = %reason, "channel is broken (fix its URL, reload, then `twilert dead-letters retry --all`)");
                 }
                 tracing::error!(sid = %n.event.sid, route = %n.route, channel = %self.channel, attempts, error = %reason, "permanent failure; dead-lettered");
-                Settled::Dead { attempts, error: reason }
+                Settled::Dead {
+                    attempts,
+                    error: reason,
+                }
             }
         };
         self.dispatcher.settle(q.id, &self.channel, settled).await;
@@ -183,7 +256,12 @@ impl Worker {
     }
 
     fn dead_metric(&self, reason: &'static str) {
-        self.metrics.counter("twilert_notifications_dead_lettered_total", &[("channel", &self.channel), ("reason", reason)]).increment(1);
+        self.metrics
+            .counter(
+                "twilert_notifications_dead_lettered_total",
+                &[("channel", &self.channel), ("reason", reason)],
+            )
+            .increment(1);
     }
 
     async fn idle(&mut self, wake: &tokio::sync::Notify, max: Duration) {

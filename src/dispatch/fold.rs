@@ -16,7 +16,12 @@ use std::collections::BTreeMap;
 const MAX_RESOURCES: usize = 10;
 const MAX_SAMPLES: usize = 5;
 
-pub(super) fn fold_backlogs(b: &Batch<'_>, rt: &Runtime, now: i64, out: &mut BatchOutcome) -> Result<(), StoreError> {
+pub(super) fn fold_backlogs(
+    b: &Batch<'_>,
+    rt: &Runtime,
+    now: i64,
+    out: &mut BatchOutcome,
+) -> Result<(), StoreError> {
     for (channel, limits) in &rt.limits {
         if !rt.enabled.contains(channel) {
             continue;
@@ -32,7 +37,10 @@ pub(super) fn fold_backlogs(b: &Batch<'_>, rt: &Runtime, now: i64, out: &mut Bat
             if q.attempts > 0 {
                 continue;
             }
-            let key = (q.notification.route.clone(), q.notification.event.error_code().map(|c| c.0));
+            let key = (
+                q.notification.route.clone(),
+                q.notification.event.error_code().map(|c| c.0),
+            );
             buckets.entry(key).or_default().push(q);
         }
         let mut folded = 0usize;
@@ -43,7 +51,13 @@ pub(super) fn fold_backlogs(b: &Batch<'_>, rt: &Runtime, now: i64, out: &mut Bat
             let merged = merge(&rows, now);
             let accounted: u64 = rows.iter().map(|q| q.event_count).sum();
             for q in &rows {
-                b.set_state(q.id, State::Folded, q.attempts, now, Some("folded into a digest (channel backlog)"))?;
+                b.set_state(
+                    q.id,
+                    State::Folded,
+                    q.attempts,
+                    now,
+                    Some("folded into a digest (channel backlog)"),
+                )?;
             }
             b.insert_notification(&merged, accounted, now)?;
             folded += rows.len();
@@ -52,7 +66,11 @@ pub(super) fn fold_backlogs(b: &Batch<'_>, rt: &Runtime, now: i64, out: &mut Bat
         }
         if folded > 0 {
             out.woken.insert(channel.clone());
-            out.metric_incs.push(("twilert_notifications_folded_total", "channel", channel.clone()));
+            out.metric_incs.push((
+                "twilert_notifications_folded_total",
+                "channel",
+                channel.clone(),
+            ));
         }
     }
     Ok(())
@@ -61,7 +79,10 @@ pub(super) fn fold_backlogs(b: &Batch<'_>, rt: &Runtime, now: i64, out: &mut Bat
 /// One digest standing for all `rows` (oldest first).
 fn merge(rows: &[Queued], now: i64) -> Notification {
     let first = &rows[0].notification;
-    let mut d = Digest { first_seen_ms: i64::MAX, ..Default::default() };
+    let mut d = Digest {
+        first_seen_ms: i64::MAX,
+        ..Default::default()
+    };
     for q in rows {
         let n = &q.notification;
         match &n.digest {
@@ -93,7 +114,11 @@ fn merge(rows: &[Queued], now: i64) -> Notification {
     if d.first_seen_ms == i64::MAX {
         d.first_seen_ms = now;
     }
-    let code = first.event.error_code().map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+    let code = first
+        .event
+        .error_code()
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "-".into());
     Notification {
         channel: first.channel.clone(),
         route: first.route.clone(),

@@ -32,8 +32,15 @@ pub enum Accepted {
 #[derive(Debug, Clone)]
 pub enum Settled {
     Sent,
-    Retry { attempts: u32, next_at_ms: i64, error: String },
-    Dead { attempts: u32, error: String },
+    Retry {
+        attempts: u32,
+        next_at_ms: i64,
+        error: String,
+    },
+    Dead {
+        attempts: u32,
+        error: String,
+    },
 }
 
 /// The accounting invariant's terms (SPEC 4), at one instant.
@@ -62,13 +69,33 @@ pub enum DispatchError {
 }
 
 enum Command {
-    Ingest { event: Box<DebuggerEvent>, reply: oneshot::Sender<Result<Accepted, DispatchError>> },
-    Settle { id: i64, channel: String, result: Settled, reply: oneshot::Sender<()> },
-    Tick { reply: Option<oneshot::Sender<()>> },
+    Ingest {
+        event: Box<DebuggerEvent>,
+        reply: oneshot::Sender<Result<Accepted, DispatchError>>,
+    },
+    Settle {
+        id: i64,
+        channel: String,
+        result: Settled,
+        reply: oneshot::Sender<()>,
+    },
+    Tick {
+        reply: Option<oneshot::Sender<()>>,
+    },
     Reload(Arc<Runtime>),
-    RetryDead { id: Option<i64>, reply: oneshot::Sender<Result<usize, DispatchError>> },
-    Snapshot { reply: oneshot::Sender<Snapshot> },
-    Prune { before_ms: i64, reply: oneshot::Sender<Option<u64>> },
+    RetryDead {
+        id: Option<i64>,
+        reply: oneshot::Sender<Result<usize, DispatchError>>,
+    },
+    Snapshot {
+        reply: oneshot::Sender<Snapshot>,
+    },
+    Prune {
+        before_ms: i64,
+        reply: oneshot::Sender<Option<u64>>,
+    },
+    /// Finish the commands already queued, then stop.
+    Stop,
 }
 
 /// Wakes the worker of a channel when it has new work.
@@ -95,13 +122,27 @@ impl Dispatcher {
     /// Stores, routes and groups one event; returns once it is committed.
     pub async fn ingest(&self, event: DebuggerEvent) -> Result<Accepted, DispatchError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Ingest { event: Box::new(event), reply }).map_err(|_| DispatchError::Stopped)?;
+        self.tx
+            .send(Command::Ingest {
+                event: Box::new(event),
+                reply,
+            })
+            .map_err(|_| DispatchError::Stopped)?;
         rx.await.map_err(|_| DispatchError::Stopped)?
     }
 
     pub async fn settle(&self, id: i64, channel: &str, result: Settled) {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Command::Settle { id, channel: channel.to_string(), result, reply }).is_ok() {
+        if self
+            .tx
+            .send(Command::Settle {
+                id,
+                channel: channel.to_string(),
+                result,
+                reply,
+            })
+            .is_ok()
+        {
             let _ = rx.await;
         }
     }
@@ -120,7 +161,9 @@ impl Dispatcher {
 
     pub async fn retry_dead(&self, id: Option<i64>) -> Result<usize, DispatchError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::RetryDead { id, reply }).map_err(|_| DispatchError::Stopped)?;
+        self.tx
+            .send(Command::RetryDead { id, reply })
+            .map_err(|_| DispatchError::Stopped)?;
         rx.await.map_err(|_| DispatchError::Stopped)?
     }
 
@@ -129,6 +172,11 @@ impl Dispatcher {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::Prune { before_ms, reply }).ok()?;
         rx.await.ok()?
+    }
+
+    /// Asks the engine to stop once the commands queued before this one are applied.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Command::Stop);
     }
 
     pub async fn snapshot(&self) -> Option<Snapshot> {
@@ -149,11 +197,21 @@ pub fn spawn(
     let mut groups = Groups::new();
     groups.restore(store.load_groups()?);
     let (tx, rx) = mpsc::unbounded_channel();
-    let engine = Engine { store, groups, runtime, clock, wakers, metrics };
+    let engine = Engine {
+        store,
+        groups,
+        runtime,
+        clock,
+        wakers,
+        metrics,
+    };
     let handle = std::thread::Builder::new()
         .name("twilert-dispatch".into())
         .spawn(move || engine.run(rx))
-        .map_err(|e| StoreError::Corrupt { what: "dispatch thread".into(), message: e.to_string() })?;
+        .map_err(|e| StoreError::Corrupt {
+            what: "dispatch thread".into(),
+            message: e.to_string(),
+        })?;
     Ok((Dispatcher { tx }, handle))
 }
 
@@ -182,6 +240,7 @@ struct BatchOutcome {
 
 impl Engine {
     fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        let mut stopping = false;
         while let Some(first) = rx.blocking_recv() {
             let mut cmds = vec![first];
             while cmds.len() < MAX_BATCH {
@@ -190,7 +249,13 @@ impl Engine {
                     Err(_) => break,
                 }
             }
+            if cmds.iter().any(|c| matches!(c, Command::Stop)) {
+                stopping = true;
+            }
             self.apply(cmds);
+            if stopping {
+                break;
+            }
         }
         tracing::debug!("dispatch engine stopped");
     }
@@ -200,6 +265,7 @@ impl Engine {
         for c in cmds {
             match c {
                 Command::Reload(rt) => self.runtime = rt,
+                Command::Stop => {}
                 Command::Snapshot { reply } => {
                     let _ = reply.send(self.snapshot());
                 }
@@ -207,7 +273,10 @@ impl Engine {
                     let size = match self.store.prune(before_ms) {
                         Ok(n) => {
                             if n > 0 {
-                                tracing::info!(rows = n, "pruned delivered events past store.retention");
+                                tracing::info!(
+                                    rows = n,
+                                    "pruned delivered events past store.retention"
+                                );
                             }
                             Some(self.store.file_size())
                         }
@@ -230,14 +299,23 @@ impl Engine {
         let mut failed: Vec<Command> = vec![];
         let groups = &mut self.groups;
         let result = self.store.batch(|b| {
-            let mut out = BatchOutcome { delta: Counters::default(), woken: BTreeSet::new(), metric_incs: vec![] };
+            let mut out = BatchOutcome {
+                delta: Counters::default(),
+                woken: BTreeSet::new(),
+                metric_incs: vec![],
+            };
             for c in writes {
                 match c {
                     Command::Ingest { event, reply } => {
                         let a = ingest_one(b, groups, &rt, &event, now, &mut out)?;
                         replies.push(Reply::Ingest(reply, a));
                     }
-                    Command::Settle { id, channel, result, reply } => {
+                    Command::Settle {
+                        id,
+                        channel,
+                        result,
+                        reply,
+                    } => {
                         settle_one(b, id, &channel, result, now, &mut out)?;
                         replies.push(Reply::Unit(reply));
                     }
@@ -287,7 +365,9 @@ impl Engine {
             }
             Err(e) => {
                 tracing::error!(error = %e, "store write failed; events in this batch are answered 503");
-                self.metrics.counter("twilert_store_errors_total", &[]).increment(1);
+                self.metrics
+                    .counter("twilert_store_errors_total", &[])
+                    .increment(1);
                 // Group counts moved in memory for events that were not stored: reload.
                 self.groups = Groups::new();
                 match self.store.load_groups() {
@@ -316,11 +396,18 @@ impl Engine {
             tracing::error!(error = %e, "reading counters failed");
             Counters::default()
         });
-        let pending_notes = self.store.pending_notification_events().unwrap_or_else(|e| {
-            tracing::error!(error = %e, "reading pending count failed");
-            0
-        });
-        Snapshot { counters, pending: self.groups.pending_count() + pending_notes, open_groups: self.groups.len() }
+        let pending_notes = self
+            .store
+            .pending_notification_events()
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "reading pending count failed");
+                0
+            });
+        Snapshot {
+            counters,
+            pending: self.groups.pending_count() + pending_notes,
+            open_groups: self.groups.len(),
+        }
     }
 }
 
@@ -332,7 +419,10 @@ fn ingest_one(
     now: i64,
     out: &mut BatchOutcome,
 ) -> Result<Accepted, StoreError> {
-    let body = serde_json::to_string(ev).map_err(|e| StoreError::Corrupt { what: "event".into(), message: e.to_string() })?;
+    let body = serde_json::to_string(ev).map_err(|e| StoreError::Corrupt {
+        what: "event".into(),
+        message: e.to_string(),
+    })?;
     if !b.insert_event(ev.sid.as_str(), ev.received_at_ms, &body)? {
         out.delta.duplicates += 1;
         tracing::info!(sid = %ev.sid, "duplicate Sid: already accepted, not notified again");
@@ -349,14 +439,21 @@ fn ingest_one(
     for (i, m) in matches.iter().enumerate() {
         let primary = i == 0;
         let route = &m.route;
-        out.metric_incs.push(("twilert_events_routed_total", "route", route.name.clone()));
+        out.metric_incs
+            .push(("twilert_events_routed_total", "route", route.name.clone()));
         if route.mute {
             out.delta.muted += u64::from(primary);
-            out.metric_incs.push(("twilert_events_muted_total", "route", route.name.clone()));
+            out.metric_incs
+                .push(("twilert_events_muted_total", "route", route.name.clone()));
             tracing::debug!(sid = %ev.sid, route = %route.name, "muted");
             continue;
         }
-        let channels: Vec<String> = route.channels.iter().filter(|c| rt.enabled.contains(*c)).cloned().collect();
+        let channels: Vec<String> = route
+            .channels
+            .iter()
+            .filter(|c| rt.enabled.contains(*c))
+            .cloned()
+            .collect();
         if channels.is_empty() {
             out.delta.unrouted += u64::from(primary);
             tracing::warn!(sid = %ev.sid, route = %route.name, "route has no enabled channel: recorded as unrouted");
@@ -365,11 +462,23 @@ fn ingest_one(
         let key = group_key(route, ev, product);
         let window_ms = route.window.as_millis() as i64;
         let observed = groups.observe(&key, ev, now, primary, || {
-            GroupState::open(&route.name, channels.clone(), route.template.clone(), route.mention.clone(), window_ms, ev, now)
+            GroupState::open(
+                &route.name,
+                channels.clone(),
+                route.template.clone(),
+                route.mention.clone(),
+                window_ms,
+                ev,
+                now,
+            )
         });
         match observed {
             Observed::Counted => {
-                out.metric_incs.push(("twilert_events_suppressed_total", "route", route.name.clone()));
+                out.metric_incs.push((
+                    "twilert_events_suppressed_total",
+                    "route",
+                    route.name.clone(),
+                ));
                 tracing::debug!(sid = %ev.sid, route = %route.name, group = %key, "counted into group digest");
             }
             Observed::First => {
@@ -393,7 +502,14 @@ fn ingest_one(
     Ok(Accepted::New)
 }
 
-fn settle_one(b: &Batch<'_>, id: i64, channel: &str, result: Settled, now: i64, out: &mut BatchOutcome) -> Result<(), StoreError> {
+fn settle_one(
+    b: &Batch<'_>,
+    id: i64,
+    channel: &str,
+    result: Settled,
+    now: i64,
+    out: &mut BatchOutcome,
+) -> Result<(), StoreError> {
     match result {
         Settled::Sent => {
             let (count, is_digest) = b.accounting(id)?;
@@ -406,7 +522,11 @@ fn settle_one(b: &Batch<'_>, id: i64, channel: &str, result: Settled, now: i64, 
                 }
             }
         }
-        Settled::Retry { attempts, next_at_ms, error } => {
+        Settled::Retry {
+            attempts,
+            next_at_ms,
+            error,
+        } => {
             b.reschedule(id, attempts, next_at_ms, now, &error)?;
             out.woken.insert(channel.to_string());
         }
@@ -420,10 +540,23 @@ fn settle_one(b: &Batch<'_>, id: i64, channel: &str, result: Settled, now: i64, 
     Ok(())
 }
 
-fn emit_digests(b: &Batch<'_>, groups: &mut Groups, rt: &Runtime, now: i64, out: &mut BatchOutcome) -> Result<(), StoreError> {
+fn emit_digests(
+    b: &Batch<'_>,
+    groups: &mut Groups,
+    rt: &Runtime,
+    now: i64,
+    out: &mut BatchOutcome,
+) -> Result<(), StoreError> {
     for due in groups.due(now) {
-        let event: Option<DebuggerEvent> = b.get_event(&due.state.first_sid)?.and_then(|body| serde_json::from_str(&body).ok());
-        let channels: Vec<&String> = due.state.channels.iter().filter(|c| rt.enabled.contains(*c)).collect();
+        let event: Option<DebuggerEvent> = b
+            .get_event(&due.state.first_sid)?
+            .and_then(|body| serde_json::from_str(&body).ok());
+        let channels: Vec<&String> = due
+            .state
+            .channels
+            .iter()
+            .filter(|c| rt.enabled.contains(*c))
+            .collect();
         let Some(event) = event.filter(|_| !channels.is_empty()) else {
             out.delta.dead_lettered = out.delta.dead_lettered.wrapping_add(due.state.accounted);
             tracing::error!(group = %due.key, count = due.digest.count, "digest cannot be sent (first event missing or no enabled channel)");
@@ -446,4 +579,3 @@ fn emit_digests(b: &Batch<'_>, groups: &mut Groups, rt: &Runtime, now: i64, out:
     }
     Ok(())
 }
-

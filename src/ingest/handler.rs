@@ -82,46 +82,70 @@ enum BodyKind {
     Json,
 }
 
-pub async fn debugger(req: HttpRequest, mut payload: web::Payload, state: web::Data<IngestState>) -> Result<HttpResponse, IngestError> {
+pub async fn debugger(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<IngestState>,
+) -> Result<HttpResponse, IngestError> {
     let started = std::time::Instant::now();
-    state.metrics.counter("twilert_events_received_total", &[]).increment(1);
+    state
+        .metrics
+        .counter("twilert_events_received_total", &[])
+        .increment(1);
     let result = handle(&req, &mut payload, &state).await;
     match &result {
-        Ok(_) => state.metrics.histogram("twilert_ingest_seconds", &[]).record(started.elapsed().as_secs_f64()),
+        Ok(_) => state
+            .metrics
+            .histogram("twilert_ingest_seconds", &[])
+            .record(started.elapsed().as_secs_f64()),
         Err(e) => {
-            state.metrics.counter("twilert_events_rejected_total", &[("reason", e.reason())]).increment(1);
+            state
+                .metrics
+                .counter("twilert_events_rejected_total", &[("reason", e.reason())])
+                .increment(1);
             tracing::warn!(status = e.status_code().as_u16(), reason = e.reason(), error = %e, "event rejected");
         }
     }
     result
 }
 
-async fn handle(req: &HttpRequest, payload: &mut web::Payload, state: &IngestState) -> Result<HttpResponse, IngestError> {
+async fn handle(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    state: &IngestState,
+) -> Result<HttpResponse, IngestError> {
     let kind = body_kind(req)?;
     let body = read_body(req, payload, state.max_body_bytes).await?;
-    let header = req.headers().get("X-Twilio-Signature").and_then(|v| v.to_str().ok());
+    let header = req
+        .headers()
+        .get("X-Twilio-Signature")
+        .and_then(|v| v.to_str().ok());
     let url = signing_url(req, state);
     let now = state.clock.now_ms();
     let event = match kind {
         BodyKind::Form => match decode::decode_form(&body, now) {
             Ok((event, pairs)) => {
                 if let Some(v) = &state.verifier {
-                    v.verify_form(header, &url, &pairs).map_err(IngestError::Signature)?;
+                    v.verify_form(header, &url, &pairs)
+                        .map_err(IngestError::Signature)?;
                 }
                 event
             }
             Err(e) => {
                 // An unsigned request is refused as such, whatever its body holds.
                 if let Some(v) = &state.verifier {
-                    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-                    v.verify_form(header, &url, &pairs).map_err(IngestError::Signature)?;
+                    let pairs: Vec<(String, String)> =
+                        serde_urlencoded::from_bytes(&body).unwrap_or_default();
+                    v.verify_form(header, &url, &pairs)
+                        .map_err(IngestError::Signature)?;
                 }
                 return Err(IngestError::BadRequest(e));
             }
         },
         BodyKind::Json => {
             if let Some(v) = &state.verifier {
-                v.verify_json(header, &url, &body).map_err(IngestError::Signature)?;
+                v.verify_json(header, &url, &body)
+                    .map_err(IngestError::Signature)?;
             }
             decode::decode_json(&body, now).map_err(IngestError::BadRequest)?
         }
@@ -131,8 +155,12 @@ async fn handle(req: &HttpRequest, payload: &mut web::Payload, state: &IngestSta
         tracing::warn!(sid = %sid, reason = %reason, "payload unreadable; the alert goes out with the raw text");
     }
     match state.dispatcher.ingest(event).await {
-        Ok(Accepted::New) => Ok(HttpResponse::Ok().json(json!({ "status": "accepted", "sid": sid.as_str() }))),
-        Ok(Accepted::Duplicate) => Ok(HttpResponse::Ok().json(json!({ "status": "duplicate", "sid": sid.as_str() }))),
+        Ok(Accepted::New) => {
+            Ok(HttpResponse::Ok().json(json!({ "status": "accepted", "sid": sid.as_str() })))
+        }
+        Ok(Accepted::Duplicate) => {
+            Ok(HttpResponse::Ok().json(json!({ "status": "duplicate", "sid": sid.as_str() })))
+        }
         Err(e) => {
             tracing::error!(sid = %sid, error = %e, "event not stored; answering 503 so Twilio retries");
             Err(IngestError::Unavailable)
@@ -141,8 +169,17 @@ async fn handle(req: &HttpRequest, payload: &mut web::Payload, state: &IngestSta
 }
 
 fn body_kind(req: &HttpRequest) -> Result<BodyKind, IngestError> {
-    let ct = req.headers().get(actix_web::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let ct = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/x-www-form-urlencoded" => Ok(BodyKind::Form),
         "application/json" => Ok(BodyKind::Json),
@@ -150,7 +187,11 @@ fn body_kind(req: &HttpRequest) -> Result<BodyKind, IngestError> {
     }
 }
 
-async fn read_body(req: &HttpRequest, payload: &mut web::Payload, max: usize) -> Result<web::BytesMut, IngestError> {
+async fn read_body(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    max: usize,
+) -> Result<web::BytesMut, IngestError> {
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
@@ -161,7 +202,11 @@ async fn read_body(req: &HttpRequest, payload: &mut web::Payload, max: usize) ->
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(max));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| IngestError::BadRequest(DecodeError::Body("the request body could not be read".into())))?;
+        let chunk = chunk.map_err(|_| {
+            IngestError::BadRequest(DecodeError::Body(
+                "the request body could not be read".into(),
+            ))
+        })?;
         if body.len() + chunk.len() > max {
             return Err(IngestError::TooLarge(max));
         }
@@ -177,7 +222,15 @@ fn signing_url(req: &HttpRequest, state: &IngestState) -> String {
         Some(u) => request_url(u, req.query_string()).into_owned(),
         None => {
             let info = req.connection_info();
-            format!("{}://{}{}", info.scheme(), info.host(), req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+            format!(
+                "{}://{}{}",
+                info.scheme(),
+                info.host(),
+                req.uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/")
+            )
         }
     }
 }

@@ -21,7 +21,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store {path}: {source}")]
-    Open { path: String, source: rusqlite::Error },
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error("store: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("store: corrupt row {what}: {message}")]
@@ -79,7 +82,15 @@ pub struct Counters {
 }
 
 impl Counters {
-    const NAMES: [&'static str; 7] = ["accepted", "duplicates", "notified", "digested", "muted", "unrouted", "dead_lettered"];
+    const NAMES: [&'static str; 7] = [
+        "accepted",
+        "duplicates",
+        "notified",
+        "digested",
+        "muted",
+        "unrouted",
+        "dead_lettered",
+    ];
 
     fn get_mut(&mut self, name: &str) -> Option<&mut u64> {
         Some(match name {
@@ -104,7 +115,10 @@ pub fn open_connection(path: &Path) -> Result<Connection> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let _ = std::fs::create_dir_all(dir);
     }
-    let conn = Connection::open(path).map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+    let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.display().to_string(),
+        source,
+    })?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: a commit is on disk before ingest answers 200, even across power loss.
@@ -122,7 +136,10 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let conn = open_connection(path)?;
         schema::migrate(&conn)?;
-        Ok(Store { conn, path: path.to_path_buf() })
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -158,7 +175,9 @@ impl Store {
             let (key, body) = row?;
             match serde_json::from_str(&body) {
                 Ok(g) => out.push((key, g)),
-                Err(e) => tracing::warn!(group = %key, error = %e, "skipping unreadable group state"),
+                Err(e) => {
+                    tracing::warn!(group = %key, error = %e, "skipping unreadable group state")
+                }
             }
         }
         Ok(out)
@@ -177,7 +196,10 @@ impl Store {
     /// Deletes delivered rows and events older than `before_ms`; returns rows removed.
     pub fn prune(&mut self, before_ms: i64) -> Result<usize> {
         let tx = self.conn.transaction()?;
-        let mut n = tx.execute("DELETE FROM notifications WHERE state IN (1, 3) AND updated_at < ?1", [before_ms])?;
+        let mut n = tx.execute(
+            "DELETE FROM notifications WHERE state IN (1, 3) AND updated_at < ?1",
+            [before_ms],
+        )?;
         n += tx.execute(
             "DELETE FROM events WHERE received_at < ?1 AND sid NOT IN (SELECT event_sid FROM notifications)",
             [before_ms],
@@ -188,7 +210,11 @@ impl Store {
 
     pub fn file_size(&self) -> u64 {
         let wal = PathBuf::from(format!("{}-wal", self.path.display()));
-        [self.path.as_path(), wal.as_path()].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
+        [self.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
     }
 }
 
@@ -200,12 +226,22 @@ pub struct Batch<'a> {
 impl Batch<'_> {
     /// Stores an event; false when its Sid was seen before (a Twilio retry).
     pub fn insert_event(&self, sid: &str, received_at_ms: i64, body: &str) -> Result<bool> {
-        let mut st = self.tx.prepare_cached("INSERT OR IGNORE INTO events (sid, received_at, body) VALUES (?1, ?2, ?3)")?;
+        let mut st = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO events (sid, received_at, body) VALUES (?1, ?2, ?3)",
+        )?;
         Ok(st.execute(params![sid, received_at_ms, body])? == 1)
     }
 
-    pub fn insert_notification(&self, n: &Notification, event_count: u64, now_ms: i64) -> Result<i64> {
-        let body = serde_json::to_string(n).map_err(|e| StoreError::Corrupt { what: "notification".into(), message: e.to_string() })?;
+    pub fn insert_notification(
+        &self,
+        n: &Notification,
+        event_count: u64,
+        now_ms: i64,
+    ) -> Result<i64> {
+        let body = serde_json::to_string(n).map_err(|e| StoreError::Corrupt {
+            what: "notification".into(),
+            message: e.to_string(),
+        })?;
         let mut st = self.tx.prepare_cached(
             "INSERT INTO notifications (channel, route, group_key, event_sid, is_digest, body, state, attempts, next_at, created_at, updated_at, event_count)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?7, ?7, ?7, ?8)",
@@ -226,11 +262,18 @@ impl Batch<'_> {
     pub fn save_group(&self, key: &str, g: Option<&GroupState>) -> Result<()> {
         match g {
             Some(g) => {
-                let body = serde_json::to_string(g).map_err(|e| StoreError::Corrupt { what: "group".into(), message: e.to_string() })?;
-                self.tx.prepare_cached("INSERT OR REPLACE INTO groups (key, body) VALUES (?1, ?2)")?.execute(params![key, body])?;
+                let body = serde_json::to_string(g).map_err(|e| StoreError::Corrupt {
+                    what: "group".into(),
+                    message: e.to_string(),
+                })?;
+                self.tx
+                    .prepare_cached("INSERT OR REPLACE INTO groups (key, body) VALUES (?1, ?2)")?
+                    .execute(params![key, body])?;
             }
             None => {
-                self.tx.prepare_cached("DELETE FROM groups WHERE key = ?1")?.execute([key])?;
+                self.tx
+                    .prepare_cached("DELETE FROM groups WHERE key = ?1")?
+                    .execute([key])?;
             }
         }
         Ok(())
@@ -251,12 +294,23 @@ impl Batch<'_> {
     }
 
     pub fn get_event(&self, sid: &str) -> Result<Option<String>> {
-        Ok(self.tx.prepare_cached("SELECT body FROM events WHERE sid = ?1")?.query_row([sid], |r| r.get(0)).optional()?)
+        Ok(self
+            .tx
+            .prepare_cached("SELECT body FROM events WHERE sid = ?1")?
+            .query_row([sid], |r| r.get(0))
+            .optional()?)
     }
 
     /// Moves a pending notification to `state`; false if it was no longer pending
     /// (folded into a digest meanwhile), so the caller does not count it twice.
-    pub fn set_state(&self, id: i64, state: State, attempts: u32, now_ms: i64, error: Option<&str>) -> Result<bool> {
+    pub fn set_state(
+        &self,
+        id: i64,
+        state: State,
+        attempts: u32,
+        now_ms: i64,
+        error: Option<&str>,
+    ) -> Result<bool> {
         let n = self
             .tx
             .prepare_cached("UPDATE notifications SET state = ?2, attempts = ?3, updated_at = ?4, last_error = COALESCE(?5, last_error) WHERE id = ?1 AND state = 0")?
@@ -295,7 +349,14 @@ impl Batch<'_> {
         Ok(out)
     }
 
-    pub fn reschedule(&self, id: i64, attempts: u32, next_at_ms: i64, now_ms: i64, error: &str) -> Result<()> {
+    pub fn reschedule(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_at_ms: i64,
+        now_ms: i64,
+        error: &str,
+    ) -> Result<()> {
         self.tx
             .prepare_cached("UPDATE notifications SET attempts = ?2, next_at = ?3, updated_at = ?4, last_error = ?5 WHERE id = ?1 AND state = 0")?
             .execute(params![id, attempts, next_at_ms, now_ms, error])?;
@@ -307,7 +368,10 @@ impl Batch<'_> {
     pub fn requeue_dead(&self, id: Option<i64>, now_ms: i64) -> Result<usize> {
         let events = self.dead_event_count(id)?;
         let rows = self.retry_dead(id, now_ms)?;
-        self.add_counters(&Counters { dead_lettered: 0u64.wrapping_sub(events), ..Default::default() })?;
+        self.add_counters(&Counters {
+            dead_lettered: 0u64.wrapping_sub(events),
+            ..Default::default()
+        })?;
         Ok(rows)
     }
 
@@ -341,9 +405,17 @@ fn read_queued(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedRow> {
 }
 
 fn parse_queued((id, body, attempts, created_at_ms, event_count): QueuedRow) -> Result<Queued> {
-    let notification =
-        serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { what: format!("notification {id}"), message: e.to_string() })?;
-    Ok(Queued { id, notification, attempts, created_at_ms, event_count: event_count.max(0) as u64 })
+    let notification = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+        what: format!("notification {id}"),
+        message: e.to_string(),
+    })?;
+    Ok(Queued {
+        id,
+        notification,
+        attempts,
+        created_at_ms,
+        event_count: event_count.max(0) as u64,
+    })
 }
 
 /// A read-only handle for a delivery worker or the CLI (WAL: reads never block the writer).
@@ -376,7 +448,9 @@ impl Reader {
     pub fn next_due_at(&self, channel: &str) -> Result<Option<i64>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT MIN(next_at) FROM notifications WHERE state = 0 AND channel = ?1")?
+            .prepare_cached(
+                "SELECT MIN(next_at) FROM notifications WHERE state = 0 AND channel = ?1",
+            )?
             .query_row([channel], |r| r.get::<_, Option<i64>>(0))?)
     }
 
@@ -412,7 +486,9 @@ impl Reader {
 
     /// Whether the store answers (for `/readyz`).
     pub fn ping(&self) -> bool {
-        self.conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).is_ok()
+        self.conn
+            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .is_ok()
     }
 }
 

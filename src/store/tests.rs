@@ -15,7 +15,10 @@ fn notification(sid_n: u32, channel: &str, digest: bool) -> Notification {
             parent_account_sid: None,
             timestamp: None,
             level: Level::Error,
-            payload: PayloadState::Unreadable { reason: "x".into(), resource_sid: None },
+            payload: PayloadState::Unreadable {
+                reason: "x".into(),
+                resource_sid: None,
+            },
             raw_payload: "x".into(),
             received_at_ms: 1,
         },
@@ -29,9 +32,23 @@ fn events_dedupe_and_survive_reopen() {
     let path = dir.path().join("s.db");
     {
         let mut s = Store::open(&path).unwrap();
-        let (a, b) = s.batch(|b| Ok((b.insert_event("NO1", 1, "{}")?, b.insert_event("NO1", 2, "{}")?))).unwrap();
+        let (a, b) = s
+            .batch(|b| {
+                Ok((
+                    b.insert_event("NO1", 1, "{}")?,
+                    b.insert_event("NO1", 2, "{}")?,
+                ))
+            })
+            .unwrap();
         assert!(a && !b);
-        s.batch(|b| b.add_counters(&Counters { accepted: 1, duplicates: 1, ..Default::default() })).unwrap();
+        s.batch(|b| {
+            b.add_counters(&Counters {
+                accepted: 1,
+                duplicates: 1,
+                ..Default::default()
+            })
+        })
+        .unwrap();
     }
     let mut s = Store::open(&path).unwrap();
     assert!(!s.batch(|b| b.insert_event("NO1", 3, "{}")).unwrap());
@@ -45,18 +62,26 @@ fn notification_lifecycle_and_dead_letters() {
     let mut s = Store::open(&path).unwrap();
     let r = Reader::open(&path).unwrap();
     let (id1, id2) = s
-        .batch(|b| Ok((b.insert_notification(&notification(1, "slack", false), 1, 100)?, b.insert_notification(&notification(2, "slack", true), 7, 100)?)))
+        .batch(|b| {
+            Ok((
+                b.insert_notification(&notification(1, "slack", false), 1, 100)?,
+                b.insert_notification(&notification(2, "slack", true), 7, 100)?,
+            ))
+        })
         .unwrap();
     assert_eq!(r.due("slack", 99, 10).unwrap().len(), 0);
     let due = r.due("slack", 100, 10).unwrap();
     assert_eq!(due.iter().map(|q| q.id).collect::<Vec<_>>(), vec![id1, id2]);
     assert_eq!(due[1].event_count, 7);
     assert_eq!(s.pending_notification_events().unwrap(), 8);
-    s.batch(|b| b.reschedule(id1, 1, 500, 100, "HTTP 500")).unwrap();
+    s.batch(|b| b.reschedule(id1, 1, 500, 100, "HTTP 500"))
+        .unwrap();
     assert_eq!(r.due("slack", 200, 10).unwrap().len(), 1);
     assert_eq!(r.next_due_at("slack").unwrap(), Some(100));
-    s.batch(|b| b.set_state(id2, State::Sent, 1, 200, None)).unwrap();
-    s.batch(|b| b.set_state(id1, State::Dead, 3, 600, Some("HTTP 404: no_service"))).unwrap();
+    s.batch(|b| b.set_state(id2, State::Sent, 1, 200, None))
+        .unwrap();
+    s.batch(|b| b.set_state(id1, State::Dead, 3, 600, Some("HTTP 404: no_service")))
+        .unwrap();
     let dead = r.dead_letters().unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].last_error, "HTTP 404: no_service");
@@ -77,5 +102,9 @@ fn prune_keeps_pending() {
         b.insert_notification(&n, 1, 1)
     })
     .unwrap();
-    assert_eq!(s.prune(10).unwrap(), 1, "only the event without notifications goes");
+    assert_eq!(
+        s.prune(10).unwrap(),
+        1,
+        "only the event without notifications goes"
+    );
 }

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `Application` on port 0, requests signed as Twilio
+//! signs them, wiremock standing in for the providers. One binary, many modules
+//! (one link step).
+
+mod helpers;
+
+mod grouping;
+mod ingest;
