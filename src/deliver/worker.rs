@@ -98,6 +98,11 @@ impl Worker {
                 _ = active.limiter.until_ready() => {}
                 _ = self.shutdown.changed() => break,
             }
+            // While we waited, a backlog fold may have merged it into a digest.
+            let still_pending = self.reader().is_pending(q.id);
+            if !matches!(still_pending, Ok(true)) {
+                continue;
+            }
             self.deliver(active, &rt, q).await;
         }
         tracing::debug!(channel = %self.channel, "worker stopped");

@@ -444,6 +444,16 @@ impl Reader {
         Ok(out)
     }
 
+    /// Whether a notification is still waiting (not folded, sent or dead meanwhile).
+    pub fn is_pending(&self, id: i64) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM notifications WHERE id = ?1 AND state = 0")?
+            .query_row([id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
     /// The earliest `next_at` of a channel's pending work.
     pub fn next_due_at(&self, channel: &str) -> Result<Option<i64>> {
         Ok(self
