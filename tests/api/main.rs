@@ -4,5 +4,6 @@
 
 mod helpers;
 
+mod durability;
 mod grouping;
 mod ingest;
