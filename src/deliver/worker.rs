@@ -31,11 +31,11 @@ pub struct Worker {
     pub shutdown: watch::Receiver<bool>,
 }
 
-/// The sender and limiter for one version of a channel's settings; rebuilt when a
-/// reload changes them.
+/// The sender and limiter for one version of the configuration; rebuilt after a
+/// reload (secrets print as `[REDACTED]`, so settings cannot be compared by text).
 struct Active {
-    settings_debug: String,
-    sender: Sender,
+    runtime: Arc<crate::runtime::Runtime>,
+    sender: Option<Sender>,
     limiter: DefaultDirectRateLimiter,
     /// No sends before this instant (a provider's 429 Retry-After).
     paused_until_ms: i64,
@@ -60,7 +60,7 @@ impl Worker {
                 self.idle(&wake, IDLE_POLL).await;
                 continue;
             };
-            let active = match self.refresh(&mut active, settings, &rt) {
+            let active = match self.refresh(&mut active, settings, rt.clone()) {
                 Some(a) => a,
                 None => {
                     self.idle(&wake, IDLE_POLL).await;
@@ -108,16 +108,17 @@ impl Worker {
         tracing::debug!(channel = %self.channel, "worker stopped");
     }
 
+    /// The sender for the current runtime, rebuilt once after each reload; `None`
+    /// when the channel cannot be built (logged once per configuration).
     fn refresh<'a>(
         &self,
         active: &'a mut Option<Active>,
         settings: &ChannelSettings,
-        rt: &crate::runtime::Runtime,
+        rt: Arc<crate::runtime::Runtime>,
     ) -> Option<&'a mut Active> {
-        let debug = format!("{settings:?}");
         if active
             .as_ref()
-            .map(|a| a.settings_debug != debug)
+            .map(|a| !Arc::ptr_eq(&a.runtime, &rt))
             .unwrap_or(true)
         {
             let limits = rt
@@ -125,30 +126,34 @@ impl Worker {
                 .get(&self.channel)
                 .cloned()
                 .unwrap_or_else(|| super::limits::ChannelLimits::default_for(settings.kind()));
-            match Sender::build(&self.channel, settings, &self.http) {
+            let sender = match Sender::build(&self.channel, settings, &self.http) {
                 Ok(sender) => {
-                    *active = Some(Active {
-                        settings_debug: debug,
-                        sender,
-                        limiter: RateLimiter::direct(limits.quota()),
-                        paused_until_ms: 0,
-                    });
                     self.metrics
                         .gauge("twilert_channel_broken", &[("channel", &self.channel)])
                         .set(0.0);
+                    Some(sender)
                 }
                 Err(e) => {
                     tracing::error!(channel = %self.channel, error = %e, "channel cannot be built");
-                    *active = None;
+                    None
                 }
-            }
+            };
+            *active = Some(Active {
+                runtime: rt,
+                sender,
+                limiter: RateLimiter::direct(limits.quota()),
+                paused_until_ms: 0,
+            });
         }
-        active.as_mut()
+        active.as_mut().filter(|a| a.sender.is_some())
     }
 
     async fn deliver(&self, active: &mut Active, rt: &crate::runtime::Runtime, q: Queued) {
         let n = &q.notification;
-        let kind = active.sender.kind();
+        let Some(sender) = active.sender.as_ref() else {
+            return;
+        };
+        let kind = sender.kind();
         let entry = n.event.error_code().and_then(|c| rt.catalog.get(c));
         let rendered = rt.renderer.render(kind, n, entry);
         if let Some(err) = &rendered.fallback {
@@ -163,14 +168,13 @@ impl Worker {
         let plain = rt.renderer.plain_payload(kind, n, entry);
         let timeout = rt.settings.delivery.timeout.0;
         let started = std::time::Instant::now();
-        let outcome =
-            match tokio::time::timeout(timeout, active.sender.send(n, &rendered, &plain)).await {
-                Ok(o) => o,
-                Err(_) => Outcome::Retry {
-                    reason: format!("timed out after {}s", timeout.as_secs_f32()),
-                    retry_after: None,
-                },
-            };
+        let outcome = match tokio::time::timeout(timeout, sender.send(n, &rendered, &plain)).await {
+            Ok(o) => o,
+            Err(_) => Outcome::Retry {
+                reason: format!("timed out after {}s", timeout.as_secs_f32()),
+                retry_after: None,
+            },
+        };
         let now = self.clock.now_ms();
         let attempts = q.attempts + 1;
         let what = if n.digest.is_some() {

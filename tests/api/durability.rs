@@ -12,9 +12,16 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 async fn slack_answering(statuses: &[u16]) -> MockServer {
     let slack = MockServer::start().await;
     for s in statuses {
-        Mock::given(method("POST")).respond_with(ResponseTemplate::new(*s).set_body_string("oops")).up_to_n_times(1).mount(&slack).await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(*s).set_body_string("oops"))
+            .up_to_n_times(1)
+            .mount(&slack)
+            .await;
     }
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("ok")).mount(&slack).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
     slack
 }
 
@@ -39,56 +46,135 @@ async fn server_errors_are_retried_then_delivered() {
     app.send_event(1, "11200", &call_sid(1)).await;
     let msgs = app.slack_messages(3, Duration::from_secs(5)).await;
     assert_eq!(msgs.len(), 3, "500, 503, then 200");
-    assert!(eventually(Duration::from_secs(3), || async { app.snapshot().await.counters.notified == 1 }).await);
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            app.snapshot().await.counters.notified == 1
+        })
+        .await
+    );
     let m = app.metrics().await;
-    assert!(m.contains("twilert_notifications_failed_total{channel=\"slack\",reason=\"retry\"} 2"), "{m}");
+    assert!(
+        m.contains("twilert_notifications_failed_total{channel=\"slack\",reason=\"retry\"} 2"),
+        "{m}"
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn not_found_is_permanent_dead_lettered_and_retryable() {
     let slack = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(404).set_body_string("no_service")).up_to_n_times(1).mount(&slack).await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("ok")).mount(&slack).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("no_service"))
+        .up_to_n_times(1)
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
     let app = spawn_with(BASE_CONFIG, slack, None).await;
     app.send_event(1, "11200", &call_sid(1)).await;
-    assert!(eventually(Duration::from_secs(5), || async { app.snapshot().await.counters.dead_lettered == 1 }).await);
-    assert_eq!(app.slack.received_requests().await.unwrap().len(), 1, "a 404 is not retried");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            app.snapshot().await.counters.dead_lettered == 1
+        })
+        .await
+    );
+    assert_eq!(
+        app.slack.received_requests().await.unwrap().len(),
+        1,
+        "a 404 is not retried"
+    );
     let m = app.metrics().await;
-    assert!(m.contains("twilert_channel_broken{channel=\"slack\"} 1"), "{m}");
+    assert!(
+        m.contains("twilert_channel_broken{channel=\"slack\"} 1"),
+        "{m}"
+    );
     let snap = app.snapshot().await;
-    assert_eq!(snap.accounted(), 1, "dead-lettered events are accounted for");
+    assert_eq!(
+        snap.accounted(),
+        1,
+        "dead-lettered events are accounted for"
+    );
 
     // The CLI lists it with the reason, and a retry sends it (the webhook works again).
     let bin = env!("CARGO_BIN_EXE_twilert");
-    let out = Command::new(bin).args(["--config", app.config_path.to_str().unwrap(), "dead-letters", "list"]).output().unwrap();
+    let out = Command::new(bin)
+        .args([
+            "--config",
+            app.config_path.to_str().unwrap(),
+            "dead-letters",
+            "list",
+        ])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("HTTP 404") && text.contains("no_service") && text.contains(&sid(1)) && text.contains("slack"), "{text}");
-    assert!(!text.contains("/services/T000"), "the webhook URL is a secret: {text}");
-    let out = Command::new(bin).args(["--config", app.config_path.to_str().unwrap(), "dead-letters", "retry", "--all"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("HTTP 404")
+            && text.contains("no_service")
+            && text.contains(&sid(1))
+            && text.contains("slack"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("/services/T000"),
+        "the webhook URL is a secret: {text}"
+    );
+    let out = Command::new(bin)
+        .args([
+            "--config",
+            app.config_path.to_str().unwrap(),
+            "dead-letters",
+            "retry",
+            "--all",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let msgs = app.slack_messages(2, Duration::from_secs(5)).await;
     assert_eq!(msgs.len(), 2);
-    assert!(eventually(Duration::from_secs(3), || async {
-        let s = app.snapshot().await;
-        s.counters.notified == 1 && s.counters.dead_lettered == 0
-    })
-    .await);
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            let s = app.snapshot().await;
+            s.counters.notified == 1 && s.counters.dead_lettered == 0
+        })
+        .await
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn gives_up_after_max_attempts_with_the_last_error() {
     let slack = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(502).set_body_string("bad gateway")).mount(&slack).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(502).set_body_string("bad gateway"))
+        .mount(&slack)
+        .await;
     let app = spawn_with(BASE_CONFIG, slack, None).await;
     app.send_event(1, "11200", &call_sid(1)).await;
-    assert!(eventually(Duration::from_secs(8), || async { app.snapshot().await.counters.dead_lettered == 1 }).await);
-    assert_eq!(app.slack.received_requests().await.unwrap().len(), 4, "delivery.max_attempts = 4");
+    assert!(
+        eventually(Duration::from_secs(8), || async {
+            app.snapshot().await.counters.dead_lettered == 1
+        })
+        .await
+    );
+    assert_eq!(
+        app.slack.received_requests().await.unwrap().len(),
+        4,
+        "delivery.max_attempts = 4"
+    );
     let r = twilert::store::Reader::open(&app.dir.path().join("twilert.db")).unwrap();
     let dead = r.dead_letters().unwrap();
-    assert!(dead[0].last_error.contains("HTTP 502") && dead[0].last_error.contains("4 attempts"), "{:?}", dead[0]);
+    assert!(
+        dead[0].last_error.contains("HTTP 502") && dead[0].last_error.contains("4 attempts"),
+        "{:?}",
+        dead[0]
+    );
     app.stop().await;
 }
 
@@ -96,7 +182,10 @@ async fn gives_up_after_max_attempts_with_the_last_error() {
 async fn pending_work_and_group_windows_survive_a_restart() {
     // Slack is down: the alert stays pending. Four more events are counted in the group.
     let down = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).mount(&down).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&down)
+        .await;
     let cfg = BASE_CONFIG.replace("window = \"1h\"", "window = \"2s\"");
     let app = spawn_with(&cfg, down, None).await;
     for i in 1..=5 {
@@ -110,16 +199,27 @@ async fn pending_work_and_group_windows_survive_a_restart() {
     let app = spawn_in(&cfg, up, None, Arc::clone(&dir)).await;
     let msgs = app.slack_messages(2, Duration::from_secs(8)).await;
     assert_eq!(msgs.len(), 2, "alert + digest after restart: {msgs:?}");
-    assert!(msgs[1]["text"].as_str().unwrap_or("").contains('4'), "{}", msgs[1]["text"]);
+    assert!(
+        msgs[1]["text"].as_str().unwrap_or("").contains('4'),
+        "{}",
+        msgs[1]["text"]
+    );
     // A Twilio retry of an event accepted before the restart is still a duplicate.
-    let r = app.post_signed(&event_params(3, "11200", &call_sid(1))).await;
+    let r = app
+        .post_signed(&event_params(3, "11200", &call_sid(1)))
+        .await;
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["status"], "duplicate");
-    assert!(eventually(Duration::from_secs(3), || async {
-        let s = app.snapshot().await;
-        s.counters.accepted == 5 && s.counters.notified == 1 && s.counters.digested == 4 && s.pending == 0
-    })
-    .await);
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            let s = app.snapshot().await;
+            s.counters.accepted == 5
+                && s.counters.notified == 1
+                && s.counters.digested == 4
+                && s.pending == 0
+        })
+        .await
+    );
     app.stop().await;
 }
 
@@ -137,7 +237,13 @@ async fn wait_ready(port: u16) {
     assert!(
         eventually(Duration::from_secs(10), || {
             let http = http.clone();
-            async move { http.get(format!("http://127.0.0.1:{port}/readyz")).send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+            async move {
+                http.get(format!("http://127.0.0.1:{port}/readyz"))
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            }
         })
         .await,
         "twilert did not become ready"
@@ -145,7 +251,11 @@ async fn wait_ready(port: u16) {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test]
@@ -153,7 +263,11 @@ async fn kill_9_mid_delivery_loses_nothing() {
     // Slack is slow (deliveries in flight when the process dies) and strict on rate.
     let slack = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok").set_delay(Duration::from_millis(300)))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("ok")
+                .set_delay(Duration::from_millis(300)),
+        )
         .mount(&slack)
         .await;
     let dir = tempfile::tempdir().unwrap();
@@ -162,7 +276,10 @@ async fn kill_9_mid_delivery_loses_nothing() {
         .replace("{slack}", &slack.uri())
         .replace("{dir}", &dir.path().display().to_string())
         .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
-        .replace("rate_limit = \"1000/s\"\nburst = 1000", "rate_limit = \"20/s\"\nburst = 2\nmax_pending = 100000");
+        .replace(
+            "rate_limit = \"1000/s\"\nburst = 1000",
+            "rate_limit = \"20/s\"\nburst = 2\nmax_pending = 100000",
+        );
     let config = dir.path().join("config.toml");
     std::fs::write(&config, cfg).unwrap();
 
@@ -190,24 +307,49 @@ async fn kill_9_mid_delivery_loses_nothing() {
     child.kill().unwrap();
     child.wait().unwrap();
     let before = sids_received(&slack).await.len();
-    assert!(before < n as usize, "the kill must land mid-delivery ({before} of {n} sent)");
+    assert!(
+        before < n as usize,
+        "the kill must land mid-delivery ({before} of {n} sent)"
+    );
 
     let mut child = spawn_binary(&config);
     wait_ready(port).await;
-    let all_there = eventually(Duration::from_secs(20), || async { accepted.is_subset(&sids_received(&slack).await) }).await;
-    let metrics = http.get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap().text().await.unwrap();
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let all_there = eventually(Duration::from_secs(20), || async {
+        accepted.is_subset(&sids_received(&slack).await)
+    })
+    .await;
+    let metrics = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let status = child.wait().unwrap();
     let got = sids_received(&slack).await;
-    assert!(all_there, "missing after restart: {:?}", accepted.difference(&got).collect::<Vec<_>>());
-    assert!(metrics.contains(&format!("twilert_events_accepted_total {n}")), "{metrics}");
+    assert!(
+        all_there,
+        "missing after restart: {:?}",
+        accepted.difference(&got).collect::<Vec<_>>()
+    );
+    assert!(
+        metrics.contains(&format!("twilert_events_accepted_total {n}")),
+        "{metrics}"
+    );
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
 }
 
 #[tokio::test]
 async fn sigterm_exits_zero_within_grace_and_keeps_pending_work() {
     let down = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).mount(&down).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&down)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = BASE_CONFIG
@@ -230,10 +372,20 @@ async fn sigterm_exits_zero_within_grace_and_keeps_pending_work() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let t = std::time::Instant::now();
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    assert!(t.elapsed() < Duration::from_secs(4), "within shutdown_grace (2s) + margin: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "within shutdown_grace (2s) + margin: {:?}",
+        t.elapsed()
+    );
     let r = twilert::store::Reader::open(&dir.path().join("twilert.db")).unwrap();
-    assert_eq!(r.pending_count("slack").unwrap(), 1, "the undelivered alert is kept for the next start");
+    assert_eq!(
+        r.pending_count("slack").unwrap(),
+        1,
+        "the undelivered alert is kept for the next start"
+    );
 }

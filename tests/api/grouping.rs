@@ -36,7 +36,10 @@ channels = ["slack"]
 
 async fn ok_slack() -> MockServer {
     let slack = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("ok")).mount(&slack).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
     slack
 }
 
@@ -71,7 +74,11 @@ async fn first_alert_now_then_one_digest_per_window_then_close() {
         app.send_event(i, "11200", &res).await;
     }
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(app.slack.received_requests().await.unwrap().len(), 1, "counted, not sent");
+    assert_eq!(
+        app.slack.received_requests().await.unwrap().len(),
+        1,
+        "counted, not sent"
+    );
     let snap = app.snapshot().await;
     assert_eq!(snap.pending, 9, "nine events wait for the digest");
 
@@ -92,13 +99,22 @@ async fn first_alert_now_then_one_digest_per_window_then_close() {
     // A quiet window closes the group; the next event is a fresh alert.
     clock.advance_ms(61_000);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(app.snapshot().await.open_groups, 0, "closed after a quiet window");
+    assert_eq!(
+        app.snapshot().await.open_groups,
+        0,
+        "closed after a quiet window"
+    );
     app.send_event(12, "11200", &res).await;
     let msgs = app.slack_messages(4, Duration::from_secs(5)).await;
     assert!(!is_digest(&msgs[3]), "a new alert, not a digest");
 
     // Slack saw the request a moment before the worker records the answer.
-    assert!(eventually(Duration::from_secs(3), || async { app.snapshot().await.pending == 0 }).await);
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            app.snapshot().await.pending == 0
+        })
+        .await
+    );
     let snap = app.snapshot().await;
     assert_eq!(snap.counters.accepted, 12);
     assert_eq!(snap.counters.notified, 2);
@@ -145,18 +161,35 @@ async fn storm_of_one_code_is_a_handful_of_messages_and_counts_add_up() {
 
     clock.advance_ms(61_000);
     let msgs = app.slack_messages(2, Duration::from_secs(5)).await;
-    assert!(eventually(Duration::from_secs(3), || async { app.snapshot().await.pending == 0 }).await);
-    assert_eq!(app.slack.received_requests().await.unwrap().len(), 2, "one alert + one digest");
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            app.snapshot().await.pending == 0
+        })
+        .await
+    );
+    assert_eq!(
+        app.slack.received_requests().await.unwrap().len(),
+        2,
+        "one alert + one digest"
+    );
     assert_eq!(1 + digest_count(&msgs[1]), n as u64);
 
     // /metrics shows the invariant.
     let m = app.metrics().await;
     let value = |name: &str| -> f64 {
-        m.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(-1.0)
+        m.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1.0)
     };
     assert_eq!(value("twilert_events_accepted_total"), n as f64);
     assert_eq!(value("twilert_events_accounted"), n as f64);
-    assert_eq!(value("twilert_events_outcome{outcome=\"digested\"}"), (n - 1) as f64, "{m}");
+    assert_eq!(
+        value("twilert_events_outcome{outcome=\"digested\"}"),
+        (n - 1) as f64,
+        "{m}"
+    );
     assert_eq!(value("twilert_events_pending"), 0.0);
     app.stop().await;
 }
@@ -165,7 +198,10 @@ async fn storm_of_one_code_is_a_handful_of_messages_and_counts_add_up() {
 async fn backlog_past_max_pending_folds_into_one_digest() {
     // 2 messages/s with a burst of 1: the first alert goes, the rest queue up; with
     // max_pending = 3 the queue of 9 is folded into one digest.
-    let cfg = WINDOW_CONFIG.replace("rate_limit = \"1000/s\"\nburst = 1000", "rate_limit = \"2/s\"\nburst = 1\nmax_pending = 3");
+    let cfg = WINDOW_CONFIG.replace(
+        "rate_limit = \"1000/s\"\nburst = 1000",
+        "rate_limit = \"2/s\"\nburst = 1\nmax_pending = 3",
+    );
     let app = spawn_with(&cfg, ok_slack().await, None).await;
     for i in 1..=10 {
         app.send_event(i, "11200", &call_sid(100 + i)).await; // ten distinct groups
@@ -176,17 +212,31 @@ async fn backlog_past_max_pending_folds_into_one_digest() {
     assert_eq!(all.len(), 2, "one alert, then the folded digest: {msgs:?}");
     let folded: serde_json::Value = serde_json::from_slice(&all[1].body).unwrap();
     assert_eq!(digest_count(&folded), 9, "{}", folded["text"]);
-    assert!(eventually(Duration::from_secs(3), || async { app.snapshot().await.pending == 0 }).await);
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            app.snapshot().await.pending == 0
+        })
+        .await
+    );
     let snap = app.snapshot().await;
-    assert_eq!((snap.counters.notified, snap.counters.digested, snap.pending), (1, 9, 0));
+    assert_eq!(
+        (snap.counters.notified, snap.counters.digested, snap.pending),
+        (1, 9, 0)
+    );
     let m = app.metrics().await;
-    assert!(m.contains("twilert_notifications_folded_total{channel=\"slack\"}"), "{m}");
+    assert!(
+        m.contains("twilert_notifications_folded_total{channel=\"slack\"}"),
+        "{m}"
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn rate_limit_holds_under_a_burst() {
-    let cfg = WINDOW_CONFIG.replace("rate_limit = \"1000/s\"\nburst = 1000", "rate_limit = \"4/s\"\nburst = 2");
+    let cfg = WINDOW_CONFIG.replace(
+        "rate_limit = \"1000/s\"\nburst = 1000",
+        "rate_limit = \"4/s\"\nburst = 2",
+    );
     let app = spawn_with(&cfg, ok_slack().await, None).await;
     let started = std::time::Instant::now();
     for i in 1..=6 {
@@ -198,7 +248,11 @@ async fn rate_limit_holds_under_a_burst() {
     assert!(early <= 3, "{early} sent within 300 ms at 4/s burst 2");
     let msgs = app.slack_messages(6, Duration::from_secs(5)).await;
     assert_eq!(msgs.len(), 6, "all delivered: waiting, not dropping");
-    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
     app.stop().await;
 }
 
@@ -206,18 +260,38 @@ async fn rate_limit_holds_under_a_burst() {
 async fn slack_429_pauses_the_channel_for_retry_after() {
     let slack = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1").set_body_string("rate_limited"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "1")
+                .set_body_string("rate_limited"),
+        )
         .up_to_n_times(1)
         .mount(&slack)
         .await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("ok")).mount(&slack).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
     let app = spawn_with(WINDOW_CONFIG, slack, None).await;
     app.send_event(1, "11200", &call_sid(301)).await;
     app.send_event(2, "11200", &call_sid(302)).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(app.slack.received_requests().await.unwrap().len(), 1, "paused after the 429");
+    assert_eq!(
+        app.slack.received_requests().await.unwrap().len(),
+        1,
+        "paused after the 429"
+    );
     let msgs = app.slack_messages(3, Duration::from_secs(5)).await;
-    assert_eq!(msgs.len(), 3, "the 429'd alert and the other both delivered after the pause");
-    assert!(eventually(Duration::from_secs(3), || async { app.snapshot().await.counters.notified == 2 }).await);
+    assert_eq!(
+        msgs.len(),
+        3,
+        "the 429'd alert and the other both delivered after the pause"
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            app.snapshot().await.counters.notified == 2
+        })
+        .await
+    );
     app.stop().await;
 }

@@ -45,7 +45,11 @@ async fn every_documented_status() {
     let (s, v) = json_body(app.post_form(&good, None).await).await;
     assert_eq!(s, 403, "{v}");
     assert_eq!(v["field"], "X-Twilio-Signature");
-    let (s, _) = json_body(app.post_form(&good, Some("RSOYDt4T1cUTdK1PDd93/VVr8B8=")).await).await;
+    let (s, _) = json_body(
+        app.post_form(&good, Some("RSOYDt4T1cUTdK1PDd93/VVr8B8="))
+            .await,
+    )
+    .await;
     assert_eq!(s, 403);
     let sig = twilert::ingest::signature::compute(TOKEN, PUBLIC_URL, &good);
     let mut tampered = good.clone();
@@ -68,10 +72,23 @@ async fn every_documented_status() {
     assert!(v["error"].as_str().unwrap_or("").contains("AccountSid"));
 
     // 415: other content types.
-    let r = app.http.post(app.ingest_url()).header("Content-Type", "text/plain").body("hello").send().await.unwrap();
+    let r = app
+        .http
+        .post(app.ingest_url())
+        .header("Content-Type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
     let (s, v) = json_body(r).await;
     assert_eq!((s, v["field"].as_str()), (415, Some("Content-Type")), "{v}");
-    let r = app.http.post(app.ingest_url()).body("no type").send().await.unwrap();
+    let r = app
+        .http
+        .post(app.ingest_url())
+        .body("no type")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 415);
 
     // 413: over server.max_body_bytes (64 KiB default), announced or streamed.
@@ -88,11 +105,18 @@ async fn every_documented_status() {
     assert_eq!((s, v["status"].as_str()), (200, Some("duplicate")), "{v}");
     let msgs = app.slack_messages(1, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.slack.received_requests().await.unwrap().len(), 1, "duplicate not notified: {msgs:?}");
+    assert_eq!(
+        app.slack.received_requests().await.unwrap().len(),
+        1,
+        "duplicate not notified: {msgs:?}"
+    );
 
     // Rejections are counted by reason.
     let m = app.metrics().await;
-    assert!(m.contains("twilert_events_rejected_total{reason=\"bad_signature\"} 4"), "{m}");
+    assert!(
+        m.contains("twilert_events_rejected_total{reason=\"bad_signature\"} 4"),
+        "{m}"
+    );
     assert!(m.contains("twilert_events_duplicate_total 1"), "{m}");
     app.stop().await;
 }
@@ -112,7 +136,13 @@ async fn json_form_with_body_hash_and_port_variants() {
         let app_url = format!("{}?{}", app.ingest_url(), q);
         let http = app.http.clone();
         async move {
-            http.post(app_url).header("Content-Type", "application/json").header("X-Twilio-Signature", sig).body(body).send().await.unwrap()
+            http.post(app_url)
+                .header("Content-Type", "application/json")
+                .header("X-Twilio-Signature", sig)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
         }
     };
     // A different body with the same hash/signature: 403.
@@ -125,7 +155,11 @@ async fn json_form_with_body_hash_and_port_variants() {
 
     // Signed over the URL with :443 (as some SDKs do): still accepted.
     let params = event_params(4, "11200", &call_sid(4));
-    let sig443 = twilert::ingest::signature::compute(TOKEN, "https://alerts.example.com:443/twilio/debugger", &params);
+    let sig443 = twilert::ingest::signature::compute(
+        TOKEN,
+        "https://alerts.example.com:443/twilio/debugger",
+        &params,
+    );
     let r = app.post_form(&params, Some(&sig443)).await;
     assert_eq!(r.status().as_u16(), 200);
     app.stop().await;
@@ -150,7 +184,11 @@ async fn tolerant_parsing_and_broken_payload_still_alerts() {
     let mut broken = event_params(6, "11200", &call_sid(6));
     broken[6].1 = "{not json".into();
     let r = app.post_signed(&broken).await;
-    assert_eq!(r.status().as_u16(), 200, "a malformed payload is still accepted");
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "a malformed payload is still accepted"
+    );
     let msgs = app.slack_messages(1, Duration::from_secs(5)).await;
     assert_eq!(msgs.len(), 1);
     // The voice route has error_codes, so the broken one is unrouted (no defaults here) — counted.
@@ -201,22 +239,53 @@ async fn never_a_500_for_garbage() {
     let app = spawn_app().await;
     let bodies: Vec<(&str, Vec<u8>)> = vec![
         ("application/x-www-form-urlencoded", b"%%%&&&===".to_vec()),
-        ("application/x-www-form-urlencoded", vec![0xff, 0xfe, 0x00, 0x01]),
+        (
+            "application/x-www-form-urlencoded",
+            vec![0xff, 0xfe, 0x00, 0x01],
+        ),
         ("application/json", b"[1,2,3]".to_vec()),
         ("application/json", b"{\"Sid\": 5}".to_vec()),
-        ("application/json; charset=utf-8", b"\"just a string\"".to_vec()),
+        (
+            "application/json; charset=utf-8",
+            b"\"just a string\"".to_vec(),
+        ),
         ("application/x-www-form-urlencoded", Vec::new()),
     ];
     for (ct, body) in bodies {
-        let r = app.http.post(app.ingest_url()).header("Content-Type", ct).body(body.clone()).send().await.unwrap();
+        let r = app
+            .http
+            .post(app.ingest_url())
+            .header("Content-Type", ct)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         assert!((400..500).contains(&s), "{ct} {body:?} → {s}");
     }
     // Unsigned requests are refused as unsigned even when also malformed.
     let r = app.post_form(&[("Sid".into(), "x".into())], None).await;
     assert_eq!(r.status().as_u16(), 403);
-    assert_eq!(app.http.get(format!("{}/healthz", app.address)).send().await.unwrap().status().as_u16(), 200);
-    assert_eq!(app.http.get(format!("{}/readyz", app.address)).send().await.unwrap().status().as_u16(), 200);
+    assert_eq!(
+        app.http
+            .get(format!("{}/healthz", app.address))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        app.http
+            .get(format!("{}/readyz", app.address))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
     app.stop().await;
 }
 
@@ -226,10 +295,15 @@ async fn store_unavailable_is_503_with_retry_after() {
     // The writer is gone (as when the disk fails): nothing can be stored.
     app.control.dispatcher.stop();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let r = app.post_signed(&event_params(9, "11200", &call_sid(9))).await;
+    let r = app
+        .post_signed(&event_params(9, "11200", &call_sid(9)))
+        .await;
     assert_eq!(r.status().as_u16(), 503);
     assert!(r.headers().get("retry-after").is_some());
     let v: serde_json::Value = r.json().await.unwrap();
-    assert!(v["error"].as_str().unwrap().contains("could not be stored"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("could not be stored"),
+        "{v}"
+    );
     app.stop().await;
 }
