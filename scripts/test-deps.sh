@@ -22,6 +22,13 @@ else
     python3 -m pip install --quiet slack-sdk
 fi
 
+if python3 -c "import twilio.request_validator" >/dev/null 2>&1; then
+    echo "test-deps: twilio (Python SDK, for its request signer) already installed"
+else
+    echo "test-deps: installing twilio (PyPI) for tests/validators/twilio_sign.py"
+    python3 -m pip install --quiet twilio
+fi
+
 if [ -f tests/validators/node_modules/adaptivecards/dist/adaptivecards.js ]; then
     echo "test-deps: adaptivecards already installed"
 else

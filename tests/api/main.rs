@@ -7,3 +7,4 @@ mod helpers;
 mod durability;
 mod grouping;
 mod ingest;
+mod twilio_sdk;
