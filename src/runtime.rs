@@ -114,15 +114,18 @@ impl Runtime {
             return Err(errors);
         }
         match (router, catalog, renderer) {
-            (Some(router), Some(catalog), Some(renderer)) => Ok(Runtime {
-                settings,
-                router,
-                catalog: Arc::new(catalog),
-                renderer,
-                enabled,
-                limits,
-                warnings,
-            }),
+            (Some(router), Some(catalog), Some(renderer)) => {
+                warnings.extend(template_references(&router, &renderer, &settings));
+                Ok(Runtime {
+                    settings,
+                    router,
+                    catalog: Arc::new(catalog),
+                    renderer,
+                    enabled,
+                    limits,
+                    warnings,
+                })
+            }
             _ => Err(vec!["configuration is invalid".into()]),
         }
     }
@@ -159,4 +162,46 @@ impl Shared {
             Err(p) => *p.into_inner() = rt,
         }
     }
+}
+
+/// Template name suffixes, one per rendered part (`<name>.<suffix>.hbs`).
+const TEMPLATE_SUFFIXES: [&str; 9] = [
+    "slack",
+    "teams",
+    "discord",
+    "webhook",
+    "pagerduty",
+    "email.subject",
+    "email.text",
+    "email.html",
+    "console",
+];
+
+/// Routes naming a `template` that no file provides: the default is used instead,
+/// which is almost always a typo.
+fn template_references(router: &Router, renderer: &Renderer, settings: &Settings) -> Vec<String> {
+    let names = renderer.template_names();
+    let bases: Vec<&str> = names
+        .iter()
+        .filter_map(|n| {
+            TEMPLATE_SUFFIXES
+                .iter()
+                .find_map(|s| n.strip_suffix(s)?.strip_suffix('.'))
+        })
+        .collect();
+    router
+        .routes()
+        .iter()
+        .filter_map(|r| {
+            let t = r.template.as_deref()?;
+            (!bases.contains(&t)).then(|| {
+                format!(
+                    "routes[{}] ({:?}).template: no template named {t:?} in {} (expected {t}.<kind>.hbs); the default templates are used",
+                    r.index.unwrap_or_default(),
+                    r.name,
+                    settings.templates.dir.display()
+                )
+            })
+        })
+        .collect()
 }

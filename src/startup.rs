@@ -302,7 +302,15 @@ impl Control {
             .config_path
             .as_ref()
             .ok_or_else(|| vec!["no config file to reload from".to_string()])?;
-        let settings = crate::config::load(path).map_err(|e| vec![e.to_string()])?;
+        let settings = crate::config::load(path).map_err(|e| {
+            // Name every problem, not just the first.
+            let d = crate::config::diagnose(path);
+            if d.errors.is_empty() {
+                vec![e.to_string()]
+            } else {
+                d.errors
+            }
+        })?;
         let old = self.shared.get();
         if settings.store.path != old.settings.store.path
             || settings.server.listen != old.settings.server.listen

@@ -84,15 +84,30 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global tracing subscriber; `RUST_LOG` overrides the default `info`.
+/// Installs the global tracing subscriber, writing to stderr; `RUST_LOG` overrides
+/// the default `info`.
+///
+/// - `text`: one readable line per event, fields as `sid=NO… route=voice channel=slack`;
+///   colours only when stderr is a terminal and `NO_COLOR` is unset (so journald and
+///   log files get no escape codes).
+/// - `json`: one object per line with `timestamp`, `level`, `target`, `message` and the
+///   event's fields at the top level (`sid`, `route`, `channel`, ...), plus the
+///   enclosing spans.
 pub fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.with_ansi(color).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
     };
 }

@@ -19,16 +19,22 @@ pub fn list(config: &Path) -> ExitCode {
     };
     match reader.dead_letters() {
         Ok(rows) if rows.is_empty() => {
-            println!("no dead letters");
+            out!("no dead letters");
             ExitCode::SUCCESS
         }
         Ok(rows) => {
-            println!(
+            out!(
                 "{:<6} {:<20} {:<12} {:<20} {:<34} {:<8} {:>8}  LAST ERROR",
-                "ID", "DEAD SINCE", "CHANNEL", "ROUTE", "EVENT SID", "WHAT", "ATTEMPTS"
+                "ID",
+                "DEAD SINCE",
+                "CHANNEL",
+                "ROUTE",
+                "EVENT SID",
+                "WHAT",
+                "ATTEMPTS"
             );
             for d in &rows {
-                println!(
+                out!(
                     "{:<6} {:<20} {:<12} {:<20} {:<34} {:<8} {:>8}  {}",
                     d.id,
                     rfc3339(d.updated_at_ms),
@@ -40,7 +46,7 @@ pub fn list(config: &Path) -> ExitCode {
                     d.last_error
                 );
             }
-            println!(
+            out!(
                 "\n{} dead letter(s); `twilert dead-letters retry ID` or `--all` to send again",
                 rows.len()
             );
@@ -78,9 +84,7 @@ pub fn retry(config: &Path, id: Option<i64>, all: bool) -> ExitCode {
             ExitCode::from(1)
         }
         Ok(n) => {
-            println!(
-                "{n} dead letter(s) queued again; a running twilert sends them within a second"
-            );
+            out!("{n} dead letter(s) queued again; a running twilert sends them within a second");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -1,7 +1,23 @@
 //! The command line (SPEC 9).
 
+/// `println!` that ignores a closed stdout (`twilert route ev.json | head` must not
+/// panic with "Broken pipe").
+macro_rules! out {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout());
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod check;
 mod dead_letters;
+mod event_file;
+mod route;
+mod send_test;
 
 use crate::telemetry::{init_logging, LogFormat};
 use clap::{Parser, Subcommand};
@@ -36,6 +52,25 @@ pub enum Command {
     Serve,
     /// Validate config and templates, print the route table; exit 1 on errors.
     Check,
+    /// Dry run: which routes an event matches and why, its group key, and each
+    /// channel's rendered payload. Nothing is sent.
+    Route {
+        /// A Debugger event: the form-encoded body Twilio sends, or its JSON form
+        /// (`-` reads standard input).
+        event_file: PathBuf,
+        /// Show only this channel's payload.
+        #[arg(long)]
+        channel: Option<String>,
+    },
+    /// Send a sample alert (or the given event) through one channel, for real, and
+    /// report the provider's answer; exit 1 if it was not accepted.
+    SendTest {
+        /// The channel's name (`[channels.<name>]`).
+        channel: String,
+        /// Send this event instead of the built-in sample (form body or JSON).
+        #[arg(long)]
+        event: Option<PathBuf>,
+    },
     /// Manage notifications that could not be delivered.
     #[command(subcommand)]
     DeadLetters(DeadLetterCommand),
@@ -61,6 +96,13 @@ pub fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.config),
         Command::Check => check::run(&cli.config),
+        Command::Route {
+            event_file,
+            channel,
+        } => route::run(&cli.config, &event_file, channel.as_deref()),
+        Command::SendTest { channel, event } => {
+            send_test::run(&cli.config, &channel, event.as_deref())
+        }
         Command::DeadLetters(DeadLetterCommand::List) => dead_letters::list(&cli.config),
         Command::DeadLetters(DeadLetterCommand::Retry { id, all }) => {
             dead_letters::retry(&cli.config, id, all)
@@ -109,6 +151,28 @@ fn load(config: &std::path::Path) -> Option<crate::config::Settings> {
         Ok(s) => Some(s),
         Err(e) => {
             eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
+/// Loads and validates the config for a command that needs it compiled (`route`,
+/// `send-test`), printing the errors and a pointer to `check`.
+fn runtime(config: &std::path::Path) -> Option<crate::runtime::Runtime> {
+    let settings = load(config).or_else(|| {
+        eprintln!(
+            "(`twilert --config {} check` lists every problem)",
+            config.display()
+        );
+        None
+    })?;
+    match crate::runtime::Runtime::build(settings) {
+        Ok(rt) => Some(rt),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!("{}: {} error(s)", config.display(), errors.len());
             None
         }
     }

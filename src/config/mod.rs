@@ -4,9 +4,11 @@
 //! `${VAR}` / `${VAR:-default}` expansion in every string, then a strict
 //! deserialization (unknown keys are errors) whose messages carry the key path.
 
+mod diagnose;
 mod expand;
 mod settings;
 
+pub use diagnose::*;
 pub use settings::*;
 
 use std::path::Path;

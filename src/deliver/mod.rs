@@ -3,10 +3,15 @@
 //! (SPEC 6) to the dispatch engine. One file per channel kind.
 
 pub mod console;
+pub mod discord;
+pub mod email;
 pub mod http;
 pub mod limits;
+pub mod pagerduty;
 pub mod retry;
 pub mod slack;
+pub mod teams;
+pub mod webhook;
 pub mod worker;
 
 use crate::config::ChannelSettings;
@@ -35,6 +40,11 @@ pub enum Outcome {
 pub enum Sender {
     Slack(slack::Slack),
     Console(console::Console),
+    Teams(teams::Teams),
+    Email(email::Email),
+    Webhook(webhook::Webhook),
+    Discord(discord::Discord),
+    Pagerduty(pagerduty::PagerDuty),
 }
 
 impl Sender {
@@ -46,10 +56,18 @@ impl Sender {
         match ch {
             ChannelSettings::Slack(c) => Ok(Sender::Slack(slack::Slack::new(c, http.clone()))),
             ChannelSettings::Console(c) => Ok(Sender::Console(console::Console::new(c))),
-            other => Err(format!(
-                "channels.{name}: kind {:?} is not supported by this build",
-                other.kind()
-            )),
+            ChannelSettings::Teams(c) => Ok(Sender::Teams(teams::Teams::new(c, http.clone()))),
+            ChannelSettings::Email(c) => email::Email::new(name, c).map(Sender::Email),
+            ChannelSettings::Webhook(c) => {
+                webhook::Webhook::new(name, c, http.clone()).map(Sender::Webhook)
+            }
+            ChannelSettings::Discord(c) => {
+                Ok(Sender::Discord(discord::Discord::new(c, http.clone())))
+            }
+            ChannelSettings::Pagerduty(c) => Ok(Sender::Pagerduty(pagerduty::PagerDuty::new(
+                c,
+                http.clone(),
+            ))),
         }
     }
 
@@ -58,6 +76,11 @@ impl Sender {
         match self {
             Sender::Slack(_) => Kind::Slack,
             Sender::Console(c) => c.render_kind(),
+            Sender::Teams(_) => Kind::Teams,
+            Sender::Email(_) => Kind::Email,
+            Sender::Webhook(_) => Kind::Webhook,
+            Sender::Discord(_) => Kind::Discord,
+            Sender::Pagerduty(_) => Kind::Pagerduty,
         }
     }
 
@@ -67,6 +90,11 @@ impl Sender {
         match self {
             Sender::Slack(s) => s.send(rendered, plain).await,
             Sender::Console(c) => c.send(n, rendered).await,
+            Sender::Teams(s) => s.send(rendered, plain).await,
+            Sender::Email(s) => s.send(n, rendered, plain).await,
+            Sender::Webhook(s) => s.send(rendered, plain).await,
+            Sender::Discord(s) => s.send(rendered, plain).await,
+            Sender::Pagerduty(s) => s.send(n, rendered, plain).await,
         }
     }
 }
@@ -90,9 +118,18 @@ pub fn validate_channel(name: &str, ch: &ChannelSettings) -> Result<(), Vec<Stri
         ChannelSettings::Slack(c) => url_ok("url", c.url.expose_secret(), &mut errors),
         ChannelSettings::Teams(c) => url_ok("url", c.url.expose_secret(), &mut errors),
         ChannelSettings::Discord(c) => url_ok("url", c.url.expose_secret(), &mut errors),
-        ChannelSettings::Webhook(c) => url_ok("url", c.url.expose_secret(), &mut errors),
+        ChannelSettings::Webhook(c) => {
+            url_ok("url", c.url.expose_secret(), &mut errors);
+            errors.extend(webhook::check_headers(name, c));
+        }
         ChannelSettings::Pagerduty(c) => url_ok("url", &c.url, &mut errors),
-        ChannelSettings::Email(_) => {}
+        // An empty smtp_url switches the channel off: nothing else to check then.
+        ChannelSettings::Email(c) if c.smtp_url.expose_secret().trim().is_empty() => {}
+        ChannelSettings::Email(c) => {
+            if let Err(e) = email::check(name, c) {
+                errors.extend(e);
+            }
+        }
         ChannelSettings::Console(c) => {
             if Kind::parse(&c.format).is_none() {
                 errors.push(format!("channels.{name}.format: {:?} is not a template kind (console, slack, teams, ...)", c.format));

@@ -168,7 +168,10 @@ impl Worker {
         let plain = rt.renderer.plain_payload(kind, n, entry);
         let timeout = rt.settings.delivery.timeout.0;
         let started = std::time::Instant::now();
-        let outcome = match tokio::time::timeout(timeout, sender.send(n, &rendered, &plain)).await {
+        // Lines logged by the sender carry the event's Sid, route and channel.
+        let span = tracing::info_span!("deliver", sid = %n.event.sid, route = %n.route, channel = %self.channel);
+        let send = tracing::Instrument::instrument(sender.send(n, &rendered, &plain), span);
+        let outcome = match tokio::time::timeout(timeout, send).await {
             Ok(o) => o,
             Err(_) => Outcome::Retry {
                 reason: format!("timed out after {}s", timeout.as_secs_f32()),

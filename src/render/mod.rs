@@ -150,22 +150,12 @@ impl Renderer {
 
     /// Renders `n` for `kind`. Never fails: if the template errors or its output
     /// is not a valid payload, the built-in plain message is returned with
-    /// `fallback` set to the error (logged here; count it where it is sent).
+    /// `fallback` set to the error (the delivery worker logs and counts it).
     pub fn render(&self, kind: Kind, n: &Notification, entry: Option<&CatalogEntry>) -> Rendered {
         let ctx = context::build(n, entry);
         match self.try_render(kind, n.template.as_deref(), &ctx) {
             Ok(r) => r,
-            Err(failure) => {
-                tracing::warn!(
-                    event_sid = %n.event.sid,
-                    kind = kind.as_str(),
-                    route = %n.route,
-                    channel = %n.channel,
-                    error = %failure,
-                    "template failed; sending the built-in plain message"
-                );
-                finish::fallback(kind, &ctx, failure.to_string())
-            }
+            Err(failure) => finish::fallback(kind, &ctx, failure.to_string()),
         }
     }
 

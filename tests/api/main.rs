@@ -4,7 +4,11 @@
 
 mod helpers;
 
+mod channels;
+mod cli;
 mod durability;
+mod email;
 mod grouping;
 mod ingest;
+mod reload;
 mod twilio_sdk;

@@ -1,0 +1,218 @@
+//! `twilert route EVENT_FILE [--channel NAME]`: the dry run. Decodes the event as the
+//! service does, shows which routes match and why, the group key, and each channel's
+//! rendered payload. Nothing is sent and the store is not touched.
+
+use super::event_file;
+use crate::config::ChannelSettings;
+use crate::event::{DebuggerEvent, PayloadState};
+use crate::notification::Notification;
+use crate::render::{Kind, Payload, Rendered};
+use crate::route::{group_key, RouteInput, RouteMatch};
+use crate::runtime::Runtime;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn run(config: &Path, event_file: &Path, only: Option<&str>) -> ExitCode {
+    let Some(rt) = super::runtime(config) else {
+        return ExitCode::from(1);
+    };
+    if let Some(name) = only {
+        if !rt.settings.channels.contains_key(name) {
+            eprintln!(
+                "error: --channel {name:?}: no such channel; defined channels: {}",
+                channel_names(&rt)
+            );
+            return ExitCode::from(1);
+        }
+    }
+    let ev = match event_file::read(event_file) {
+        Ok(ev) => ev,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let product = ev.error_code().and_then(|c| rt.catalog.product(c));
+    describe_event(&rt, &ev, product);
+    let matches = rt.router.explain(&RouteInput::from_event(&ev, product));
+    if matches.is_empty() {
+        out!("\nno route matches and [defaults].channels is empty: the event would be recorded as unrouted (twilert_events_outcome{{outcome=\"unrouted\"}})");
+    }
+    let mut shown = false;
+    for m in &matches {
+        shown |= describe_match(&rt, &ev, product, m, only);
+    }
+    if let Some(name) = only.filter(|_| !shown) {
+        out!("\nchannel {name:?} is on no matched route: nothing would be sent to it. Preview:");
+        let n = notification(&ev, name, matches.first(), product);
+        show_payload(&rt, name, &n);
+    }
+    out!("\ndry run: nothing was sent");
+    ExitCode::SUCCESS
+}
+
+fn channel_names(rt: &Runtime) -> String {
+    if rt.settings.channels.is_empty() {
+        return "none".into();
+    }
+    let names: Vec<String> = rt
+        .settings
+        .channels
+        .keys()
+        .map(|k| format!("{k:?}"))
+        .collect();
+    names.join(", ")
+}
+
+fn describe_event(rt: &Runtime, ev: &DebuggerEvent, product: Option<&str>) {
+    out!("event {}", ev.sid);
+    out!("  account      {}", ev.account_sid);
+    out!("  level        {}", ev.level.as_str());
+    match ev.error_code() {
+        Some(code) => {
+            let title = rt
+                .catalog
+                .get(code)
+                .map(|e| format!(" {}", e.message))
+                .unwrap_or_else(|| " (not in the catalog)".into());
+            out!("  error code   {code}{title}");
+        }
+        None => out!("  error code   -"),
+    }
+    out!("  product      {}", product.unwrap_or("-"));
+    out!("  resource     {}", ev.resource_sid().unwrap_or("-"));
+    out!("  service      {}", ev.service_sid().unwrap_or("-"));
+    if let PayloadState::Unreadable { reason, .. } = &ev.payload {
+        out!("  payload      unreadable: {reason} (the alert still goes out)");
+    }
+}
+
+/// Prints one matched route and its channels' payloads; true if `only` was among them.
+fn describe_match(
+    rt: &Runtime,
+    ev: &DebuggerEvent,
+    product: Option<&str>,
+    m: &RouteMatch,
+    only: Option<&str>,
+) -> bool {
+    let route = &m.route;
+    let at = match route.index {
+        Some(i) => format!("routes[{i}]"),
+        None => "[defaults]".into(),
+    };
+    out!("\nroute {:?} ({at})", route.name);
+    out!("  matched      {}", m.reasons.join("; "));
+    if route.continue_ {
+        out!("  continue     yes: later routes are evaluated too");
+    }
+    if route.mute {
+        out!("  muted        recorded and counted (twilert_events_muted_total), never sent");
+        return false;
+    }
+    let key = group_key(route, ev, product);
+    out!("  group key    {key}");
+    out!(
+        "  window       {}: the first event of a group is sent at once; more in the window are counted into one digest",
+        humantime::format_duration(route.window)
+    );
+    if let Some(t) = &route.template {
+        out!("  template     {t}");
+    }
+    let enabled: Vec<&String> = route
+        .channels
+        .iter()
+        .filter(|c| rt.enabled.contains(*c))
+        .collect();
+    let channels: Vec<String> = route
+        .channels
+        .iter()
+        .map(|c| {
+            if rt.enabled.contains(c) {
+                c.clone()
+            } else {
+                format!("{c} (disabled: nothing sent there)")
+            }
+        })
+        .collect();
+    out!("  channels     {}", channels.join(", "));
+    if enabled.is_empty() {
+        out!("  (no enabled channel: the event would be recorded as unrouted)");
+    }
+    let mut shown = false;
+    for ch in route
+        .channels
+        .iter()
+        .filter(|c| only.map_or(true, |o| o == c.as_str()))
+    {
+        shown = true;
+        let n = notification(ev, ch, Some(m), product);
+        show_payload(rt, ch, &n);
+    }
+    shown
+}
+
+fn notification(
+    ev: &DebuggerEvent,
+    channel: &str,
+    m: Option<&RouteMatch>,
+    product: Option<&str>,
+) -> Notification {
+    let route = m.map(|m| &m.route);
+    Notification {
+        channel: channel.into(),
+        route: route.map_or_else(|| "(none)".into(), |r| r.name.clone()),
+        group_key: route.map_or_else(String::new, |r| group_key(r, ev, product)),
+        template: route.and_then(|r| r.template.clone()),
+        mention: route.and_then(|r| r.mention.clone()),
+        event: ev.clone(),
+        digest: None,
+    }
+}
+
+/// Which templates a channel renders (as its sender would).
+pub(super) fn render_kind(ch: &ChannelSettings) -> Kind {
+    match ch {
+        ChannelSettings::Console(c) => Kind::parse(&c.format).unwrap_or(Kind::Console),
+        other => Kind::parse(other.kind()).unwrap_or(Kind::Webhook),
+    }
+}
+
+fn show_payload(rt: &Runtime, channel: &str, n: &Notification) {
+    let Some(ch) = rt.settings.channels.get(channel) else {
+        return;
+    };
+    let kind = render_kind(ch);
+    let entry = n.event.error_code().and_then(|c| rt.catalog.get(c));
+    let rendered = rt.renderer.render(kind, n, entry);
+    let state = if rt.enabled.contains(channel) {
+        ""
+    } else {
+        ", disabled"
+    };
+    out!("\n--- {} → {channel} ({kind}{state}) ---", n.route);
+    print_rendered(&rendered);
+}
+
+/// A rendered payload as it would be sent (JSON pretty-printed), with notes on
+/// template failures and truncation.
+pub(super) fn print_rendered(r: &Rendered) {
+    if let Some(err) = &r.fallback {
+        out!("(template failed: {err}; the built-in plain message below is what would be sent)");
+    }
+    if r.truncated {
+        out!("(some text was cut to fit the provider's limits)");
+    }
+    match &r.payload {
+        Payload::Json(v) => {
+            out!("{}", serde_json::to_string_pretty(v).unwrap_or_default())
+        }
+        Payload::Email {
+            subject,
+            text,
+            html,
+        } => {
+            out!("Subject: {subject}\n\n--- text/plain ---\n{text}\n--- text/html ---\n{html}");
+        }
+        Payload::Text(t) => out!("{}", t.trim_end()),
+    }
+}

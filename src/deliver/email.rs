@@ -1,0 +1,441 @@
+//! Email over SMTP (lettre, async tokio, pooled connections): multipart/alternative
+//! text then HTML, a deterministic Message-ID on the sender's domain, digests
+//! threaded to the group's first alert (`In-Reply-To`, `References`) and
+//! `Auto-Submitted: auto-generated` (SPEC 6). 2xx reply success; SMTP 4xx,
+//! network, TLS: retry; SMTP 5xx permanent (530/534/535 auth: channel broken).
+//!
+//! `smtp_url`: `smtp://[user:pass@]host[:port][?tls=required|opportunistic|none]`
+//! (STARTTLS; `required` when `tls` is left out; port 587, or 25 with `none`)
+//! or `smtps://[user:pass@]host[:port]` (TLS from the start, port 465).
+
+use super::Outcome;
+use crate::config::EmailChannel;
+use crate::notification::Notification;
+use crate::render::{Payload, Rendered};
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+pub struct Email {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+    cc: Vec<Mailbox>,
+    /// Right-hand side of our Message-IDs: the sender's domain, ASCII.
+    domain: String,
+    /// The URL's password, scrubbed from any error text.
+    password: Option<SecretString>,
+}
+
+impl std::fmt::Debug for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Email {{ smtp_url: [hidden], from: {:?}, to: {:?}, cc: {:?} }}",
+            self.from.to_string(),
+            self.to.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            self.cc.iter().map(ToString::to_string).collect::<Vec<_>>()
+        )
+    }
+}
+
+/// Addresses and the SMTP URL of an email channel, checked. Messages name the
+/// key and never contain the URL (it may hold a password).
+pub struct Checked {
+    pub builder: AsyncSmtpTransportBuilder,
+    pub from: Mailbox,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub password: Option<String>,
+}
+
+pub fn check(name: &str, c: &EmailChannel) -> Result<Checked, Vec<String>> {
+    let mut errors = vec![];
+    let url = transport_builder(c.smtp_url.expose_secret())
+        .map_err(|e| errors.push(format!("channels.{name}.smtp_url: {e} (value hidden)")))
+        .ok();
+    let mut mailbox = |key: String, v: &str| match v.trim().parse::<Mailbox>() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            errors.push(format!(
+                "channels.{name}.{key}: {v:?} is not an email address ({e})"
+            ));
+            None
+        }
+    };
+    let from = mailbox("from".into(), &c.from);
+    let to: Vec<_> =
+        c.to.iter()
+            .enumerate()
+            .filter_map(|(i, v)| mailbox(format!("to[{i}]"), v))
+            .collect();
+    let cc: Vec<_> =
+        c.cc.iter()
+            .enumerate()
+            .filter_map(|(i, v)| mailbox(format!("cc[{i}]"), v))
+            .collect();
+    if c.to.is_empty() {
+        errors.push(format!("channels.{name}.to: needs at least one address"));
+    }
+    match (url, from) {
+        (Some((builder, password)), Some(from)) if errors.is_empty() => Ok(Checked {
+            builder,
+            from,
+            to,
+            cc,
+            password,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// lettre's builder for `url` with our defaults (`tls=required`, `tls=none`),
+/// plus the password for scrubbing.
+fn transport_builder(raw: &str) -> Result<(AsyncSmtpTransportBuilder, Option<String>), String> {
+    let mut url = url::Url::parse(raw.trim()).map_err(|_| "not a URL".to_string())?;
+    if url.host_str().map_or(true, str::is_empty) {
+        return Err("has no host".into());
+    }
+    let mut tls = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "tls" if tls.is_none() => tls = Some(v.into_owned()),
+            "tls" => return Err("`tls` is given twice".into()),
+            other => {
+                return Err(format!(
+                    "unknown parameter {other:?} (only `tls` is understood)"
+                ))
+            }
+        }
+    }
+    let tls = match (url.scheme(), tls.as_deref()) {
+        ("smtp", None | Some("required")) => Some("required"),
+        ("smtp", Some("opportunistic")) => Some("opportunistic"),
+        ("smtp", Some("none")) => None,
+        ("smtps", None | Some("required")) => None,
+        ("smtp", Some(other)) => {
+            return Err(format!(
+                "tls={other:?}: expected required, opportunistic or none"
+            ))
+        }
+        ("smtps", Some(other)) => {
+            return Err(format!(
+                "tls={other:?} contradicts smtps:// (TLS from the first byte)"
+            ))
+        }
+        (scheme, _) => return Err(format!("scheme {scheme:?}: expected smtp or smtps")),
+    };
+    match tls {
+        Some(t) => url.set_query(Some(&format!("tls={t}"))),
+        None => url.set_query(None),
+    }
+    let password = url.password().map(percent_decode);
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
+        // lettre's messages name the scheme or the TLS setup, never the URL.
+        .map_err(|e| format!("cannot set up SMTP: {e}"))?;
+    Ok((builder, password))
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("p={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+impl Email {
+    /// Call inside a tokio runtime: the connection pool starts its cleanup task here.
+    pub fn new(name: &str, c: &EmailChannel) -> Result<Email, String> {
+        let checked = check(name, c).map_err(|e| e.join("; "))?;
+        let domain = ascii_domain(checked.from.email.domain());
+        Ok(Email {
+            transport: checked.builder.build(),
+            from: checked.from,
+            to: checked.to,
+            cc: checked.cc,
+            domain,
+            password: checked.password.map(SecretString::from),
+        })
+    }
+
+    pub async fn send(&self, n: &Notification, rendered: &Rendered, plain: &Payload) -> Outcome {
+        let Some((subject, text, html)) =
+            email_parts(&rendered.payload).or_else(|| email_parts(plain))
+        else {
+            return Outcome::Permanent {
+                reason: "no email to send (renderer produced no email payload)".into(),
+                broken: false,
+            };
+        };
+        let message = match self.message(n, subject, text, html) {
+            Ok(m) => m,
+            Err(e) => {
+                return Outcome::Permanent {
+                    reason: format!("cannot build the email: {e}"),
+                    broken: false,
+                }
+            }
+        };
+        // The conversation runs in its own task: if the worker's timeout drops this
+        // future, the SMTP exchange still ends cleanly (bounded by lettre's command
+        // timeout) instead of returning a half-spoken connection to the pool. Such a
+        // late success is retried and may arrive twice, with the same Message-ID.
+        let transport = self.transport.clone();
+        match tokio::spawn(async move { transport.send(message).await }).await {
+            Ok(Ok(_)) => Outcome::Success,
+            Ok(Err(e)) => self.classify(&e),
+            Err(e) => Outcome::Retry {
+                reason: format!("SMTP task failed: {e}"),
+                retry_after: None,
+            },
+        }
+    }
+
+    fn message(
+        &self,
+        n: &Notification,
+        subject: &str,
+        text: &str,
+        html: &str,
+    ) -> Result<Message, lettre::error::Error> {
+        let ids = thread_ids(n, &self.domain);
+        let mut b = Message::builder()
+            .from(self.from.clone())
+            .subject(subject)
+            .message_id(Some(ids.message_id))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Auto-Submitted"),
+                "auto-generated".into(),
+            ))
+            // Outlook/Exchange: no out-of-office or other auto-replies to alerts.
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
+                "All".into(),
+            ));
+        for m in &self.to {
+            b = b.to(m.clone());
+        }
+        for m in &self.cc {
+            b = b.cc(m.clone());
+        }
+        if let Some(root) = ids.thread_root {
+            b = b.in_reply_to(root.clone()).references(root);
+        }
+        b.multipart(MultiPart::alternative_plain_html(
+            text.to_string(),
+            html.to_string(),
+        ))
+    }
+
+    fn classify(&self, e: &lettre::transport::smtp::Error) -> Outcome {
+        let secrets: Vec<&str> = self.password.iter().map(|p| p.expose_secret()).collect();
+        let reason = super::webhook::redact(&format!("SMTP {e}"), &secrets);
+        if e.is_permanent() {
+            let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+            Outcome::Permanent {
+                broken: matches!(code.as_str(), "530" | "534" | "535" | "538"),
+                reason,
+            }
+        } else {
+            // 4xx replies, network, TLS, timeouts, a server that went away.
+            Outcome::Retry {
+                reason,
+                retry_after: None,
+            }
+        }
+    }
+}
+
+/// Subject, text and HTML of an email payload.
+fn email_parts(p: &Payload) -> Option<(&str, &str, &str)> {
+    match p {
+        Payload::Email {
+            subject,
+            text,
+            html,
+        } => Some((subject, text, html)),
+        _ => None,
+    }
+}
+
+/// Message-IDs derived from the notification alone, so a digest can point at its
+/// group's first alert without stored state.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ThreadIds {
+    pub message_id: String,
+    /// The group's first alert, for `In-Reply-To`/`References` (digests only).
+    pub thread_root: Option<String>,
+}
+
+/// First alert: `<{event sid}.{hash of channel + group key}@{domain}>`. A digest's
+/// `event` is the group's first event, so the same formula names the thread root;
+/// the digest's own id adds its window and count.
+pub fn thread_ids(n: &Notification, domain: &str) -> ThreadIds {
+    let mut h = Sha256::new();
+    h.update(n.channel.as_bytes());
+    h.update([0]);
+    h.update(n.group_key.as_bytes());
+    let hash = hex::encode(h.finalize());
+    let sid: String = n
+        .event
+        .sid
+        .as_str()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(64)
+        .collect();
+    let root = format!("<{sid}.{}@{domain}>", &hash[..12]);
+    match &n.digest {
+        None => ThreadIds {
+            message_id: root,
+            thread_root: None,
+        },
+        Some(d) => ThreadIds {
+            message_id: format!(
+                "<{sid}.{}.digest-{}-{}@{domain}>",
+                &hash[..12],
+                d.last_seen_ms.max(0),
+                d.count
+            ),
+            thread_root: Some(root),
+        },
+    }
+}
+
+/// The domain as it may appear in a Message-ID: IDNA for non-ASCII names.
+fn ascii_domain(d: &str) -> String {
+    let d = d.trim().trim_end_matches('.');
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '[' | ']' | ':'))
+    };
+    if ok(d) {
+        return d.to_ascii_lowercase();
+    }
+    match url::Host::parse(d) {
+        Ok(url::Host::Domain(a)) if ok(&a) => a,
+        _ => "twilert.invalid".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::sample_notifications;
+
+    fn channel(url: &str) -> EmailChannel {
+        EmailChannel {
+            smtp_url: SecretString::from(url),
+            from: "Twilert <alerts@example.com>".into(),
+            to: vec!["oncall@example.com".into()],
+            cc: vec![],
+            rate_limit: None,
+            burst: None,
+            max_pending: None,
+        }
+    }
+
+    #[test]
+    fn smtp_urls() {
+        for ok in [
+            "smtp://localhost:2525?tls=none",
+            "smtp://user:p%40ss@mail.example.com:587?tls=required",
+            "smtp://mail.example.com?tls=opportunistic",
+            "smtp://mail.example.com",
+            "smtps://user:pass@mail.example.com",
+        ] {
+            assert!(transport_builder(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("http://mail.example.com", "scheme"),
+            ("smtp://mail.example.com?tls=maybe", "tls="),
+            ("smtps://mail.example.com?tls=none", "contradicts"),
+            ("smtp://mail.example.com?tsl=none", "unknown parameter"),
+            ("not a url", "not a URL"),
+        ] {
+            match transport_builder(bad) {
+                Err(e) => assert!(e.contains(why), "{bad}: {e}"),
+                Ok(_) => panic!("{bad} accepted"),
+            }
+        }
+        let (_, pw) = transport_builder("smtp://u:p%40ss%2Bx@h?tls=none").expect("ok");
+        assert_eq!(pw.as_deref(), Some("p@ss+x"));
+    }
+
+    #[test]
+    fn check_hides_the_url_and_names_keys() {
+        let mut c = channel("smtp://user:hunter2@mail.example.com:25?tls=bogus");
+        c.from = "not an address".into();
+        c.to = vec![];
+        c.cc = vec!["also bad".into()];
+        let errors = check("ops", &c).err().expect("errors");
+        let all = errors.join("\n");
+        assert!(
+            !all.contains("hunter2") && !all.contains("mail.example.com"),
+            "{all}"
+        );
+        for key in [
+            "channels.ops.smtp_url",
+            "channels.ops.from",
+            "channels.ops.to",
+            "channels.ops.cc[0]",
+        ] {
+            assert!(all.contains(key), "{key} in {all}");
+        }
+    }
+
+    #[tokio::test]
+    async fn debug_hides_the_url() {
+        let e = Email::new(
+            "ops",
+            &channel("smtp://user:hunter2@mail.example.com?tls=none"),
+        )
+        .expect("builds");
+        let dbg = format!("{e:?}");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("mail.example.com"),
+            "{dbg}"
+        );
+    }
+
+    #[test]
+    fn digest_threads_to_the_first_alert() {
+        let samples = sample_notifications();
+        let first = samples
+            .iter()
+            .find(|(_, n)| n.digest.is_none())
+            .expect("an alert")
+            .1
+            .clone();
+        let mut digest = first.clone();
+        digest.digest = samples.iter().find_map(|(_, n)| n.digest.clone());
+        assert!(digest.digest.is_some());
+        let a = thread_ids(&first, "example.com");
+        let d = thread_ids(&digest, "example.com");
+        assert_eq!(a.thread_root, None);
+        assert_eq!(d.thread_root.as_deref(), Some(a.message_id.as_str()));
+        assert_ne!(d.message_id, a.message_id);
+        assert!(a
+            .message_id
+            .starts_with(&format!("<{}.", first.event.sid.as_str())));
+        assert!(a.message_id.ends_with("@example.com>"));
+        assert_eq!(thread_ids(&first, "example.com"), a, "deterministic");
+        let mut other_channel = first.clone();
+        other_channel.channel = "other".into();
+        assert_ne!(
+            thread_ids(&other_channel, "example.com").message_id,
+            a.message_id
+        );
+    }
+
+    #[test]
+    fn message_id_domains() {
+        assert_eq!(ascii_domain("Example.COM"), "example.com");
+        assert_eq!(ascii_domain("bücher.example"), "xn--bcher-kva.example");
+        assert_eq!(ascii_domain("[10.0.0.1]"), "[10.0.0.1]");
+    }
+}
