@@ -110,7 +110,7 @@ pub fn diagnose_str(
     env: HashMap<String, String>,
 ) -> Diagnosis {
     let mut d = Diagnosis::default();
-    let mut tree = match raw_tree(text, env) {
+    let mut tree = match super::raw_tree(text, env) {
         Ok(t) => t,
         Err(message) => {
             d.error(origin.to_string(), message);
@@ -126,25 +126,6 @@ pub fn diagnose_str(
     }
     d.settings = deserialize_repairing(tree, routes.as_ref(), &mut d);
     d
-}
-
-/// The TOML file plus `TWILERT__*` overrides as a JSON tree (as [`super::from_toml_str`]).
-fn raw_tree(text: &str, env: HashMap<String, String>) -> Result<Value, String> {
-    let overrides = config::Environment::with_prefix("TWILERT")
-        .prefix_separator("__")
-        .separator("__")
-        .try_parsing(true)
-        .list_separator(",")
-        .with_list_parse_key("twilio.auth_tokens")
-        .with_list_parse_key("defaults.channels")
-        .source(Some(env.into_iter().collect()));
-    config::Config::builder()
-        .add_source(config::File::from_str(text, config::FileFormat::Toml))
-        .add_source(overrides)
-        .build()
-        .map_err(|e| e.to_string())?
-        .try_deserialize::<Value>()
-        .map_err(|e| e.to_string())
 }
 
 /// Expands `${VAR}` in every string on its own, so one missing variable does not hide

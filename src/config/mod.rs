@@ -48,25 +48,9 @@ pub fn from_toml_str(
     lookup: impl Fn(&str) -> Option<String>,
     env: std::collections::HashMap<String, String>,
 ) -> Result<Settings, ConfigError> {
-    let overrides = config::Environment::with_prefix("TWILERT")
-        .prefix_separator("__")
-        .separator("__")
-        .try_parsing(true)
-        .list_separator(",")
-        .with_list_parse_key("twilio.auth_tokens")
-        .with_list_parse_key("defaults.channels")
-        .source(Some(env.into_iter().collect()));
-    let built = config::Config::builder()
-        .add_source(config::File::from_str(text, config::FileFormat::Toml))
-        .add_source(overrides)
-        .build()
-        .map_err(|e| ConfigError::Read {
-            path: origin.to_string(),
-            message: e.to_string(),
-        })?;
-    let mut tree: serde_json::Value = built.try_deserialize().map_err(|e| ConfigError::Read {
+    let mut tree = raw_tree(text, env).map_err(|message| ConfigError::Read {
         path: origin.to_string(),
-        message: e.to_string(),
+        message,
     })?;
     expand::expand_tree(&mut tree, &lookup)?;
     let routes = tree.get("routes").cloned();
@@ -77,6 +61,29 @@ pub fn from_toml_str(
             message: e.into_inner().to_string(),
         }
     })
+}
+
+/// The TOML text plus `TWILERT__*` overrides as one JSON tree, before `${VAR}`
+/// expansion and strict deserialization.
+fn raw_tree(
+    text: &str,
+    env: std::collections::HashMap<String, String>,
+) -> Result<serde_json::Value, String> {
+    let overrides = config::Environment::with_prefix("TWILERT")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",")
+        .with_list_parse_key("twilio.auth_tokens")
+        .with_list_parse_key("defaults.channels")
+        .source(Some(env.into_iter().collect()));
+    config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .add_source(overrides)
+        .build()
+        .map_err(|e| e.to_string())?
+        .try_deserialize()
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -290,15 +290,12 @@ async fn kill_9_mid_delivery_loses_nothing() {
     let mut accepted = BTreeSet::new();
     for i in 1..=n {
         let p = event_params(i, "11200", &call_sid(1000 + i)); // distinct groups: one alert each
-        let sig = twilert::ingest::signature::compute(TOKEN, PUBLIC_URL, &p);
-        let r = http
-            .post(format!("http://127.0.0.1:{port}/twilio/debugger"))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("X-Twilio-Signature", sig)
-            .body(serde_urlencoded::to_string(&p).unwrap())
-            .send()
-            .await
-            .unwrap();
+        let r = post_signed_to(
+            &http,
+            &format!("http://127.0.0.1:{port}/twilio/debugger"),
+            &p,
+        )
+        .await;
         assert_eq!(r.status().as_u16(), 200);
         accepted.insert(sid(i));
     }
@@ -361,15 +358,12 @@ async fn sigterm_exits_zero_within_grace_and_keeps_pending_work() {
     let mut child = spawn_binary(&config);
     wait_ready(port).await;
     let p = event_params(1, "11200", &call_sid(1));
-    let sig = twilert::ingest::signature::compute(TOKEN, PUBLIC_URL, &p);
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/twilio/debugger"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", sig)
-        .body(serde_urlencoded::to_string(&p).unwrap())
-        .send()
-        .await
-        .unwrap();
+    let r = post_signed_to(
+        &reqwest::Client::new(),
+        &format!("http://127.0.0.1:{port}/twilio/debugger"),
+        &p,
+    )
+    .await;
     assert_eq!(r.status().as_u16(), 200);
     let t = std::time::Instant::now();
     let _ = Command::new("kill")

@@ -138,15 +138,7 @@ async fn storm_of_one_code_is_a_handful_of_messages_and_counts_add_up() {
         tasks.push(tokio::spawn(async move {
             for i in 0..n / 6 {
                 let p = event_params(1000 + chunk * 1000 + i, "11200", &res);
-                let sig = twilert::ingest::signature::compute(TOKEN, PUBLIC_URL, &p);
-                let r = http
-                    .post(&url)
-                    .header("Content-Type", "application/x-www-form-urlencoded")
-                    .header("X-Twilio-Signature", sig)
-                    .body(serde_urlencoded::to_string(&p).unwrap())
-                    .send()
-                    .await
-                    .unwrap();
+                let r = post_signed_to(&http, &url, &p).await;
                 assert_eq!(r.status().as_u16(), 200);
             }
         }));

@@ -161,8 +161,7 @@ impl TestApp {
 
     /// POSTs form params signed with the test token over the public URL.
     pub async fn post_signed(&self, params: &[(String, String)]) -> reqwest::Response {
-        let sig = signature::compute(TOKEN, PUBLIC_URL, params);
-        self.post_form(params, Some(&sig)).await
+        post_signed_to(&self.http, &self.ingest_url(), params).await
     }
 
     pub async fn post_form(
@@ -226,6 +225,22 @@ impl TestApp {
             let _ = tokio::time::timeout(Duration::from_secs(15), j).await;
         }
     }
+}
+
+/// POSTs form params to `url`, signed as Twilio signs them for [`PUBLIC_URL`].
+pub async fn post_signed_to(
+    http: &reqwest::Client,
+    url: &str,
+    params: &[(String, String)],
+) -> reqwest::Response {
+    let sig = signature::compute(TOKEN, PUBLIC_URL, params);
+    http.post(url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", sig)
+        .body(serde_urlencoded::to_string(params).expect("encode"))
+        .send()
+        .await
+        .expect("request")
 }
 
 /// Waits until `server` received at least `n` requests; returns their JSON bodies.

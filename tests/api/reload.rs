@@ -338,15 +338,12 @@ async fn sighup_reloads_the_running_service() {
 
     // The new route takes effect on a new signed event.
     let params = event_params(1, "30003", &call_sid(1));
-    let sig = twilert::ingest::signature::compute(TOKEN, PUBLIC_URL, &params);
-    let r = http
-        .post(format!("http://127.0.0.1:{}/twilio/debugger", served.port))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", sig)
-        .body(serde_urlencoded::to_string(&params).expect("encode"))
-        .send()
-        .await
-        .expect("post event");
+    let r = post_signed_to(
+        &http,
+        &format!("http://127.0.0.1:{}/twilio/debugger", served.port),
+        &params,
+    )
+    .await;
     assert_eq!(r.status().as_u16(), 200);
     let msgs = wait_for_requests(&slack, 1, Duration::from_secs(5)).await;
     assert_eq!(msgs.len(), 1);
