@@ -51,13 +51,16 @@ impl Runtime {
             },
             None => Some(Catalog::builtin()),
         };
-        let renderer = match Renderer::load(&settings.templates.dir) {
+        let template_dir = settings.templates.effective_dir();
+        let loaded = match &template_dir {
+            Some(dir) => Renderer::load(dir)
+                .map_err(|e| format!("templates.dir {:?}: {e}", dir.display().to_string())),
+            None => Renderer::builtin().map_err(|e| format!("built-in templates: {e}")),
+        };
+        let renderer = match loaded {
             Ok(r) => Some(r),
             Err(e) => {
-                errors.push(format!(
-                    "templates.dir {:?}: {e}",
-                    settings.templates.dir.display().to_string()
-                ));
+                errors.push(e);
                 None
             }
         };
@@ -199,7 +202,7 @@ fn template_references(router: &Router, renderer: &Renderer, settings: &Settings
                     "routes[{}] ({:?}).template: no template named {t:?} in {} (expected {t}.<kind>.hbs); the default templates are used",
                     r.index.unwrap_or_default(),
                     r.name,
-                    settings.templates.dir.display()
+                    settings.templates.effective_dir().unwrap_or_default().display()
                 )
             })
         })

@@ -133,17 +133,16 @@ impl Application {
         let listener = TcpListener::bind(&s.server.listen)
             .with_context(|| format!("binding server.listen {}", s.server.listen))?;
         let port = listener.local_addr()?.port();
-        let ingest = web::Data::new(IngestState {
-            verifier: s
-                .twilio
+        let ingest = web::Data::new(IngestState::new(
+            s.twilio
                 .verify_signature
                 .then(|| Verifier::new(s.twilio.auth_tokens.clone())),
-            public_url: s.twilio.public_url.clone(),
-            max_body_bytes: s.server.max_body_bytes,
-            dispatcher: dispatcher.clone(),
-            clock: clock.clone(),
-            metrics: metrics.clone(),
-        });
+            s.twilio.public_url.clone(),
+            s.server.max_body_bytes,
+            dispatcher.clone(),
+            clock.clone(),
+            metrics.clone(),
+        ));
         let ctl = web::Data::new(control.clone());
         let path = s.server.path.clone();
         let mut server = HttpServer::new(move || {

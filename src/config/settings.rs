@@ -177,16 +177,20 @@ pub struct CatalogSettings {
     pub path: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TemplateSettings {
-    pub dir: PathBuf,
+    /// Template folder. Unset: `templates/` in the working directory when it exists,
+    /// else the built-in templates only.
+    pub dir: Option<PathBuf>,
 }
 
-impl Default for TemplateSettings {
-    fn default() -> Self {
-        TemplateSettings {
-            dir: PathBuf::from("templates"),
+impl TemplateSettings {
+    /// The folder templates are read from, if any.
+    pub fn effective_dir(&self) -> Option<PathBuf> {
+        match &self.dir {
+            Some(d) => Some(d.clone()),
+            None => Some(PathBuf::from("templates")).filter(|d| d.is_dir()),
         }
     }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 /// What the handler needs, shared by all HTTP workers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IngestState {
     /// `None` when `verify_signature = false`.
     pub verifier: Option<Verifier>,
@@ -22,6 +22,31 @@ pub struct IngestState {
     pub dispatcher: Dispatcher,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
+    /// Registered once: the per-request ones are on the hot path.
+    pub received: metrics::Counter,
+    pub latency: metrics::Histogram,
+}
+
+impl IngestState {
+    pub fn new(
+        verifier: Option<Verifier>,
+        public_url: Option<String>,
+        max_body_bytes: usize,
+        dispatcher: Dispatcher,
+        clock: SharedClock,
+        metrics: Arc<Metrics>,
+    ) -> IngestState {
+        IngestState {
+            received: metrics.counter("twilert_events_received_total", &[]),
+            latency: metrics.histogram("twilert_ingest_seconds", &[]),
+            verifier,
+            public_url,
+            max_body_bytes,
+            dispatcher,
+            clock,
+            metrics,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,16 +113,10 @@ pub async fn debugger(
     state: web::Data<IngestState>,
 ) -> Result<HttpResponse, IngestError> {
     let started = std::time::Instant::now();
-    state
-        .metrics
-        .counter("twilert_events_received_total", &[])
-        .increment(1);
+    state.received.increment(1);
     let result = handle(&req, &mut payload, &state).await;
     match &result {
-        Ok(_) => state
-            .metrics
-            .histogram("twilert_ingest_seconds", &[])
-            .record(started.elapsed().as_secs_f64()),
+        Ok(_) => state.latency.record(started.elapsed().as_secs_f64()),
         Err(e) => {
             state
                 .metrics

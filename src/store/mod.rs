@@ -123,6 +123,7 @@ pub fn open_connection(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: a commit is on disk before ingest answers 200, even across power loss.
     conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "cache_size", -8192)?;
     Ok(conn)
 }
 

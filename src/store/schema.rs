@@ -4,11 +4,15 @@ use rusqlite::Connection;
 
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS events (
-            sid TEXT PRIMARY KEY,
+        "-- Rows append in rowid order; only the small sid index is random-access, so
+        -- a growing table stays cheap to insert into (a WITHOUT ROWID table keyed by
+        -- the random Sid spread whole rows over the file and cost a read per insert).
+        CREATE TABLE IF NOT EXISTS events (
+            id INTEGER PRIMARY KEY,
+            sid TEXT NOT NULL UNIQUE,
             received_at INTEGER NOT NULL,
             body TEXT NOT NULL
-        ) WITHOUT ROWID;
+        );
         CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
         CREATE TABLE IF NOT EXISTS notifications (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
