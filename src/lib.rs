@@ -11,6 +11,8 @@ pub mod config;
 pub mod deliver;
 pub mod dispatch;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod group;
 pub mod ingest;
 pub mod notification;
