@@ -191,25 +191,6 @@ impl Groups {
         }
     }
 
-    /// Adds `n` already-counted events (folded notifications) to an open group's
-    /// next digest; opens nothing. Returns false when the group is closed.
-    pub fn fold_into(&mut self, key: &str, n: u64, sample_sid: &str, now: i64) -> bool {
-        let Some(g) = self.map.get_mut(key) else {
-            return false;
-        };
-        if g.count == 0 {
-            g.first_seen_ms = now;
-        }
-        g.count += n;
-        g.accounted += n;
-        g.last_seen_ms = g.last_seen_ms.max(now);
-        if g.sample_sids.len() < SAMPLE_SIDS {
-            g.sample_sids.push(sample_sid.to_string());
-        }
-        self.dirty.insert(key.to_string());
-        true
-    }
-
     /// Closes every window that ended at or before `now`: digests for groups with a
     /// count, removal of groups whose window had none.
     pub fn due(&mut self, now: i64) -> Vec<DueDigest> {
@@ -350,14 +331,5 @@ mod tests {
         assert!(g.take_dirty().is_empty());
         let d = g.due(1000);
         assert_eq!(d[0].digest.resources.len(), DIGEST_RESOURCES);
-    }
-
-    #[test]
-    fn fold_adds_to_open_group_only() {
-        let mut g = Groups::new();
-        observe(&mut g, &ev(1, "CA1"), 0);
-        assert!(g.fold_into("r|k", 3, "NOx", 5));
-        assert!(!g.fold_into("other", 3, "NOx", 5));
-        assert_eq!(g.due(1000)[0].digest.count, 3);
     }
 }
