@@ -24,25 +24,53 @@ const PUBLIC_URL: &str = "https://alerts.example.com/twilio/debugger";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     match args.get(1).map(String::as_str) {
-        Some("floor-http") => floor_http(arg("--port").and_then(|p| p.parse().ok()).unwrap_or(9101)),
+        Some("floor-http") => {
+            floor_http(arg("--port").and_then(|p| p.parse().ok()).unwrap_or(9101))
+        }
         Some("floor-durable") => floor_durable(
             arg("--port").and_then(|p| p.parse().ok()).unwrap_or(9102),
             arg("--db").unwrap_or_else(|| "/tmp/twilert-floor.db".into()),
         ),
         Some("load") => {
             // Load an already running service (for profiling): loadgen load --port P --events N
-            let n = arg("--events").and_then(|v| v.parse().ok()).unwrap_or(40_000);
+            let n = arg("--events")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(40_000);
             let port = arg("--port").and_then(|v| v.parse().ok()).unwrap_or(8080);
-            let r = load(port, bodies(n, "11200", |i| format!("CA{:032x}", i % 50)), 32, 0);
-            println!("{:.0} ev/s, p50 {:.2} ms, p99 {:.2} ms, {} errors", r.rate(), r.p50_ms, r.p99_ms, r.errors);
+            let r = load(
+                port,
+                bodies(n, "11200", |i| format!("CA{:032x}", i % 50)),
+                32,
+                0,
+            );
+            println!(
+                "{:.0} ev/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                r.rate(),
+                r.p50_ms,
+                r.p99_ms,
+                r.errors
+            );
         }
         Some("run") => run(Opts {
-            events: arg("--events").and_then(|v| v.parse().ok()).unwrap_or(40_000),
-            storm: arg("--storm").and_then(|v| v.parse().ok()).unwrap_or(100_000),
-            concurrency: arg("--concurrency").and_then(|v| v.parse().ok()).unwrap_or(32),
-            rate_secs: arg("--rate-seconds").and_then(|v| v.parse().ok()).unwrap_or(5),
+            events: arg("--events")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(40_000),
+            storm: arg("--storm")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(100_000),
+            concurrency: arg("--concurrency")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(32),
+            rate_secs: arg("--rate-seconds")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(5),
             bin: arg("--bin").unwrap_or_else(|| "target/release/twilert".into()),
         }),
         _ => {
@@ -71,8 +99,17 @@ fn event_body(n: usize, code: &str, resource: &str) -> (String, String) {
             "response": {"status_code": 502, "headers": {"Content-Type": "text/html"}, "body": "<html>Bad Gateway</html>"}}
     });
     let params: Vec<(String, String)> = vec![
-        ("Sid".into(), format!("NO{:032x}", n as u128 + (fastrand::u64(..) as u128) * (1 << 40))),
-        ("AccountSid".into(), "AC00000000000000000000000000000001".into()),
+        (
+            "Sid".into(),
+            format!(
+                "NO{:032x}",
+                n as u128 + (fastrand::u64(..) as u128) * (1 << 40)
+            ),
+        ),
+        (
+            "AccountSid".into(),
+            "AC00000000000000000000000000000001".into(),
+        ),
         ("ParentAccountSid".into(), String::new()),
         ("Timestamp".into(), "2026-11-26T10:00:00.123Z".into()),
         ("Level".into(), "ERROR".into()),
@@ -80,7 +117,10 @@ fn event_body(n: usize, code: &str, resource: &str) -> (String, String) {
         ("Payload".into(), payload.to_string()),
     ];
     let sig = signature::compute(TOKEN, PUBLIC_URL, &params);
-    (serde_urlencoded::to_string(&params).unwrap_or_default(), sig)
+    (
+        serde_urlencoded::to_string(&params).unwrap_or_default(),
+        sig,
+    )
 }
 
 /// Pre-signed bodies, so signing costs nothing during the timed part.
@@ -106,17 +146,34 @@ impl Result_ {
 
 /// Sends every body with `concurrency` keep-alive connections; `per_sec` paces the
 /// sends (0 = as fast as possible).
-fn load(port: u16, bodies: Arc<Vec<(String, String)>>, concurrency: usize, per_sec: u64) -> Result_ {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+fn load(
+    port: u16,
+    bodies: Arc<Vec<(String, String)>>,
+    concurrency: usize,
+    per_sec: u64,
+) -> Result_ {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
-        let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("client");
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
+            .build()
+            .expect("client");
         let url = format!("http://127.0.0.1:{port}/twilio/debugger");
         let next = Arc::new(AtomicU64::new(0));
         let errors = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
         let mut tasks = vec![];
         for _ in 0..concurrency {
-            let (http, url, next, errors, bodies) = (http.clone(), url.clone(), next.clone(), errors.clone(), bodies.clone());
+            let (http, url, next, errors, bodies) = (
+                http.clone(),
+                url.clone(),
+                next.clone(),
+                errors.clone(),
+                bodies.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(bodies.len() / concurrency + 1);
                 loop {
@@ -153,8 +210,18 @@ fn load(port: u16, bodies: Arc<Vec<(String, String)>>, concurrency: usize, per_s
         }
         let secs = start.elapsed().as_secs_f64();
         all.sort_by(|a, b| a.total_cmp(b));
-        let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0.0);
-        Result_ { events: all.len(), secs, p50_ms: pct(0.50), p99_ms: pct(0.99), errors: errors.load(Ordering::Relaxed) as usize }
+        let pct = |p: f64| {
+            all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        Result_ {
+            events: all.len(),
+            secs,
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+            errors: errors.load(Ordering::Relaxed) as usize,
+        }
     })
 }
 
@@ -163,7 +230,12 @@ fn load(port: u16, bodies: Arc<Vec<(String, String)>>, concurrency: usize, per_s
 fn rss_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -174,7 +246,10 @@ fn wait_port(port: u16, within: Duration) -> Option<Duration> {
             use std::io::{Read, Write};
             let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
             let mut buf = [0u8; 12];
-            if s.read(&mut buf).map(|n| n >= 12 && &buf[9..12] == b"200").unwrap_or(false) {
+            if s.read(&mut buf)
+                .map(|n| n >= 12 && &buf[9..12] == b"200")
+                .unwrap_or(false)
+            {
                 return Some(t.elapsed());
             }
         }
@@ -184,7 +259,10 @@ fn wait_port(port: u16, within: Duration) -> Option<Duration> {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(9100)
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(9100)
 }
 
 struct Proc(Child);
@@ -195,7 +273,12 @@ impl Drop for Proc {
     }
 }
 
-fn start_twilert(bin: &str, dir: &std::path::Path, slack_port: u16, window: &str) -> (Proc, u16, Duration) {
+fn start_twilert(
+    bin: &str,
+    dir: &std::path::Path,
+    slack_port: u16,
+    window: &str,
+) -> (Proc, u16, Duration) {
     let port = free_port();
     let cfg = format!(
         r#"[server]
@@ -233,7 +316,13 @@ fn start_floor(kind: &str, dir: &std::path::Path) -> (Proc, u16) {
     let port = free_port();
     let me = std::env::current_exe().expect("current exe");
     let child = Command::new(me)
-        .args([kind, "--port", &port.to_string(), "--db", dir.join("floor.db").to_str().unwrap_or_default()])
+        .args([
+            kind,
+            "--port",
+            &port.to_string(),
+            "--db",
+            dir.join("floor.db").to_str().unwrap_or_default(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -247,10 +336,22 @@ fn start_floor(kind: &str, dir: &std::path::Path) -> (Proc, u16) {
 
 fn run(o: Opts) {
     let slack = MockSlack::start();
-    println!("twilert bench: {} events, concurrency {}, fixed rate 1000/s for {}s, storm {}", o.events, o.concurrency, o.rate_secs, o.storm);
-    println!("cores: {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    println!(
+        "twilert bench: {} events, concurrency {}, fixed rate 1000/s for {}s, storm {}",
+        o.events, o.concurrency, o.rate_secs, o.storm
+    );
+    println!(
+        "cores: {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
     let max_bodies = bodies(o.events, "11200", |i| format!("CA{:032x}", i % 50));
-    let rate_bodies = |seed: usize| bodies(1000 * o.rate_secs as usize, "11200", move |i| format!("CA{:032x}", seed + i % 50));
+    let rate_bodies = |seed: usize| {
+        bodies(1000 * o.rate_secs as usize, "11200", move |i| {
+            format!("CA{:032x}", seed + i % 50)
+        })
+    };
 
     let mut rows = vec![];
     for target in ["twilert", "durable floor", "http floor"] {
@@ -280,23 +381,38 @@ fn run(o: Opts) {
         rows.push((target, max.rate()));
         drop(proc);
     }
-    let rate = |name: &str| rows.iter().find(|r| r.0 == name).map(|r| r.1).unwrap_or(f64::NAN);
+    let rate = |name: &str| {
+        rows.iter()
+            .find(|r| r.0 == name)
+            .map(|r| r.1)
+            .unwrap_or(f64::NAN)
+    };
     println!(
         "ratios: twilert / durable floor = {:.2}, twilert / http floor = {:.2}",
         rate("twilert") / rate("durable floor"),
         rate("twilert") / rate("http floor")
     );
 
-    for (name, distinct) in [("storm: one code, one resource", false), ("storm: one code, distinct resources", true)] {
+    for (name, distinct) in [
+        ("storm: one code, one resource", false),
+        ("storm: one code, distinct resources", true),
+    ] {
         let dir = tempfile::tempdir().expect("tempdir");
         slack.reset();
         let (proc, port, _) = start_twilert(&o.bin, dir.path(), slack.port, "2s");
         let pid = proc.0.id();
-        let storm = bodies(o.storm, "11200", move |i| if distinct { format!("CA{i:032x}") } else { format!("CA{:032x}", 7) });
+        let storm = bodies(o.storm, "11200", move |i| {
+            if distinct {
+                format!("CA{i:032x}")
+            } else {
+                format!("CA{:032x}", 7)
+            }
+        });
         let r = load(port, storm, o.concurrency, 0);
         // Digests go out at window end; folded backlogs drain at Slack's 1/s.
         let t = Instant::now();
-        while slack.events() < (o.storm - r.errors) as u64 && t.elapsed() < Duration::from_secs(60) {
+        while slack.events() < (o.storm - r.errors) as u64 && t.elapsed() < Duration::from_secs(60)
+        {
             std::thread::sleep(Duration::from_millis(200));
         }
         println!(
@@ -351,7 +467,11 @@ impl MockSlack {
             });
         });
         wait_port(port, Duration::from_secs(5));
-        MockSlack { port, alerts, digested }
+        MockSlack {
+            port,
+            alerts,
+            digested,
+        }
     }
     fn reset(&self) {
         DIGESTS.store(0, Ordering::Relaxed);
@@ -378,8 +498,16 @@ fn floor_http(port: u16) {
     sys.block_on(async move {
         let _ = HttpServer::new(|| {
             App::new()
-                .route("/healthz", web::get().to(|| async { HttpResponse::Ok().finish() }))
-                .route("/twilio/debugger", web::post().to(|body: web::Bytes| async move { HttpResponse::Ok().body(format!("{}", body.len())) }))
+                .route(
+                    "/healthz",
+                    web::get().to(|| async { HttpResponse::Ok().finish() }),
+                )
+                .route(
+                    "/twilio/debugger",
+                    web::post().to(|body: web::Bytes| async move {
+                        HttpResponse::Ok().body(format!("{}", body.len()))
+                    }),
+                )
         })
         .bind(("127.0.0.1", port))
         .expect("bind")
@@ -394,9 +522,12 @@ fn floor_durable(port: u16, db: String) {
     let (tx, rx) = std::sync::mpsc::channel::<Job>();
     std::thread::spawn(move || {
         let mut conn = rusqlite::Connection::open(&db).expect("open db");
-        conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
-        conn.pragma_update(None, "synchronous", "FULL").expect("sync");
-        conn.pragma_update(None, "cache_size", -8192).expect("cache");
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .expect("wal");
+        conn.pragma_update(None, "synchronous", "FULL")
+            .expect("sync");
+        conn.pragma_update(None, "cache_size", -8192)
+            .expect("cache");
         conn.execute_batch("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, sid TEXT NOT NULL UNIQUE, received_at INTEGER NOT NULL, body TEXT NOT NULL)")
             .expect("schema");
         while let Ok(first) = rx.recv() {
@@ -410,7 +541,11 @@ fn floor_durable(port: u16, db: String) {
             let tx = conn.transaction().expect("tx");
             let mut results = vec![];
             {
-                let mut st = tx.prepare_cached("INSERT OR IGNORE INTO events (sid, received_at, body) VALUES (?1, ?2, ?3)").expect("prepare");
+                let mut st = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO events (sid, received_at, body) VALUES (?1, ?2, ?3)",
+                    )
+                    .expect("prepare");
                 for (sid, at, body, reply) in jobs {
                     let ok = st.execute(rusqlite::params![sid, at, body]).is_ok();
                     results.push((reply, ok));
@@ -430,7 +565,10 @@ fn floor_durable(port: u16, db: String) {
             App::new()
                 .app_data(tx.clone())
                 .app_data(verifier.clone())
-                .route("/healthz", web::get().to(|| async { HttpResponse::Ok().finish() }))
+                .route(
+                    "/healthz",
+                    web::get().to(|| async { HttpResponse::Ok().finish() }),
+                )
                 .route(
                     "/twilio/debugger",
                     web::post().to(
@@ -438,14 +576,22 @@ fn floor_durable(port: u16, db: String) {
                          body: web::Bytes,
                          tx: web::Data<std::sync::Mutex<std::sync::mpsc::Sender<Job>>>,
                          v: web::Data<signature::Verifier>| async move {
-                            let Ok((event, pairs)) = decode::decode_form(&body, 0) else { return HttpResponse::BadRequest().finish() };
-                            let header = req.headers().get("X-Twilio-Signature").and_then(|h| h.to_str().ok());
+                            let Ok((event, pairs)) = decode::decode_form(&body, 0) else {
+                                return HttpResponse::BadRequest().finish();
+                            };
+                            let header = req
+                                .headers()
+                                .get("X-Twilio-Signature")
+                                .and_then(|h| h.to_str().ok());
                             if v.verify_form(header, PUBLIC_URL, &pairs).is_err() {
                                 return HttpResponse::Forbidden().finish();
                             }
                             let json = serde_json::to_string(&event).unwrap_or_default();
                             let (reply, rx) = tokio::sync::oneshot::channel();
-                            let sent = tx.lock().map(|t| t.send((event.sid.to_string(), 0, json, reply)).is_ok()).unwrap_or(false);
+                            let sent = tx
+                                .lock()
+                                .map(|t| t.send((event.sid.to_string(), 0, json, reply)).is_ok())
+                                .unwrap_or(false);
                             match (sent, rx.await) {
                                 (true, Ok(true)) => HttpResponse::Ok().body("ok"),
                                 _ => HttpResponse::ServiceUnavailable().finish(),

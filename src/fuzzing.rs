@@ -3,7 +3,10 @@
 //! Each panics on a broken property; none may panic on any input otherwise.
 
 use crate::catalog::Catalog;
-use crate::event::{DebuggerEvent, ErrorCode, Level, Payload, PayloadState, Sid, Webhook, WebhookRequest, WebhookResponse};
+use crate::event::{
+    DebuggerEvent, ErrorCode, Level, Payload, PayloadState, Sid, Webhook, WebhookRequest,
+    WebhookResponse,
+};
 use crate::ingest::{decode, signature};
 use crate::notification::{Digest, Notification};
 use crate::render::{Kind, Payload as Rendered, Renderer};
@@ -36,21 +39,34 @@ fn round_trip(ev: &DebuggerEvent) {
 pub fn signature(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut parts = text.splitn(3, '\n');
-    let (token, url, rest) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (token, url, rest) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
     if token.is_empty() {
         return;
     }
     let params: Vec<(String, String)> = rest
         .split('&')
-        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect();
     let v = signature::Verifier::new(vec![token.to_string().into()]);
     let _ = v.verify_form(Some(rest), url, &params);
     let _ = v.verify_json(Some(token), url, data);
     let sig = signature::compute(token, url, &params);
-    assert!(v.verify_form(Some(&sig), url, &params).is_ok(), "own signature refused");
+    assert!(
+        v.verify_form(Some(&sig), url, &params).is_ok(),
+        "own signature refused"
+    );
     let other = signature::Verifier::new(vec![format!("{token}x").into()]);
-    assert!(other.verify_form(Some(&sig), url, &params).is_err(), "another token accepted");
+    assert!(
+        other.verify_form(Some(&sig), url, &params).is_err(),
+        "another token accepted"
+    );
 }
 
 /// Route patterns: parsing never panics; what parses matches without panicking and
@@ -99,14 +115,32 @@ pub fn render(data: &[u8]) {
             more_info: Some(serde_json::json!({ "Msg": s, s.clone(): s })),
             webhook: Some(Webhook {
                 kind: Some(s.clone()),
-                request: Some(WebhookRequest { method: Some(s.clone()), url: Some(s.clone()), headers: None, parameters: None }),
-                response: Some(WebhookResponse { status_code: Some(500), headers: None, body: Some(s.clone()) }),
+                request: Some(WebhookRequest {
+                    method: Some(s.clone()),
+                    url: Some(s.clone()),
+                    headers: None,
+                    parameters: None,
+                }),
+                response: Some(WebhookResponse {
+                    status_code: Some(500),
+                    headers: None,
+                    body: Some(s.clone()),
+                }),
             }),
         }),
         raw_payload: s.clone(),
         received_at_ms: 0,
     };
-    for digest in [None, Some(Digest { count: 3, resources: vec![s.clone()], resources_total: 1, sample_sids: vec![s.clone()], ..Default::default() })] {
+    for digest in [
+        None,
+        Some(Digest {
+            count: 3,
+            resources: vec![s.clone()],
+            resources_total: 1,
+            sample_sids: vec![s.clone()],
+            ..Default::default()
+        }),
+    ] {
         let n = Notification {
             channel: "c".into(),
             route: "r".into(),
@@ -127,11 +161,18 @@ pub fn render(data: &[u8]) {
                         }
                     }
                     if matches!(kind, Kind::Discord) {
-                        assert_eq!(v["allowed_mentions"]["parse"], serde_json::json!([]), "Discord may ping");
+                        assert_eq!(
+                            v["allowed_mentions"]["parse"],
+                            serde_json::json!([]),
+                            "Discord may ping"
+                        );
                     }
                 }
                 Rendered::Email { html, .. } => {
-                    assert!(!html.to_ascii_lowercase().contains("<script"), "HTML injected into email");
+                    assert!(
+                        !html.to_ascii_lowercase().contains("<script"),
+                        "HTML injected into email"
+                    );
                 }
                 Rendered::Text(_) => {}
             }

@@ -7,8 +7,13 @@ use std::path::Path;
 fn replay(target: &str, harness: fn(&[u8])) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut n = 0;
-    for dir in [root.join("regressions").join(target), root.join("seeds").join(target)] {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+    for dir in [
+        root.join("regressions").join(target),
+        root.join("seeds").join(target),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let data = std::fs::read(e.path()).expect("read input");
             harness(&data);
