@@ -8,6 +8,7 @@ use crate::event::DebuggerEvent;
 use crate::notification::Digest;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// Distinct resources remembered per group (the count past this is a lower bound).
 const MAX_TRACKED_RESOURCES: usize = 1000;
@@ -129,10 +130,12 @@ pub struct DueDigest {
 
 #[derive(Debug, Default)]
 pub struct Groups {
-    map: HashMap<String, GroupState>,
+    /// Keys are shared (`Arc<str>`) by the map, the deadlines and the dirty set: a
+    /// storm over 100,000 resources holds 100,000 of them.
+    map: HashMap<Arc<str>, GroupState>,
     /// (window_end_ms, key), to find due groups without scanning them all.
-    deadlines: BTreeSet<(i64, String)>,
-    dirty: HashSet<String>,
+    deadlines: BTreeSet<(i64, Arc<str>)>,
+    dirty: HashSet<Arc<str>>,
 }
 
 impl Groups {
@@ -143,6 +146,7 @@ impl Groups {
     /// Restores persisted groups (after a restart).
     pub fn restore(&mut self, groups: impl IntoIterator<Item = (String, GroupState)>) {
         for (k, g) in groups {
+            let k: Arc<str> = k.into();
             self.deadlines.insert((g.window_end_ms, k.clone()));
             self.map.insert(k, g);
         }
@@ -175,20 +179,19 @@ impl Groups {
         primary: bool,
         open: impl FnOnce() -> GroupState,
     ) -> Observed {
-        self.dirty.insert(key.to_string());
-        match self.map.get_mut(key) {
-            Some(g) => {
-                g.count_event(ev, now);
-                g.accounted += u64::from(primary);
-                Observed::Counted
-            }
-            None => {
-                let g = open();
-                self.deadlines.insert((g.window_end_ms, key.to_string()));
-                self.map.insert(key.to_string(), g);
-                Observed::First
-            }
+        let shared = self.map.get_key_value(key).map(|(k, _)| k.clone());
+        if let (Some(k), Some(g)) = (shared, self.map.get_mut(key)) {
+            g.count_event(ev, now);
+            g.accounted += u64::from(primary);
+            self.dirty.insert(k);
+            return Observed::Counted;
         }
+        let k: Arc<str> = key.into();
+        let g = open();
+        self.deadlines.insert((g.window_end_ms, k.clone()));
+        self.dirty.insert(k.clone());
+        self.map.insert(k, g);
+        Observed::First
     }
 
     /// Closes every window that ended at or before `now`: digests for groups with a
@@ -212,7 +215,7 @@ impl Groups {
                 continue;
             }
             out.push(DueDigest {
-                key: key.clone(),
+                key: key.to_string(),
                 state: g.clone(),
                 digest: g.digest(),
             });
@@ -235,11 +238,11 @@ impl Groups {
 
     /// Groups changed since the last call: `Some(state)` to save, `None` to delete.
     pub fn take_dirty(&mut self) -> Vec<(String, Option<GroupState>)> {
-        let keys: Vec<String> = self.dirty.drain().collect();
+        let keys: Vec<Arc<str>> = self.dirty.drain().collect();
         keys.into_iter()
             .map(|k| {
                 let v = self.map.get(&k).cloned();
-                (k, v)
+                (k.to_string(), v)
             })
             .collect()
     }
