@@ -586,7 +586,7 @@ fn floor_durable(port: u16, db: String) {
                             if v.verify_form(header, PUBLIC_URL, &pairs).is_err() {
                                 return HttpResponse::Forbidden().finish();
                             }
-                            let json = serde_json::to_string(&event).unwrap_or_default();
+                            let json = event.to_stored_json().unwrap_or_default(); // same stored form as twilert
                             let (reply, rx) = tokio::sync::oneshot::channel();
                             let sent = tx
                                 .lock()

@@ -189,12 +189,50 @@ pub struct DebuggerEvent {
     pub level: Level,
     pub payload: PayloadState,
     /// The raw `Payload` text, kept for templates and for unreadable payloads.
+    /// The store keeps it only for unreadable payloads (see [`DebuggerEvent::to_stored_json`]).
+    #[serde(default)]
     pub raw_payload: String,
     /// When twilert accepted it, unix milliseconds.
     pub received_at_ms: i64,
 }
 
+/// The stored form of an event: the same fields, but the raw payload text only when
+/// it could not be parsed — for a parsed payload it repeats what `payload` holds, and
+/// escaping it was the largest part of storing an event.
+#[derive(Serialize)]
+struct Stored<'a> {
+    sid: &'a Sid,
+    account_sid: &'a Sid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_account_sid: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: &'a Option<String>,
+    level: &'a Level,
+    payload: &'a PayloadState,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    raw_payload: &'a str,
+    received_at_ms: i64,
+}
+
 impl DebuggerEvent {
+    /// JSON for the store; reads back with `serde_json::from_str::<DebuggerEvent>`.
+    pub fn to_stored_json(&self) -> serde_json::Result<String> {
+        let raw = match self.payload {
+            PayloadState::Parsed(_) => "",
+            PayloadState::Unreadable { .. } => &self.raw_payload,
+        };
+        serde_json::to_string(&Stored {
+            sid: &self.sid,
+            account_sid: &self.account_sid,
+            parent_account_sid: &self.parent_account_sid,
+            timestamp: &self.timestamp,
+            level: &self.level,
+            payload: &self.payload,
+            raw_payload: raw,
+            received_at_ms: self.received_at_ms,
+        })
+    }
+
     pub fn error_code(&self) -> Option<ErrorCode> {
         match &self.payload {
             PayloadState::Parsed(p) => Some(p.error_code),
@@ -247,6 +285,44 @@ mod tests {
         );
         assert_eq!(ErrorCode::parse("11x00"), None);
         assert_eq!(ErrorCode::from_json(&serde_json::json!(-1)), None);
+    }
+
+    #[test]
+    fn stored_json_reads_back_without_the_parsed_raw_text() {
+        let ev = DebuggerEvent {
+            sid: Sid::parse("NO00000000000000000000000000000001").unwrap(),
+            account_sid: Sid::parse("AC00000000000000000000000000000001").unwrap(),
+            parent_account_sid: None,
+            timestamp: Some("2026-11-26T10:00:00Z".into()),
+            level: Level::Warning,
+            payload: PayloadState::Parsed(Payload {
+                error_code: ErrorCode(11200),
+                resource_sid: Some("CA1".into()),
+                service_sid: None,
+                more_info: None,
+                webhook: None,
+            }),
+            raw_payload: "{\"error_code\":\"11200\"}".into(),
+            received_at_ms: 5,
+        };
+        let back: DebuggerEvent = serde_json::from_str(&ev.to_stored_json().unwrap()).unwrap();
+        assert_eq!(
+            back,
+            DebuggerEvent {
+                raw_payload: String::new(),
+                ..ev.clone()
+            }
+        );
+        let broken = DebuggerEvent {
+            payload: PayloadState::Unreadable {
+                reason: "not JSON".into(),
+                resource_sid: None,
+            },
+            raw_payload: "{oops".into(),
+            ..ev
+        };
+        let back: DebuggerEvent = serde_json::from_str(&broken.to_stored_json().unwrap()).unwrap();
+        assert_eq!(back, broken);
     }
 
     #[test]

@@ -345,6 +345,7 @@ async fn tick_loop(
             _ = shutdown.changed() => return,
         }
         dispatcher.tick().await;
+        metrics.upkeep();
         let now = clock.now_ms();
         if now - last_prune > 3_600_000 {
             last_prune = now;

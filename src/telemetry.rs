@@ -75,6 +75,13 @@ impl Metrics {
     pub fn render(&self) -> String {
         self.handle.render()
     }
+
+    /// Folds recorded histogram samples into their buckets. Without it the
+    /// exporter keeps every sample until the next scrape: unbounded memory when
+    /// nobody scrapes `/metrics`.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
 }
 
 /// Log output format (`--log-format`).

@@ -66,11 +66,8 @@ pub(super) fn fold_backlogs(
         }
         if folded > 0 {
             out.woken.insert(channel.clone());
-            out.metric_incs.push((
-                "twilert_notifications_folded_total",
-                "channel",
-                channel.clone(),
-            ));
+            out.metric_incs
+                .add("twilert_notifications_folded_total", "channel", channel);
         }
     }
     Ok(())

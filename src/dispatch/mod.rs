@@ -234,8 +234,25 @@ enum Reply {
 struct BatchOutcome {
     delta: Counters,
     woken: BTreeSet<String>,
-    /// (metric name, label name, label value) increments to apply after commit.
-    metric_incs: Vec<(&'static str, &'static str, String)>,
+    /// Counter increments to apply after commit.
+    metric_incs: MetricIncs,
+}
+
+/// Counter increments summed over a batch: (name, label) → label value → count.
+/// Adding one allocates only the first time a value is seen in the batch.
+#[derive(Default)]
+pub(crate) struct MetricIncs(HashMap<(&'static str, &'static str), HashMap<String, u64>>);
+
+impl MetricIncs {
+    pub(crate) fn add(&mut self, name: &'static str, label: &'static str, value: &str) {
+        let values = self.0.entry((name, label)).or_default();
+        match values.get_mut(value) {
+            Some(n) => *n += 1,
+            None => {
+                values.insert(value.to_string(), 1);
+            }
+        }
+    }
 }
 
 impl Engine {
@@ -302,7 +319,7 @@ impl Engine {
             let mut out = BatchOutcome {
                 delta: Counters::default(),
                 woken: BTreeSet::new(),
-                metric_incs: vec![],
+                metric_incs: MetricIncs::default(),
             };
             for c in writes {
                 match c {
@@ -343,8 +360,10 @@ impl Engine {
         debug_assert!(failed.is_empty());
         match result {
             Ok(out) => {
-                for (name, label, value) in out.metric_incs {
-                    self.metrics.counter(name, &[(label, &value)]).increment(1);
+                for ((name, label), values) in out.metric_incs.0 {
+                    for (value, n) in values {
+                        self.metrics.counter(name, &[(label, &value)]).increment(n);
+                    }
                 }
                 for ch in &out.woken {
                     self.wakers.wake(ch);
@@ -419,7 +438,7 @@ fn ingest_one(
     now: i64,
     out: &mut BatchOutcome,
 ) -> Result<Accepted, StoreError> {
-    let body = serde_json::to_string(ev).map_err(|e| StoreError::Corrupt {
+    let body = ev.to_stored_json().map_err(|e| StoreError::Corrupt {
         what: "event".into(),
         message: e.to_string(),
     })?;
@@ -440,21 +459,16 @@ fn ingest_one(
         let primary = i == 0;
         let route = &m.route;
         out.metric_incs
-            .push(("twilert_events_routed_total", "route", route.name.clone()));
+            .add("twilert_events_routed_total", "route", &route.name);
         if route.mute {
             out.delta.muted += u64::from(primary);
             out.metric_incs
-                .push(("twilert_events_muted_total", "route", route.name.clone()));
+                .add("twilert_events_muted_total", "route", &route.name);
             tracing::debug!(sid = %ev.sid, route = %route.name, "muted");
             continue;
         }
-        let channels: Vec<String> = route
-            .channels
-            .iter()
-            .filter(|c| rt.enabled.contains(*c))
-            .cloned()
-            .collect();
-        if channels.is_empty() {
+        let enabled = |c: &&String| rt.enabled.contains(*c);
+        if !route.channels.iter().any(|c| enabled(&c)) {
             out.delta.unrouted += u64::from(primary);
             tracing::warn!(sid = %ev.sid, route = %route.name, "route has no enabled channel: recorded as unrouted");
             continue;
@@ -464,7 +478,7 @@ fn ingest_one(
         let observed = groups.observe(&key, ev, now, primary, || {
             GroupState::open(
                 &route.name,
-                channels.clone(),
+                route.channels.iter().filter(enabled).cloned().collect(),
                 route.template.clone(),
                 route.mention.clone(),
                 window_ms,
@@ -474,17 +488,15 @@ fn ingest_one(
         });
         match observed {
             Observed::Counted => {
-                out.metric_incs.push((
-                    "twilert_events_suppressed_total",
-                    "route",
-                    route.name.clone(),
-                ));
+                out.metric_incs
+                    .add("twilert_events_suppressed_total", "route", &route.name);
                 tracing::debug!(sid = %ev.sid, route = %route.name, group = %key, "counted into group digest");
             }
             Observed::First => {
+                let channels: Vec<&String> = route.channels.iter().filter(enabled).collect();
                 for (j, ch) in channels.iter().enumerate() {
                     let n = Notification {
-                        channel: ch.clone(),
+                        channel: (*ch).clone(),
                         route: route.name.clone(),
                         group_key: key.clone(),
                         template: route.template.clone(),
@@ -493,7 +505,7 @@ fn ingest_one(
                         digest: None,
                     };
                     b.insert_notification(&n, u64::from(primary && j == 0), now)?;
-                    out.woken.insert(ch.clone());
+                    out.woken.insert((*ch).clone());
                 }
                 tracing::info!(sid = %ev.sid, route = %route.name, channels = ?channels, "alert queued");
             }

@@ -163,7 +163,11 @@ pub(crate) fn build(n: &Notification, entry: Option<&CatalogEntry>) -> Context {
             service_sid: ev.service_sid().map(str::to_string),
             more_info,
             webhook: parsed.and_then(|p| p.webhook.clone()),
-            payload_raw: ev.raw_payload.clone(),
+            // Events read back from the store keep raw text only for unreadable payloads.
+            payload_raw: match (ev.raw_payload.is_empty(), parsed) {
+                (true, Some(p)) => serde_json::to_string(p).unwrap_or_default(),
+                _ => ev.raw_payload.clone(),
+            },
             payload_unreadable: unreadable,
         },
         error,
