@@ -243,3 +243,236 @@ mute = true
         }
     }
 }
+
+mod routing_table {
+    //! Whole routing tables (SPEC 3) against a reference evaluator written from the
+    //! spec: fields AND, items OR, excludes remove, first match wins unless
+    //! `continue`, `[defaults].channels` catches what nothing matched, a missing
+    //! code or Sid never matches a matcher and is never excluded.
+
+    use super::naive_glob;
+    use proptest::prelude::*;
+    use twilert::event::{ErrorCode, Level};
+    use twilert::route::{RouteInput, Router};
+
+    const CODES: [u32; 6] = [11200, 11205, 11750, 30003, 21211, 11100];
+    const SIDS: [&str; 3] = [
+        "CA00000000000000000000000000000001",
+        "CA000000000000000000000000000000a2",
+        "PN00000000000000000000000000000003",
+    ];
+    const PRODUCTS: [&str; 2] = ["Programmable Voice", "Programmable SMS"];
+
+    fn code_pattern() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(CODES.to_vec()).prop_map(|c| c.to_string()),
+            (prop::sample::select(CODES.to_vec()), 1usize..=3).prop_map(|(c, n)| {
+                let s = c.to_string();
+                format!("{}{}", &s[..s.len() - n], "x".repeat(n))
+            }),
+            (11_000u32..31_000, 0u32..2_000).prop_map(|(lo, span)| format!("{lo}-{}", lo + span)),
+        ]
+    }
+
+    fn sid_pattern() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("CA*".to_string()),
+            Just("PN*".to_string()),
+            Just("*1".to_string()),
+            Just("CA?0*".to_string()),
+            prop::sample::select(SIDS.to_vec()).prop_map(str::to_string),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    struct Route {
+        codes: Vec<String>,
+        not_codes: Vec<String>,
+        resources: Vec<String>,
+        not_resources: Vec<String>,
+        services: Vec<String>,
+        levels: Vec<&'static str>,
+        products: Vec<&'static str>,
+        continue_: bool,
+        mute: bool,
+    }
+
+    fn route() -> impl Strategy<Value = Route> {
+        let list = |s: BoxedStrategy<String>, max| prop::collection::vec(s, 0..=max);
+        (
+            list(code_pattern().boxed(), 3),
+            list(code_pattern().boxed(), 2),
+            list(sid_pattern().boxed(), 2),
+            list(sid_pattern().boxed(), 1),
+            list(sid_pattern().boxed(), 1),
+            prop::sample::subsequence(vec!["error", "warning"], 0..=2),
+            prop::sample::subsequence(PRODUCTS.to_vec(), 0..=1),
+            prop::bool::weighted(0.3),
+            prop::bool::weighted(0.2),
+        )
+            .prop_map(
+                |(
+                    codes,
+                    not_codes,
+                    resources,
+                    not_resources,
+                    services,
+                    levels,
+                    products,
+                    continue_,
+                    mute,
+                )| Route {
+                    codes,
+                    not_codes,
+                    resources,
+                    not_resources,
+                    services,
+                    levels,
+                    products,
+                    continue_,
+                    mute,
+                },
+            )
+    }
+
+    #[derive(Debug, Clone)]
+    struct Input {
+        code: Option<u32>,
+        resource: Option<&'static str>,
+        service: Option<&'static str>,
+        level: Level,
+        product: Option<&'static str>,
+    }
+
+    fn input() -> impl Strategy<Value = Input> {
+        (
+            prop::option::weighted(
+                0.9,
+                prop_oneof![prop::sample::select(CODES.to_vec()), 10_000u32..40_000],
+            ),
+            prop::option::of(prop::sample::select(SIDS.to_vec())),
+            prop::option::of(prop::sample::select(SIDS.to_vec())),
+            prop::sample::select(vec![Level::Error, Level::Warning]),
+            prop::option::of(prop::sample::select(vec![
+                "Programmable Voice",
+                "programmable voice",
+                "Programmable SMS",
+            ])),
+        )
+            .prop_map(|(code, resource, service, level, product)| Input {
+                code,
+                resource,
+                service,
+                level,
+                product,
+            })
+    }
+
+    fn toml_list<T: AsRef<str>>(items: &[T]) -> String {
+        let quoted: Vec<String> = items.iter().map(|s| format!("{:?}", s.as_ref())).collect();
+        format!("[{}]", quoted.join(", "))
+    }
+
+    fn config(routes: &[Route], defaults: bool) -> String {
+        let mut cfg = String::from(
+            "[twilio]\nverify_signature = false\n[store]\npath = \"unused.db\"\n\
+             [channels.c]\nkind = \"console\"\ntarget = \"/dev/null\"\n",
+        );
+        if defaults {
+            cfg += "[defaults]\nchannels = [\"c\"]\n";
+        }
+        for (i, r) in routes.iter().enumerate() {
+            cfg += &format!(
+                "[[routes]]\nname = \"r{i}\"\nchannels = [\"c\"]\nerror_codes = {}\nexclude_error_codes = {}\n\
+                 resource_sids = {}\nexclude_resource_sids = {}\nservice_sids = {}\nlevels = {}\nproducts = {}\n\
+                 continue = {}\nmute = {}\n",
+                toml_list(&r.codes),
+                toml_list(&r.not_codes),
+                toml_list(&r.resources),
+                toml_list(&r.not_resources),
+                toml_list(&r.services),
+                toml_list(&r.levels),
+                toml_list(&r.products),
+                r.continue_,
+                r.mute
+            );
+        }
+        cfg
+    }
+
+    /// The spec's code patterns, read naively: `lo-hi`, digits with `x`, or a code.
+    fn ref_code(p: &str, code: u32) -> bool {
+        if let Some((lo, hi)) = p.split_once('-') {
+            return lo.parse::<u32>().unwrap() <= code && code <= hi.parse::<u32>().unwrap();
+        }
+        let c = code.to_string();
+        c.len() == p.len() && c.chars().zip(p.chars()).all(|(c, p)| p == 'x' || c == p)
+    }
+
+    fn ref_sids(pats: &[String], sid: Option<&str>) -> bool {
+        sid.is_some_and(|s| pats.iter().any(|p| naive_glob(p.as_bytes(), s.as_bytes())))
+    }
+
+    fn ref_matches(r: &Route, i: &Input) -> bool {
+        let codes = |pats: &[String]| i.code.is_some_and(|c| pats.iter().any(|p| ref_code(p, c)));
+        (r.codes.is_empty() || codes(&r.codes))
+            && !codes(&r.not_codes)
+            && (r.resources.is_empty() || ref_sids(&r.resources, i.resource))
+            && !ref_sids(&r.not_resources, i.resource)
+            && (r.services.is_empty() || ref_sids(&r.services, i.service))
+            && (r.levels.is_empty() || r.levels.contains(&i.level.as_str()))
+            && (r.products.is_empty()
+                || i.product
+                    .is_some_and(|p| r.products.iter().any(|q| q.eq_ignore_ascii_case(p))))
+    }
+
+    fn reference(routes: &[Route], defaults: bool, i: &Input) -> Vec<String> {
+        let mut out = vec![];
+        for (n, r) in routes.iter().enumerate() {
+            if ref_matches(r, i) {
+                out.push(format!("r{n}"));
+                if !r.continue_ {
+                    return out;
+                }
+            }
+        }
+        if out.is_empty() && defaults {
+            out.push("default".into());
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn routes_for_matches_the_reference(
+            routes in prop::collection::vec(route(), 0..6),
+            defaults in any::<bool>(),
+            inputs in prop::collection::vec(input(), 1..24),
+        ) {
+            let cfg = config(&routes, defaults);
+            let settings = twilert::config::from_toml_str(&cfg, "test", |_| None, Default::default())
+                .map_err(|e| TestCaseError::fail(format!("{e}\n{cfg}")))?;
+            let router = Router::compile(&settings).map_err(|e| TestCaseError::fail(format!("{e:?}\n{cfg}")))?;
+            for i in &inputs {
+                let ri = RouteInput {
+                    error_code: i.code.map(ErrorCode),
+                    resource_sid: i.resource,
+                    service_sid: i.service,
+                    account_sid: "AC00000000000000000000000000000001",
+                    level: &i.level,
+                    product: i.product,
+                };
+                let got: Vec<String> = router.routes_for(&ri).iter().map(|m| m.route.name.clone()).collect();
+                let muted: Vec<bool> = router.routes_for(&ri).iter().map(|m| m.route.mute).collect();
+                let want = reference(&routes, defaults, i);
+                prop_assert_eq!(&got, &want, "input {:?}\n{}", i, cfg);
+                let want_muted: Vec<bool> = want
+                    .iter()
+                    .map(|n| n.strip_prefix('r').and_then(|k| k.parse::<usize>().ok()).is_some_and(|k| routes[k].mute))
+                    .collect();
+                prop_assert_eq!(muted, want_muted);
+            }
+        }
+    }
+}

@@ -45,14 +45,12 @@ pub fn sign_json_url(token: &str, url: &str, body: &[u8]) -> (String, String) {
         Some(i) => url.split_at(i),
         None => (url, ""),
     };
-    let sep = if before_fragment.contains('?') {
-        if before_fragment.ends_with('?') || before_fragment.ends_with('&') {
-            ""
-        } else {
-            "&"
-        }
-    } else {
-        "?"
+    // The query starts at the first `?`; a later `?` is part of a value (found by
+    // fuzzing: `?a=b?` needs `&`, or the hash is glued onto `a`'s value).
+    let sep = match before_fragment.split_once('?') {
+        None => "?",
+        Some((_, query)) if query.is_empty() || query.ends_with('&') => "",
+        Some(_) => "&",
     };
     let signed = format!("{before_fragment}{sep}bodySHA256={hash}{fragment}");
     let signature = compute_sorted(token.as_bytes(), &signed, &[]);
@@ -182,8 +180,10 @@ fn body_hash_param(url: &str) -> Option<Cow<'_, str>> {
     let query_end = url[query_start..]
         .find('#')
         .map_or(url.len(), |i| query_start + i);
+    // Blank values are skipped, as Twilio's own validators do (Python's `parse_qs`):
+    // `?bodySHA256&bodySHA256=<hash>` carries the hash (found by fuzzing).
     url::form_urlencoded::parse(&url.as_bytes()[query_start..query_end])
-        .find(|(k, _)| k == "bodySHA256")
+        .find(|(k, v)| k == "bodySHA256" && !v.is_empty())
         .map(|(_, v)| v)
 }
 

@@ -1,0 +1,352 @@
+//! twilert's benchmark (SPEC 11; docs/BENCH.md): signed Twilio-shaped events over
+//! loopback against the release binary and two reference handlers, in one
+//! invocation, so the ratios hold however busy the machine is.
+//!
+//! ```sh
+//! cargo build --release --bin twilert --example loadgen
+//! target/release/examples/loadgen run [--events N] [--storm N] [--connections C]
+//!                                     [--rate-seconds S] [--repeat R] [--bin PATH]
+//! target/release/examples/loadgen load --port P [--events N] [--resources K]  # a running service
+//! target/release/examples/loadgen slack --port N               # a mock Slack, for profiling
+//! target/release/examples/loadgen --floor http|durable --port N [--db PATH]
+//! ```
+//! Per repetition, each target starts fresh (new process, new store) and gets the
+//! maximum-rate load, then a fixed 1,000 events/s; then each gets a storm of one
+//! code on one resource and one over distinct resources. The mock Slack checks
+//! that twilert's messages account for every storm event.
+
+mod floors;
+mod load;
+mod procs;
+mod slack;
+
+use load::{load, signed, Outcome};
+use procs::{status_kb, Foreign, Proc};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Opts {
+    events: usize,
+    storm: usize,
+    connections: usize,
+    rate_secs: u64,
+    repeat: usize,
+    bin: String,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let num = |name: &str, default: usize| {
+        arg(name).map_or(default, |v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} wants a number, got {v:?}"))
+        })
+    };
+    // `floor-http`/`floor-durable`: the earlier spelling, still accepted.
+    let legacy = args.get(1).and_then(|a| a.strip_prefix("floor-"));
+    if let Some(kind) = arg("--floor").or(legacy.map(str::to_string)) {
+        let db = arg("--db").unwrap_or_else(|| "/tmp/twilert-floor.db".into());
+        return floors::run(&kind, num("--port", 9101) as u16, &db);
+    }
+    match args.get(1).map(String::as_str) {
+        Some("run") => run(Opts {
+            events: num("--events", 40_000),
+            storm: num("--storm", 100_000),
+            connections: num("--connections", num("--concurrency", 32)),
+            rate_secs: num("--rate-seconds", 5) as u64,
+            repeat: num("--repeat", 3).max(1),
+            bin: arg("--bin").unwrap_or_else(|| "target/release/twilert".into()),
+        }),
+        Some("load") => {
+            // --resources 0: every event on its own resource (a distinct-resources storm).
+            let k = num("--resources", 50);
+            let events = signed(num("--events", 40_000), "11200", |i| {
+                resource(if k == 0 { i } else { i % k })
+            });
+            let r = load(
+                num("--port", 8080) as u16,
+                events,
+                num("--connections", 32),
+                0,
+            );
+            println!(
+                "{:.0} ev/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                r.rate(),
+                r.p50_ms,
+                r.p99_ms,
+                r.errors
+            );
+        }
+        Some("slack") => {
+            // A mock Slack for profiling by hand: prints what it has heard, every second.
+            let mock = slack::MockSlack::start_on(num("--port", 9103) as u16);
+            // Ends when the server does (actix stops it on SIGINT/SIGTERM).
+            while procs::wait_healthy(mock.port, Duration::from_secs(1)) {
+                std::thread::sleep(Duration::from_secs(1));
+                let c = &mock.counts;
+                println!("{} messages, {} events", c.messages(), c.events());
+            }
+        }
+        _ => {
+            eprintln!(
+                "usage: loadgen run [--events N] [--storm N] [--connections C] [--rate-seconds S] [--repeat R] [--bin PATH]\n       \
+                 loadgen load --port P [--events N] [--connections C] [--resources K]\n       \
+                 loadgen slack --port N\n       \
+                 loadgen --floor http|durable --port N [--db PATH]"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+fn resource(i: usize) -> String {
+    format!("CA{i:032x}")
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    Twilert,
+    Durable,
+    Http,
+}
+
+impl Target {
+    const ALL: [Target; 3] = [Target::Twilert, Target::Durable, Target::Http];
+    fn name(self) -> &'static str {
+        match self {
+            Target::Twilert => "twilert",
+            Target::Durable => "durable floor",
+            Target::Http => "http floor",
+        }
+    }
+    fn start(self, o: &Opts, dir: &std::path::Path, slack_port: u16, window: &str) -> Proc {
+        match self {
+            Target::Twilert => procs::twilert(&o.bin, dir, slack_port, window),
+            Target::Durable => procs::floor("durable", dir),
+            Target::Http => procs::floor("http", dir),
+        }
+    }
+}
+
+/// One target, one repetition.
+struct Sample {
+    target: Target,
+    max: Outcome,
+    max_noise: f64,
+    fixed: Outcome,
+    idle_kb: u64,
+    peak_kb: u64,
+    startup: Duration,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn spread(v: &[f64]) -> String {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{lo:.0}–{hi:.0}")
+}
+
+fn run(o: Opts) {
+    let mock = slack::MockSlack::start();
+    println!(
+        "loadgen: {} events at max rate over {} connections, 1000/s for {} s, storms of {}, {} repetition(s), {} cores, load average {}",
+        o.events,
+        o.connections,
+        o.rate_secs,
+        o.storm,
+        o.repeat,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').take(3).collect::<Vec<_>>().join(" "),
+    );
+    let max_events = signed(o.events, "11200", |i| resource(i % 50));
+    let rate_events = signed(1000 * o.rate_secs as usize, "11200", |i| resource(i % 50));
+
+    let mut samples: Vec<Sample> = vec![];
+    for rep in 0..o.repeat {
+        // Rotate the order so drift on a shared machine hits every target alike.
+        for k in 0..3 {
+            let target = Target::ALL[(rep + k) % 3];
+            let dir = tempfile::tempdir().expect("tempdir");
+            let p = target.start(&o, dir.path(), mock.port, "5m");
+            std::thread::sleep(Duration::from_millis(300));
+            let idle_kb = status_kb(p.pid(), "VmRSS:");
+            let noise = Foreign::start(p.pid());
+            let max = load(p.port, max_events.clone(), o.connections, 0);
+            let max_noise = noise.percent();
+            let fixed = load(p.port, rate_events.clone(), o.connections, 1000);
+            let s = Sample {
+                target,
+                max,
+                max_noise,
+                fixed,
+                idle_kb,
+                peak_kb: status_kb(p.pid(), "VmHWM:"),
+                startup: p.startup,
+            };
+            println!(
+                "  run {} {:<14} max {:>6.0} ev/s (p50 {:.2} ms, p99 {:.2} ms, {} errors, other load {:.0}% of a core) | 1000/s p50 {:.2} ms p99 {:.2} ms ({} errors) | RSS idle {} KB peak {} KB | start-up {:.0} ms",
+                rep + 1, target.name(), s.max.rate(), s.max.p50_ms, s.max.p99_ms, s.max.errors, s.max_noise,
+                s.fixed.p50_ms, s.fixed.p99_ms, s.fixed.errors, s.idle_kb, s.peak_kb, s.startup.as_secs_f64() * 1000.0
+            );
+            samples.push(s);
+        }
+    }
+
+    println!("\nmedian of {} run(s):", o.repeat);
+    let of = |t: Target| samples.iter().filter(move |s| s.target == t);
+    let med = |t: Target, f: fn(&Sample) -> f64| median(of(t).map(f).collect());
+    for t in Target::ALL {
+        let rates: Vec<f64> = of(t).map(|s| s.max.rate()).collect();
+        println!(
+            "{:<14} max {:>6.0} ev/s (range {}) p99 {:.2} ms | 1000/s p99 {:.2} ms | idle RSS {:.1} MB, peak {:.1} MB{}",
+            t.name(),
+            median(rates.clone()),
+            spread(&rates),
+            med(t, |s| s.max.p99_ms),
+            med(t, |s| s.fixed.p99_ms),
+            med(t, |s| s.idle_kb as f64) / 1024.0,
+            med(t, |s| s.peak_kb as f64) / 1024.0,
+            if t == Target::Twilert {
+                format!(", start-up {:.0} ms", med(t, |s| s.startup.as_secs_f64() * 1000.0))
+            } else {
+                String::new()
+            }
+        );
+    }
+    // Ratios within each repetition (same minute, same machine state), then the median.
+    let ratio = |floor: Target| -> Vec<f64> {
+        samples
+            .chunks(3)
+            .map(|rep| {
+                let rate = |t: Target| {
+                    rep.iter()
+                        .find(|s| s.target == t)
+                        .map_or(f64::NAN, |s| s.max.rate())
+                };
+                rate(Target::Twilert) / rate(floor)
+            })
+            .collect()
+    };
+    let (vs_durable, vs_http) = (ratio(Target::Durable), ratio(Target::Http));
+    let fmt = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "ratios: twilert / durable floor {:.2} (per run: {}), twilert / http floor {:.2} (per run: {})",
+        median(vs_durable.clone()),
+        fmt(&vs_durable),
+        median(vs_http.clone()),
+        fmt(&vs_http)
+    );
+
+    let mut storms_ok = true;
+    let mut storm_peak_kb = 0;
+    if o.storm > 0 {
+        println!(
+            "\nstorms of {} events of one code (window 2 s for twilert):",
+            o.storm
+        );
+        for (name, distinct) in [("one resource", false), ("distinct resources", true)] {
+            let events = signed(o.storm, "11200", move |i| {
+                resource(if distinct { i } else { 7 })
+            });
+            for target in Target::ALL {
+                let (ok, kb) = storm(&o, &mock, target, name, events.clone());
+                storms_ok &= ok;
+                if target == Target::Twilert {
+                    storm_peak_kb = storm_peak_kb.max(kb);
+                }
+            }
+        }
+    }
+
+    let tw = |f: fn(&Sample) -> f64| med(Target::Twilert, f);
+    let check = |ok: bool| if ok { "✔" } else { "✘" };
+    let rate = tw(|s| s.max.rate());
+    let r = median(vs_durable);
+    let p99 = tw(|s| s.fixed.p99_ms);
+    let idle = tw(|s| s.idle_kb as f64) / 1024.0;
+    let start = tw(|s| s.startup.as_secs_f64() * 1000.0);
+    println!("\nSPEC 11 (medians):");
+    println!(
+        "  {} durable ingest ≥ 20,000 ev/s: {rate:.0}",
+        check(rate >= 20_000.0)
+    );
+    println!("  {} ≥ 0.9× the durable floor: {r:.2}", check(r >= 0.9));
+    println!(
+        "  {} p99 < 5 ms at 1,000 ev/s: {p99:.2} ms",
+        check(p99 < 5.0)
+    );
+    if o.storm > 0 {
+        let mb = storm_peak_kb as f64 / 1024.0;
+        println!(
+            "  {} storms < 100 MB and every event accounted for: peak {mb:.1} MB",
+            check(storms_ok && mb < 100.0)
+        );
+    }
+    println!("  {} idle RSS < 15 MB: {idle:.1} MB", check(idle < 15.0));
+    println!(
+        "  {} start-up < 200 ms: {start:.0} ms",
+        check(start < 200.0)
+    );
+}
+
+/// One storm against one target; for twilert, waits until the mock Slack has
+/// heard about every accepted event. Returns (accounted for, peak RSS KB).
+fn storm(
+    o: &Opts,
+    mock: &slack::MockSlack,
+    target: Target,
+    name: &str,
+    events: Arc<Vec<load::Signed>>,
+) -> (bool, u64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    mock.counts.reset();
+    let p = target.start(o, dir.path(), mock.port, "2s");
+    let r = load(p.port, events, o.connections, 0);
+    let mut line = format!(
+        "  {name:<19} {:<14} {:>6.0} ev/s accepted ({} errors, p99 {:.2} ms)",
+        target.name(),
+        r.rate(),
+        r.errors,
+        r.p99_ms
+    );
+    let mut ok = r.errors == 0;
+    if target == Target::Twilert {
+        // Digests go out at the window's end; a folded backlog drains at Slack's 1/s.
+        let expected = (r.events - r.errors) as u64;
+        let t = Instant::now();
+        while mock.counts.events() < expected && t.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let c = &mock.counts;
+        ok &= c.events() == expected;
+        line +=
+            &format!(
+            "; Slack: {} messages for {} events ({} alerts + {} in {} digests) after {:.1} s {}",
+            c.messages(),
+            c.events(),
+            slack::Counts::get(&c.alerts),
+            slack::Counts::get(&c.digested),
+            slack::Counts::get(&c.digests),
+            t.elapsed().as_secs_f64(),
+            if ok { "✔" } else { "✘ not all accounted for" }
+        );
+    }
+    let peak = status_kb(p.pid(), "VmHWM:");
+    println!("{line}; peak RSS {:.1} MB", peak as f64 / 1024.0);
+    (ok, peak)
+}

@@ -1,0 +1,186 @@
+//! The processes under test: twilert (the release binary with a generated config)
+//! and the reference handlers (this binary, re-executed). Readiness, RSS and CPU
+//! come from `/proc`.
+
+use crate::load::{PUBLIC_URL, TOKEN};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process, killed when dropped.
+pub struct Proc {
+    child: Child,
+    pub port: u16,
+    /// Spawn → first 200 on `/healthz`.
+    pub startup: Duration,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `/proc/PID/status` field in KB (`VmRSS:` now, `VmHWM:` peak).
+pub fn status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU ticks (user + system) of a process, all its threads.
+fn proc_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the `(comm)`, which may hold spaces: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+}
+
+/// Busy CPU ticks of the whole machine (everything but idle and iowait).
+fn machine_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    cpu.iter().sum::<u64>() - cpu.get(3).copied().unwrap_or(0) - cpu.get(4).copied().unwrap_or(0)
+}
+
+/// CPU used during a phase by anything other than the target and the load
+/// generator: the noise indicator printed beside each measurement.
+pub struct Foreign {
+    pid: u32,
+    at: Instant,
+    machine: u64,
+    ours: u64,
+}
+
+impl Foreign {
+    pub fn start(pid: u32) -> Foreign {
+        Foreign {
+            pid,
+            at: Instant::now(),
+            machine: machine_ticks(),
+            ours: proc_ticks(&pid.to_string()) + proc_ticks("self"),
+        }
+    }
+
+    /// Percent of one core used by other processes since `start`.
+    pub fn percent(&self) -> f64 {
+        let ours = proc_ticks(&self.pid.to_string()) + proc_ticks("self");
+        let other = (machine_ticks() - self.machine).saturating_sub(ours - self.ours);
+        let hz = 100.0; // USER_HZ on Linux
+        100.0 * other as f64 / hz / self.at.elapsed().as_secs_f64().max(1e-3)
+    }
+}
+
+fn healthz_ok(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut buf = [0u8; 12];
+    s.read_exact(&mut buf).is_ok() && &buf[9..12] == b"200"
+}
+
+pub fn wait_healthy(port: u16, within: Duration) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < within {
+        if healthz_ok(port) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on loopback")
+}
+
+fn spawn(mut cmd: Command, port: u16, what: &str) -> Proc {
+    let t = Instant::now();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let mut p = Proc {
+        child,
+        port,
+        startup: Duration::ZERO,
+    };
+    assert!(
+        wait_healthy(port, Duration::from_secs(10)),
+        "{what} did not answer /healthz within 10 s"
+    );
+    p.startup = t.elapsed();
+    p
+}
+
+/// The release binary with a generated config: a Slack channel at the mock, a
+/// fresh store in `dir`, one group window for every event.
+pub fn twilert(bin: &str, dir: &Path, slack_port: u16, window: &str) -> Proc {
+    let port = free_port();
+    let cfg = format!(
+        r#"[server]
+listen = "127.0.0.1:{port}"
+[twilio]
+public_url = "{PUBLIC_URL}"
+auth_tokens = ["{TOKEN}"]
+[store]
+path = "{db}"
+[defaults]
+channels = ["slack"]
+window = "{window}"
+[channels.slack]
+kind = "slack"
+url = "http://127.0.0.1:{slack_port}/services/T/B/X"
+"#,
+        db = dir.join("twilert.db").display()
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, cfg).expect("write the bench config");
+    let mut cmd = Command::new(bin);
+    cmd.arg("--config").arg(&path).arg("serve");
+    cmd.env("RUST_LOG", "warn");
+    spawn(
+        cmd,
+        port,
+        &format!("{bin} (build it: cargo build --release --bin twilert)"),
+    )
+}
+
+/// A reference handler: this binary, re-executed as `--floor http|durable`.
+pub fn floor(kind: &str, dir: &Path) -> Proc {
+    let port = free_port();
+    let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
+    cmd.args(["--floor", kind, "--port", &port.to_string(), "--db"])
+        .arg(dir.join("floor.db"));
+    spawn(cmd, port, &format!("the {kind} floor"))
+}
