@@ -16,8 +16,9 @@ const JSON_EVENT: &str = concat!(
 );
 
 /// The Slack webhook's path; its last part is the secret that must never be printed.
-const SLACK_PATH: &str = "/services/T000/B000/s3cr3tW3bh00kT0ken";
-const SLACK_SECRET: &str = "s3cr3tW3bh00kT0ken";
+/// A made-up webhook path (not a real token): what `check` must never print.
+const SLACK_PATH: &str = "/services/T000/B000/not-a-real-secret-42";
+const SLACK_SECRET: &str = "not-a-real-secret-42";
 
 /// A valid config: Slack at `{slack}`, console, three routes. `{dir}` is the temp dir.
 const GOOD: &str = r#"
@@ -356,7 +357,7 @@ fn check_never_prints_literal_secrets_even_in_type_errors() {
     let env = Env::new("https://hooks.slack.com");
     let text = GOOD.replace(
         "url = \"${SLACK_WEBHOOK_URL}\"",
-        "url = \"https://hooks.slack.com/services/T000/B000/s3cr3tW3bh00kT0ken\"\nburst = \"https://hooks.slack.com/services/T000/B000/s3cr3tW3bh00kT0ken\"",
+        &format!("url = \"https://hooks.example.invalid{SLACK_PATH}\"\nburst = \"https://hooks.example.invalid{SLACK_PATH}\""),
     );
     let cfg = env.config(&text);
     let (code, stdout, stderr) = out(&env.run(&cfg, &["check"]));
