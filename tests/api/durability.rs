@@ -9,22 +9,6 @@ use std::time::Duration;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-async fn slack_answering(statuses: &[u16]) -> MockServer {
-    let slack = MockServer::start().await;
-    for s in statuses {
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(*s).set_body_string("oops"))
-            .up_to_n_times(1)
-            .mount(&slack)
-            .await;
-    }
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&slack)
-        .await;
-    slack
-}
-
 /// Event Sids found in the Slack messages received.
 async fn sids_received(slack: &MockServer) -> BTreeSet<String> {
     let mut out = BTreeSet::new();

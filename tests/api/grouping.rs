@@ -34,15 +34,6 @@ error_codes = ["112xx"]
 channels = ["slack"]
 "#;
 
-async fn ok_slack() -> MockServer {
-    let slack = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&slack)
-        .await;
-    slack
-}
-
 fn is_digest(m: &serde_json::Value) -> bool {
     let t = m.to_string().to_lowercase();
     t.contains("more occurrence") || t.contains("digest") || t.contains("occurrences")
@@ -60,7 +51,12 @@ fn digest_count(m: &serde_json::Value) -> u64 {
 #[tokio::test]
 async fn first_alert_now_then_one_digest_per_window_then_close() {
     let clock = ManualClock::new(1_700_000_000_000);
-    let app = spawn_with(WINDOW_CONFIG, ok_slack().await, Some(clock.clone())).await;
+    let app = spawn_with(
+        WINDOW_CONFIG,
+        slack_answering(&[]).await,
+        Some(clock.clone()),
+    )
+    .await;
     let res = call_sid(1);
 
     app.send_event(1, "11200", &res).await;
@@ -126,7 +122,12 @@ async fn first_alert_now_then_one_digest_per_window_then_close() {
 #[tokio::test]
 async fn storm_of_one_code_is_a_handful_of_messages_and_counts_add_up() {
     let clock = ManualClock::new(1_700_000_000_000);
-    let app = spawn_with(WINDOW_CONFIG, ok_slack().await, Some(clock.clone())).await;
+    let app = spawn_with(
+        WINDOW_CONFIG,
+        slack_answering(&[]).await,
+        Some(clock.clone()),
+    )
+    .await;
     let n = 600u32;
     let res = call_sid(42);
     // Concurrent senders, like Twilio under a storm.
@@ -194,7 +195,7 @@ async fn backlog_past_max_pending_folds_into_one_digest() {
         "rate_limit = \"1000/s\"\nburst = 1000",
         "rate_limit = \"2/s\"\nburst = 1\nmax_pending = 3",
     );
-    let app = spawn_with(&cfg, ok_slack().await, None).await;
+    let app = spawn_with(&cfg, slack_answering(&[]).await, None).await;
     for i in 1..=10 {
         app.send_event(i, "11200", &call_sid(100 + i)).await; // ten distinct groups
     }
@@ -229,7 +230,7 @@ async fn rate_limit_holds_under_a_burst() {
         "rate_limit = \"1000/s\"\nburst = 1000",
         "rate_limit = \"4/s\"\nburst = 2",
     );
-    let app = spawn_with(&cfg, ok_slack().await, None).await;
+    let app = spawn_with(&cfg, slack_answering(&[]).await, None).await;
     let started = std::time::Instant::now();
     for i in 1..=6 {
         app.send_event(i, "11200", &call_sid(200 + i)).await;

@@ -69,12 +69,24 @@ pub struct TestApp {
 
 /// The base config with Slack answering 200 "ok".
 pub async fn spawn_app() -> TestApp {
+    spawn_with(BASE_CONFIG, slack_answering(&[]).await, None).await
+}
+
+/// A mock Slack answering each of `statuses` once, then 200 "ok" for good.
+pub async fn slack_answering(statuses: &[u16]) -> MockServer {
     let slack = MockServer::start().await;
+    for s in statuses {
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(*s).set_body_string("oops"))
+            .up_to_n_times(1)
+            .mount(&slack)
+            .await;
+    }
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
         .mount(&slack)
         .await;
-    spawn_with(BASE_CONFIG, slack, None).await
+    slack
 }
 
 /// Starts the app on `config` (placeholders `{slack}`, `{dir}`), with Slack mocked by
