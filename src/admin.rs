@@ -1,29 +1,32 @@
-//! Operator endpoints: `/healthz`, `/readyz`, `/metrics`, `POST /-/reload`.
+//! Operator endpoints. The public listener serves only `/healthz` and `/readyz`
+//! beside the webhook paths; the admin listener (`[admin] listen`, SPEC 9) serves
+//! `/metrics`, `POST /-/reload`, `/healthz` and `/readyz`, behind bearer tokens when
+//! `admin.tokens` is set.
 
 use crate::startup::{export_accounting, Control};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
+use secrecy::ExposeSecret;
 use serde_json::json;
+use std::time::Duration;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Ready when the store answers and the dispatch engine runs.
+/// Ready when the store is the file we opened, its last write succeeded, and the
+/// dispatch engine answers.
 pub async fn readyz(ctl: web::Data<Control>) -> HttpResponse {
-    let path = ctl.store_path.clone();
-    let store_ok = tokio::task::spawn_blocking(move || {
-        crate::store::Reader::open(&path)
-            .map(|r| r.ping())
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false);
-    let engine_ok = ctl.dispatcher.snapshot().await.is_some();
-    if store_ok && engine_ok {
-        HttpResponse::Ok().json(json!({ "status": "ready" }))
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .json(json!({ "status": "not ready", "store": store_ok, "engine": engine_ok }))
+    let health = ctl.dispatcher.health().await;
+    match health {
+        Some(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Some(Err(cause)) => HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "not ready", "store": false, "engine": true, "cause": cause })),
+        None => HttpResponse::ServiceUnavailable().json(
+            json!({ "status": "not ready", "store": false, "engine": false, "cause": "dispatch engine stopped" }),
+        ),
     }
 }
 
@@ -34,7 +37,15 @@ pub async fn metrics(ctl: web::Data<Control>) -> HttpResponse {
         .body(ctl.metrics.render())
 }
 
+/// `POST /-/reload`, at most once per `admin.reload_interval` (a flood of reloads
+/// must not be a way around anything).
 pub async fn reload(ctl: web::Data<Control>) -> HttpResponse {
+    if let Err(wait) = ctl.reload_gate() {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        return HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", secs.to_string()))
+            .json(json!({ "error": format!("a reload ran less than admin.reload_interval ago; retry in {secs}s") }));
+    }
     let c = ctl.clone();
     match tokio::task::spawn_blocking(move || c.reload()).await {
         Ok(Ok(warnings)) => {
@@ -49,6 +60,118 @@ pub async fn reload(ctl: web::Data<Control>) -> HttpResponse {
     }
 }
 
+/// `POST /api/v1/dead-letters/retry` with `{"id": N}` or `{"all": true}`: what
+/// `twilert dead-letters retry` uses while a service holds the store.
+pub async fn retry_dead_letters(
+    ctl: web::Data<Control>,
+    body: web::Json<RetryRequest>,
+) -> HttpResponse {
+    let id = match (body.id, body.all) {
+        (Some(id), false) => Some(id),
+        (None, true) => None,
+        _ => {
+            return HttpResponse::BadRequest()
+                .json(json!({ "error": "give either \"id\" or \"all\": true", "field": "id" }))
+        }
+    };
+    match ctl.dispatcher.retry_dead(id).await {
+        Ok(n) => HttpResponse::Ok().json(json!({ "requeued": n })),
+        Err(e) => HttpResponse::ServiceUnavailable().json(json!({ "error": e.to_string() })),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryRequest {
+    pub id: Option<i64>,
+    #[serde(default)]
+    pub all: bool,
+}
+
 pub async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(json!({ "error": "not found" }))
+}
+
+/// Bearer-token check for every admin request when `admin.tokens` is set; a wrong
+/// or missing token is 401 and counted in `twilert_admin_unauthorized_total`.
+pub async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let Some(ctl) = req.app_data::<web::Data<Control>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let rt = ctl.shared.get();
+    let tokens: Vec<&str> = rt
+        .settings
+        .admin
+        .tokens
+        .iter()
+        .map(|t| t.expose_secret())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tokens.is_empty() {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let presented = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    if tokens.iter().any(|t| token_matches(t, presented)) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    ctl.metrics
+        .counter("twilert_admin_unauthorized_total", &[])
+        .increment(1);
+    tracing::warn!(path = %req.path(), peer = ?req.peer_addr(), "admin request without a valid token: 401");
+    let resp = HttpResponse::Unauthorized()
+        .insert_header(("WWW-Authenticate", "Bearer realm=\"twilert admin\""))
+        .json(json!({ "error": "missing or wrong admin token (Authorization: Bearer <token>)" }));
+    Ok(req.into_response(resp).map_into_right_body())
+}
+
+/// Constant-time comparison of a configured token with the presented one.
+fn token_matches(expected: &str, presented: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    expected.len() == presented.len() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+}
+
+/// Time left until the next reload is allowed, given the last one and the interval.
+pub(crate) fn reload_wait(
+    last: Option<std::time::Instant>,
+    now: std::time::Instant,
+    interval: Duration,
+) -> Option<Duration> {
+    let last = last?;
+    let since = now.saturating_duration_since(last);
+    (since < interval).then(|| interval - since)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(token_matches("s3cret", "s3cret"));
+        assert!(!token_matches("s3cret", "s3cre"));
+        assert!(!token_matches("s3cret", "s3cret2"));
+        assert!(!token_matches("s3cret", ""));
+    }
+
+    #[test]
+    fn reloads_are_spaced() {
+        let t0 = Instant::now();
+        let i = Duration::from_secs(1);
+        assert_eq!(reload_wait(None, t0, i), None);
+        assert_eq!(
+            reload_wait(Some(t0), t0 + Duration::from_millis(300), i),
+            Some(Duration::from_millis(700))
+        );
+        assert_eq!(reload_wait(Some(t0), t0 + i, i), None);
+    }
 }

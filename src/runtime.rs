@@ -86,6 +86,12 @@ impl Runtime {
                 ));
             }
         }
+        if !settings.admin.is_loopback() && settings.admin.tokens.is_empty() {
+            errors.push(format!(
+                "admin.tokens: required because admin.listen ({}) is not a loopback address",
+                settings.admin.listen
+            ));
+        }
         if !settings.twilio.verify_signature {
             warnings.push("twilio.verify_signature = false: anyone who can reach the endpoint can post events".into());
         } else if settings.twilio.auth_tokens.is_empty() {

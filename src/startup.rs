@@ -32,6 +32,8 @@ pub struct Control {
     pub config_path: Option<PathBuf>,
     pub store_path: PathBuf,
     workers: Arc<Mutex<WorkerSet>>,
+    /// When the last reload ran (reloads are spaced by `admin.reload_interval`).
+    last_reload: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 struct WorkerSet {
@@ -45,8 +47,11 @@ struct WorkerSet {
 
 pub struct Application {
     port: u16,
+    admin_port: u16,
     server: actix_web::dev::Server,
     handle: ServerHandle,
+    admin_server: actix_web::dev::Server,
+    admin_handle: ServerHandle,
     control: Control,
     engine: std::thread::JoinHandle<()>,
     shutdown_tx: watch::Sender<bool>,
@@ -87,6 +92,7 @@ impl Application {
             wakers.clone(),
             metrics.clone(),
         )?;
+        metrics.gauge("twilert_store_ready", &[]).set(1.0);
         let shared = Shared::new_arc(rt.clone());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let http = reqwest::Client::builder()
@@ -108,6 +114,7 @@ impl Application {
                 http,
                 shutdown: shutdown_rx.clone(),
             })),
+            last_reload: Arc::new(Mutex::new(None)),
         };
         control.start_workers()?;
         metrics.gauge("twilert_config_reload_success", &[]).set(1.0);
@@ -145,15 +152,14 @@ impl Application {
         ));
         let ctl = web::Data::new(control.clone());
         let path = s.server.path.clone();
+        let public = ctl.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(ingest.clone())
-                .app_data(ctl.clone())
+                .app_data(public.clone())
                 .route(&path, web::post().to(debugger))
                 .route("/healthz", web::get().to(crate::admin::healthz))
                 .route("/readyz", web::get().to(crate::admin::readyz))
-                .route("/metrics", web::get().to(crate::admin::metrics))
-                .route("/-/reload", web::post().to(crate::admin::reload))
                 .default_service(web::to(crate::admin::not_found))
         })
         .listen(listener)?
@@ -164,11 +170,38 @@ impl Application {
         }
         let server = server.run();
         let handle = server.handle();
-        tracing::info!(port, path = %s.server.path, store = %s.store.path.display(), "twilert listening");
+
+        let admin_listener = TcpListener::bind(&s.admin.listen)
+            .with_context(|| format!("binding admin.listen {}", s.admin.listen))?;
+        let admin_port = admin_listener.local_addr()?.port();
+        let admin_server = HttpServer::new(move || {
+            App::new()
+                .app_data(ctl.clone())
+                .wrap(actix_web::middleware::from_fn(crate::admin::require_token))
+                .route("/healthz", web::get().to(crate::admin::healthz))
+                .route("/readyz", web::get().to(crate::admin::readyz))
+                .route("/metrics", web::get().to(crate::admin::metrics))
+                .route("/-/reload", web::post().to(crate::admin::reload))
+                .route(
+                    "/api/v1/dead-letters/retry",
+                    web::post().to(crate::admin::retry_dead_letters),
+                )
+                .default_service(web::to(crate::admin::not_found))
+        })
+        .listen(admin_listener)?
+        .disable_signals()
+        .workers(1)
+        .shutdown_timeout(1)
+        .run();
+        let admin_handle = admin_server.handle();
+        tracing::info!(port, path = %s.server.path, admin_port, store = %s.store.path.display(), "twilert listening");
         Ok(Application {
             port,
+            admin_port,
             server,
             handle,
+            admin_server,
+            admin_handle,
             control,
             engine,
             shutdown_tx,
@@ -178,6 +211,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The admin listener's port (`admin.listen`).
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
     }
 
     pub fn control(&self) -> Control {
@@ -207,8 +245,12 @@ impl Application {
 
     async fn serve_then_drain(self, signals: tokio::task::JoinHandle<()>) -> anyhow::Result<()> {
         let grace = self.control.shared.get().settings.delivery.shutdown_grace.0;
+        let admin_handle = self.admin_handle.clone();
+        let admin = tokio::spawn(self.admin_server);
         let served = self.server.await;
         signals.abort();
+        admin_handle.stop(true).await;
+        let _ = admin.await;
         tracing::info!("stopped accepting events; finishing in-flight deliveries");
         let _ = self.shutdown_tx.send(true);
         let handles = std::mem::take(
@@ -255,10 +297,24 @@ impl Control {
                 metrics: self.metrics.clone(),
                 http: ws.http.clone(),
                 shutdown: ws.shutdown.clone(),
+                unrecorded: Default::default(),
             };
             ws.handles.push(tokio::spawn(w.run()));
             ws.running.insert(name.clone());
         }
+        Ok(())
+    }
+
+    /// Admits a reload when none ran within `admin.reload_interval`; else how long
+    /// to wait.
+    pub fn reload_gate(&self) -> Result<(), Duration> {
+        let interval = self.shared.get().settings.admin.reload_interval.0;
+        let mut last = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if let Some(wait) = crate::admin::reload_wait(*last, now, interval) {
+            return Err(wait);
+        }
+        *last = Some(now);
         Ok(())
     }
 
@@ -313,9 +369,10 @@ impl Control {
         let old = self.shared.get();
         if settings.store.path != old.settings.store.path
             || settings.server.listen != old.settings.server.listen
+            || settings.admin.listen != old.settings.admin.listen
         {
             return Err(vec![
-                "store.path and server.listen cannot change on reload; restart instead".into(),
+                "store.path, server.listen and admin.listen cannot change on reload; restart instead".into(),
             ]);
         }
         let rt = Arc::new(Runtime::build(settings)?);

@@ -223,7 +223,7 @@ mute = true
                             let ch = if *channel { "a" } else { "b" };
                             if let Some(q) = reader.due(ch, i64::MAX, 1).unwrap().into_iter().next() {
                                 let r = if *dead { Settled::Dead { attempts: 1, error: "x".into() } } else { Settled::Sent };
-                                d.settle(q.id, ch, r).await;
+                                d.settle(q.id, ch, r).await.expect("settled");
                                 sent += 1;
                             }
                         }

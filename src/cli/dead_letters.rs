@@ -1,5 +1,6 @@
-//! `twilert dead-letters list|retry`: works on the store file directly, so it runs
-//! beside a live service (SQLite WAL); the service's workers pick retried rows up.
+//! `twilert dead-letters list|retry`: `list` reads the store file directly (SQLite WAL
+//! readers never block the writer); `retry` writes, so while a service holds the
+//! store it goes through that service's admin listener, else it takes the lock.
 
 use crate::clock::{rfc3339, Clock, SystemClock};
 use crate::store::{Reader, Store};
@@ -67,20 +68,22 @@ pub fn retry(config: &Path, id: Option<i64>, all: bool) -> ExitCode {
     let Some(s) = super::load(config) else {
         return ExitCode::from(1);
     };
-    let mut store = match Store::open(&s.store.path) {
-        Ok(st) => st,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+    // One store, one writer: while a service holds the store, ask it to do the write.
+    let requeued = if crate::store::held_by_another(&s.store.path) {
+        via_admin(&s, id)
+    } else {
+        let now = SystemClock.now_ms();
+        Store::open(&s.store.path)
+            .and_then(|mut store| store.batch(|b| b.requeue_dead(id, now)))
+            .map_err(|e| e.to_string())
     };
-    let now = SystemClock.now_ms();
-    match store.batch(|b| b.requeue_dead(id, now)) {
+    match requeued {
+        Ok(0) if id.is_none() => {
+            out!("no dead letters to retry");
+            ExitCode::SUCCESS
+        }
         Ok(0) => {
-            eprintln!(
-                "no dead letter{} to retry",
-                id.map(|i| format!(" with id {i}")).unwrap_or_default()
-            );
+            eprintln!("no dead letter with id {} to retry", id.unwrap_or_default());
             ExitCode::from(1)
         }
         Ok(n) => {
@@ -92,4 +95,43 @@ pub fn retry(config: &Path, id: Option<i64>, all: bool) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Asks the running service, through its admin listener, to requeue dead letters.
+fn via_admin(s: &crate::config::Settings, id: Option<i64>) -> Result<usize, String> {
+    use secrecy::ExposeSecret;
+    let url = format!("http://{}/api/v1/dead-letters/retry", s.admin.listen);
+    let body = match id {
+        Some(id) => serde_json::json!({ "id": id }),
+        None => serde_json::json!({ "all": true }),
+    };
+    let token = s
+        .admin
+        .tokens
+        .iter()
+        .map(|t| t.expose_secret().to_string())
+        .find(|t| !t.is_empty());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let mut req = reqwest::Client::new().post(&url).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| {
+            format!("the store is held by a running twilert, but its admin listener ({}) did not answer: {}", s.admin.listen, e.without_url())
+        })?;
+        let status = resp.status();
+        let v: serde_json::Value = resp.json().await.unwrap_or_default();
+        if status.is_success() {
+            Ok(v["requeued"].as_u64().unwrap_or(0) as usize)
+        } else {
+            Err(format!(
+                "the running twilert refused ({status}): {}",
+                v["error"].as_str().unwrap_or("no reason given")
+            ))
+        }
+    })
 }

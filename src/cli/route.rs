@@ -142,7 +142,7 @@ fn describe_match(
     for ch in route
         .channels
         .iter()
-        .filter(|c| only.map_or(true, |o| o == c.as_str()))
+        .filter(|c| only.is_none_or(|o| o == c.as_str()))
     {
         shown = true;
         let n = notification(ev, ch, Some(m), product);

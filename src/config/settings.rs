@@ -41,6 +41,8 @@ pub struct Settings {
     #[serde(default)]
     pub delivery: DeliverySettings,
     #[serde(default)]
+    pub admin: AdminSettings,
+    #[serde(default)]
     pub defaults: DefaultsSettings,
     #[serde(default)]
     pub catalog: CatalogSettings,
@@ -109,6 +111,44 @@ impl Default for StoreSettings {
             retention: HumanDuration::secs(7 * 24 * 3600),
             warn_size_bytes: 1024 * 1024 * 1024,
         }
+    }
+}
+
+/// `[admin]`: the operator listener (SPEC 9) for `/metrics`, `/-/reload`, the API
+/// and the console, apart from the public webhook listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// `host:port`; port 0 picks a free port. Not loopback: `tokens` are required.
+    pub listen: String,
+    /// Bearer tokens; when set, every admin request needs one (loopback too).
+    pub tokens: Vec<SecretString>,
+    /// Least time between two configuration reloads; reloads sooner are refused (429).
+    pub reload_interval: HumanDuration,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            listen: "127.0.0.1:9091".into(),
+            tokens: vec![],
+            reload_interval: HumanDuration(Duration::from_secs(1)),
+        }
+    }
+}
+
+impl AdminSettings {
+    /// Whether `listen` names a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+    pub fn is_loopback(&self) -> bool {
+        let host = match self.listen.rsplit_once(':') {
+            Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
+            None => self.listen.as_str(),
+        };
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .map(|ip| ip.is_loopback())
+                .unwrap_or(false)
     }
 }
 

@@ -96,7 +96,7 @@ pub fn check(name: &str, c: &EmailChannel) -> Result<Checked, Vec<String>> {
 /// plus the password for scrubbing.
 fn transport_builder(raw: &str) -> Result<(AsyncSmtpTransportBuilder, Option<String>), String> {
     let mut url = url::Url::parse(raw.trim()).map_err(|_| "not a URL".to_string())?;
-    if url.host_str().map_or(true, str::is_empty) {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err("has no host".into());
     }
     let mut tls = None;

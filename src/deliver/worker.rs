@@ -11,12 +11,15 @@ use crate::runtime::Shared;
 use crate::store::{Queued, Reader};
 use crate::telemetry::Metrics;
 use governor::{DefaultDirectRateLimiter, RateLimiter};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// Longest idle wait before looking at the store again.
 const IDLE_POLL: Duration = Duration::from_millis(1000);
+/// Wait between attempts to record a delivery while the store cannot be written.
+const STORE_RETRY: Duration = Duration::from_millis(500);
 
 pub struct Worker {
     pub channel: String,
@@ -29,6 +32,9 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
     pub http: reqwest::Client,
     pub shutdown: watch::Receiver<bool>,
+    /// Deliveries that ended but could not be recorded (the store refused the
+    /// write): recorded again before anything else, and never sent again.
+    pub unrecorded: BTreeMap<i64, Settled>,
 }
 
 /// The sender and limiter for one version of the configuration; rebuilt after a
@@ -36,6 +42,7 @@ pub struct Worker {
 struct Active {
     runtime: Arc<crate::runtime::Runtime>,
     sender: Option<Sender>,
+    limits: super::limits::ChannelLimits,
     limiter: DefaultDirectRateLimiter,
     /// No sends before this instant (a provider's 429 Retry-After).
     paused_until_ms: i64,
@@ -48,6 +55,11 @@ impl Worker {
         loop {
             if *self.shutdown.borrow() {
                 break;
+            }
+            // Pause while the store cannot record what was already delivered.
+            if !self.record_unrecorded().await {
+                self.sleep(STORE_RETRY).await;
+                continue;
             }
             let rt = self.shared.get();
             let Some(settings) = rt
@@ -103,7 +115,21 @@ impl Worker {
             if !matches!(still_pending, Ok(true)) {
                 continue;
             }
-            self.deliver(active, &rt, q).await;
+            let settled = self.deliver(active, &rt, &q).await;
+            if let Err(e) = self
+                .dispatcher
+                .settle(q.id, &self.channel, settled.clone())
+                .await
+            {
+                tracing::error!(sid = %q.notification.event.sid, channel = %self.channel, id = q.id, error = %e,
+                    "delivery done but not recorded (store unavailable); recording again before anything else, never re-sending");
+                self.unrecorded.insert(q.id, settled);
+            }
+        }
+        if !self.unrecorded.is_empty() {
+            // Last chance before exit; what is left is sent again at the next start
+            // (at-least-once), which is all a store that cannot be written allows.
+            self.record_unrecorded().await;
         }
         tracing::debug!(channel = %self.channel, "worker stopped");
     }
@@ -127,31 +153,61 @@ impl Worker {
                 .cloned()
                 .unwrap_or_else(|| super::limits::ChannelLimits::default_for(settings.kind()));
             let sender = match Sender::build(&self.channel, settings, &self.http) {
-                Ok(sender) => {
-                    self.metrics
-                        .gauge("twilert_channel_broken", &[("channel", &self.channel)])
-                        .set(0.0);
-                    Some(sender)
-                }
+                Ok(sender) => Some(sender),
                 Err(e) => {
                     tracing::error!(channel = %self.channel, error = %e, "channel cannot be built");
                     None
                 }
             };
+            // A reload keeps the limiter's state (a flood of reloads must not refill
+            // the burst) and any Retry-After pause; a changed limit starts afresh.
+            let (limiter, paused_until_ms) = match active.take() {
+                Some(a) if a.limits == limits => (a.limiter, a.paused_until_ms),
+                Some(a) => (RateLimiter::direct(limits.quota()), a.paused_until_ms),
+                None => (RateLimiter::direct(limits.quota()), 0),
+            };
             *active = Some(Active {
                 runtime: rt,
                 sender,
-                limiter: RateLimiter::direct(limits.quota()),
-                paused_until_ms: 0,
+                limits,
+                limiter,
+                paused_until_ms,
             });
         }
         active.as_mut().filter(|a| a.sender.is_some())
     }
 
-    async fn deliver(&self, active: &mut Active, rt: &crate::runtime::Runtime, q: Queued) {
+    /// Records the deliveries the store refused earlier; true when none is left.
+    async fn record_unrecorded(&mut self) -> bool {
+        while let Some((&id, settled)) = self.unrecorded.iter().next() {
+            if self
+                .dispatcher
+                .settle(id, &self.channel, settled.clone())
+                .await
+                .is_err()
+            {
+                return false;
+            }
+            tracing::info!(channel = %self.channel, id, "delivery recorded after the store recovered");
+            self.unrecorded.remove(&id);
+        }
+        true
+    }
+
+    /// Sends one notification and decides what happened to it.
+    async fn deliver(
+        &self,
+        active: &mut Active,
+        rt: &crate::runtime::Runtime,
+        q: &Queued,
+    ) -> Settled {
         let n = &q.notification;
         let Some(sender) = active.sender.as_ref() else {
-            return;
+            return Settled::Retry {
+                attempts: q.attempts,
+                next_at_ms: self.clock.now_ms() + IDLE_POLL.as_millis() as i64,
+                error: "channel cannot be built".into(),
+            };
         };
         let kind = sender.kind();
         let entry = n.event.error_code().and_then(|c| rt.catalog.get(c));
@@ -187,6 +243,9 @@ impl Worker {
         };
         let settled = match outcome {
             Outcome::Success => {
+                self.metrics
+                    .gauge("twilert_channel_broken", &[("channel", &self.channel)])
+                    .set(0.0);
                 self.metrics
                     .counter(
                         "twilert_notifications_sent_total",
@@ -260,7 +319,7 @@ impl Worker {
                 }
             }
         };
-        self.dispatcher.settle(q.id, &self.channel, settled).await;
+        settled
     }
 
     fn reader(&self) -> std::sync::MutexGuard<'_, Reader> {

@@ -15,6 +15,7 @@ use crate::runtime::Runtime;
 use crate::store::{Batch, Counters, State, Store, StoreError};
 use crate::telemetry::Metrics;
 use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -77,7 +78,11 @@ enum Command {
         id: i64,
         channel: String,
         result: Settled,
-        reply: oneshot::Sender<()>,
+        reply: oneshot::Sender<Result<(), DispatchError>>,
+    },
+    /// Whether the store takes writes (identity, last write); probes after a failure.
+    Health {
+        reply: oneshot::Sender<Result<(), String>>,
     },
     Tick {
         reply: Option<oneshot::Sender<()>>,
@@ -131,20 +136,31 @@ impl Dispatcher {
         rx.await.map_err(|_| DispatchError::Stopped)?
     }
 
-    pub async fn settle(&self, id: i64, channel: &str, result: Settled) {
+    /// Records how a delivery ended; an error means it was NOT recorded (the store
+    /// could not be written), and the caller must not send the notification again.
+    pub async fn settle(
+        &self,
+        id: i64,
+        channel: &str,
+        result: Settled,
+    ) -> Result<(), DispatchError> {
         let (reply, rx) = oneshot::channel();
-        if self
-            .tx
+        self.tx
             .send(Command::Settle {
                 id,
                 channel: channel.to_string(),
                 result,
                 reply,
             })
-            .is_ok()
-        {
-            let _ = rx.await;
-        }
+            .map_err(|_| DispatchError::Stopped)?;
+        rx.await.map_err(|_| DispatchError::Stopped)?
+    }
+
+    /// `Ok` when the store takes writes; else the cause. `None`: the engine stopped.
+    pub async fn health(&self) -> Option<Result<(), String>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Health { reply }).ok()?;
+        rx.await.ok()
     }
 
     /// Closes due windows (digests) and folds backlogs; waits until committed.
@@ -204,6 +220,8 @@ pub fn spawn(
         clock,
         wakers,
         metrics,
+        last_error: None,
+        recovered: false,
     };
     let handle = std::thread::Builder::new()
         .name("twilert-dispatch".into())
@@ -222,12 +240,17 @@ struct Engine {
     clock: SharedClock,
     wakers: Wakers,
     metrics: Arc<Metrics>,
+    /// Why the last write failed; `None` while writes succeed (`/readyz`).
+    last_error: Option<String>,
+    /// A copy of a deleted store file's contents was written (once).
+    recovered: bool,
 }
 
 /// Replies held until the batch commits.
 enum Reply {
     Ingest(oneshot::Sender<Result<Accepted, DispatchError>>, Accepted),
     Unit(oneshot::Sender<()>),
+    Settle(oneshot::Sender<Result<(), DispatchError>>),
     Retry(oneshot::Sender<Result<usize, DispatchError>>, usize),
 }
 
@@ -286,6 +309,9 @@ impl Engine {
                 Command::Snapshot { reply } => {
                     let _ = reply.send(self.snapshot());
                 }
+                Command::Health { reply } => {
+                    let _ = reply.send(self.health());
+                }
                 Command::Prune { before_ms, reply } => {
                     let size = match self.store.prune(before_ms) {
                         Ok(n) => {
@@ -333,7 +359,7 @@ impl Engine {
                         reply,
                     } => {
                         settle_one(b, id, &channel, result, now, &mut out)?;
-                        replies.push(Reply::Unit(reply));
+                        replies.push(Reply::Settle(reply));
                     }
                     Command::Tick { reply } => {
                         emit_digests(b, groups, &rt, now, &mut out)?;
@@ -359,6 +385,7 @@ impl Engine {
         });
         match result {
             Ok(out) => {
+                self.write_succeeded();
                 for ((name, label), values) in out.metric_incs.0 {
                     for (value, n) in values {
                         self.metrics.counter(name, &[(label, &value)]).increment(n);
@@ -375,6 +402,9 @@ impl Engine {
                         Reply::Unit(tx) => {
                             let _ = tx.send(());
                         }
+                        Reply::Settle(tx) => {
+                            let _ = tx.send(Ok(()));
+                        }
                         Reply::Retry(tx, n) => {
                             let _ = tx.send(Ok(n));
                         }
@@ -386,6 +416,7 @@ impl Engine {
                 self.metrics
                     .counter("twilert_store_errors_total", &[])
                     .increment(1);
+                self.write_failed(&e);
                 // Group counts moved in memory for events that were not stored: reload.
                 self.groups = Groups::new();
                 match self.store.load_groups() {
@@ -398,11 +429,74 @@ impl Engine {
                             let _ = tx.send(Err(DispatchError::Store(e.to_string())));
                         }
                         Reply::Unit(tx) => drop(tx),
+                        Reply::Settle(tx) => {
+                            let _ = tx.send(Err(DispatchError::Store(e.to_string())));
+                        }
                         Reply::Retry(tx, _) => {
                             let _ = tx.send(Err(DispatchError::Store(e.to_string())));
                         }
                     }
                 }
+            }
+        }
+    }
+
+    fn write_succeeded(&mut self) {
+        if let Some(cause) = self.last_error.take() {
+            tracing::info!(store = %self.store.path().display(), previous = %cause, "store takes writes again; ready");
+            self.metrics.gauge("twilert_store_ready", &[]).set(1.0);
+        }
+    }
+
+    fn write_failed(&mut self, e: &StoreError) {
+        if self.last_error.is_none() {
+            self.metrics.gauge("twilert_store_ready", &[]).set(0.0);
+        }
+        self.last_error = Some(e.to_string());
+        self.save_deleted_store();
+    }
+
+    /// When the store file was deleted under us, everything it held is still in the
+    /// open connection: copy it next to the path once, so nothing acknowledged is lost.
+    fn save_deleted_store(&mut self) {
+        let path = self.store.path().to_path_buf();
+        if self.recovered || path.exists() {
+            return;
+        }
+        self.recovered = true;
+        let dest = PathBuf::from(format!(
+            "{}.recovered-{}",
+            path.display(),
+            self.clock.now_ms()
+        ));
+        match self.store.backup_to(&dest) {
+            Ok(()) => tracing::error!(store = %path.display(), copy = %dest.display(),
+                "the store file was deleted while open: everything it held is saved in the copy; \
+                 stop twilert, move the copy to store.path (removing any stale -wal/-shm files) and start it again"),
+            Err(err) => {
+                tracing::error!(store = %path.display(), error = %err, "the store file was deleted while open and saving a copy failed")
+            }
+        }
+    }
+
+    /// `/readyz`: the file is still ours and takes writes; after a failure, a probe
+    /// write shows when the cause went away (disk space back, file restored).
+    fn health(&mut self) -> Result<(), String> {
+        if let Err(e) = self.store.check() {
+            self.write_failed(&e);
+            return Err(e.to_string());
+        }
+        if self.last_error.is_none() {
+            return Ok(());
+        }
+        match self.store.probe_write(self.clock.now_ms()) {
+            Ok(()) => {
+                self.write_succeeded();
+                Ok(())
+            }
+            Err(e) => {
+                self.write_failed(&e);
+                Err(e.to_string())
             }
         }
     }

@@ -11,7 +11,10 @@
 //! (reads, one per worker); a shared engine for multi-replica deployments would
 //! implement the same operations.
 
+mod identity;
 mod schema;
+
+pub use identity::held_by_another;
 
 use crate::group::GroupState;
 use crate::notification::Notification;
@@ -29,6 +32,10 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("store: corrupt row {what}: {message}")]
     Corrupt { what: String, message: String },
+    /// The store cannot take writes right now (file gone or replaced, not a store,
+    /// another process holding it); the message names the cause.
+    #[error("store {path}: {cause}")]
+    Unavailable { path: String, cause: String },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -127,24 +134,67 @@ pub fn open_connection(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// The writer: owned by the dispatch thread.
+/// The writer: owned by the dispatch thread. It holds an exclusive lock on the
+/// store file for as long as it lives, so a second `twilert serve` on the same store
+/// is refused, and it checks before every batch that the file at the path is still
+/// the one it opened.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    identity: identity::Identity,
 }
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
+        identity::refuse_empty(path)?;
         let conn = open_connection(path)?;
         schema::migrate(&conn)?;
+        let identity = identity::Identity::lock(path)?;
+        identity.check()?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            identity,
         })
     }
 
-    /// Runs `f` in one transaction (group commit).
+    /// Whether the file at the path is still the store this writer opened: same
+    /// inode, a SQLite header. The error names the cause.
+    pub fn check(&self) -> Result<()> {
+        self.identity.check()
+    }
+
+    /// A tiny write transaction: proves the store takes writes again (disk space
+    /// back, file restored) after a failure.
+    pub fn probe_write(&mut self, now_ms: i64) -> Result<()> {
+        self.check()?;
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('probe', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [now_ms.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Copies everything the open connection holds to `dest` (SQLite's backup API):
+    /// what is left when the store file was deleted while twilert had it open.
+    pub fn backup_to(&self, dest: &Path) -> Result<()> {
+        let mut out = Connection::open(dest).map_err(|source| StoreError::Open {
+            path: dest.display().to_string(),
+            source,
+        })?;
+        let backup = rusqlite::backup::Backup::new(&self.conn, &mut out)?;
+        backup.run_to_completion(256, std::time::Duration::from_millis(0), None)?;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one transaction (group commit), after checking that the file at
+    /// the path is still this store (never acknowledge a write to a deleted file).
     pub fn batch<T>(&mut self, f: impl FnOnce(&Batch<'_>) -> Result<T>) -> Result<T> {
+        self.identity.check()?;
         let tx = self.conn.transaction()?;
         let out = f(&Batch { tx: &tx })?;
         tx.commit()?;

@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use wiremock::matchers::method;
@@ -207,15 +207,6 @@ async fn pending_work_and_group_windows_survive_a_restart() {
     app.stop().await;
 }
 
-fn spawn_binary(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_twilert"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start twilert")
-}
-
 async fn wait_ready(port: u16) {
     let http = reqwest::Client::new();
     assert!(
@@ -267,7 +258,7 @@ async fn kill_9_mid_delivery_loses_nothing() {
     let config = dir.path().join("config.toml");
     std::fs::write(&config, cfg).unwrap();
 
-    let mut child = spawn_binary(&config);
+    let served = serve_binary(&config);
     wait_ready(port).await;
     let http = reqwest::Client::new();
     let n = 40u32;
@@ -285,32 +276,24 @@ async fn kill_9_mid_delivery_loses_nothing() {
     }
     // Some deliveries done, some in flight, most queued: SIGKILL.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(served);
     let before = sids_received(&slack).await.len();
     assert!(
         before < n as usize,
         "the kill must land mid-delivery ({before} of {n} sent)"
     );
 
-    let mut child = spawn_binary(&config);
+    let mut served = serve_binary(&config);
     wait_ready(port).await;
     let all_there = eventually(Duration::from_secs(20), || async {
         accepted.is_subset(&sids_received(&slack).await)
     })
     .await;
-    let metrics = http
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = served.metrics().await;
     let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &served.child.id().to_string()])
         .status();
-    let status = child.wait().unwrap();
+    let status = served.child.wait().unwrap();
     let got = sids_received(&slack).await;
     assert!(
         all_there,
@@ -339,7 +322,7 @@ async fn sigterm_exits_zero_within_grace_and_keeps_pending_work() {
         .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     let config = dir.path().join("config.toml");
     std::fs::write(&config, cfg).unwrap();
-    let mut child = spawn_binary(&config);
+    let mut served = serve_binary(&config);
     wait_ready(port).await;
     let p = event_params(1, "11200", &call_sid(1));
     let r = post_signed_to(
@@ -351,9 +334,9 @@ async fn sigterm_exits_zero_within_grace_and_keeps_pending_work() {
     assert_eq!(r.status().as_u16(), 200);
     let t = std::time::Instant::now();
     let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &served.child.id().to_string()])
         .status();
-    let status = child.wait().unwrap();
+    let status = served.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(
         t.elapsed() < Duration::from_secs(4),

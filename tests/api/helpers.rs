@@ -57,6 +57,8 @@ mute = true
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// The admin listener (`/metrics`, `/-/reload`, the API).
+    pub admin_address: String,
     pub slack: MockServer,
     pub dir: Arc<tempfile::TempDir>,
     pub control: Control,
@@ -103,9 +105,10 @@ pub async fn spawn_in(
     clock: Option<ManualClock>,
     dir: Arc<tempfile::TempDir>,
 ) -> TestApp {
-    let text = config
+    let mut text = config
         .replace("{slack}", &slack.uri())
         .replace("{dir}", &dir.path().display().to_string());
+    text = with_test_admin(&text);
     let config_path = dir.path().join("config.toml");
     std::fs::write(&config_path, &text).expect("write config");
     let settings = twilert::config::load(&config_path).expect("config loads");
@@ -117,12 +120,14 @@ pub async fn spawn_in(
         .await
         .expect("app builds");
     let port = app.port();
+    let admin_port = app.admin_port();
     let control = app.control();
     let (stop, rx) = tokio::sync::oneshot::channel();
     let join = tokio::spawn(app.run_until(rx));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
+        admin_address: format!("http://127.0.0.1:{admin_port}"),
         slack,
         dir,
         control,
@@ -205,13 +210,25 @@ impl TestApp {
 
     pub async fn metrics(&self) -> String {
         self.http
-            .get(format!("{}/metrics", self.address))
+            .get(format!("{}/metrics", self.admin_address))
             .send()
             .await
             .expect("metrics")
             .text()
             .await
             .expect("text")
+    }
+
+    /// `POST /-/reload` on the admin listener: status and JSON body.
+    pub async fn reload(&self) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .post(format!("{}/-/reload", self.admin_address))
+            .send()
+            .await
+            .expect("reload request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or_default())
     }
 
     /// The engine's accounting snapshot.
@@ -295,4 +312,121 @@ where
 /// The text of every Slack block and the fallback, for assertions.
 pub fn slack_text(v: &serde_json::Value) -> String {
     v.to_string()
+}
+
+/// Adds an `[admin]` section on a free port to a config that has none (parallel
+/// tests cannot share the default admin port); reloads are not spaced in tests.
+pub fn with_test_admin(text: &str) -> String {
+    if text.contains("[admin]") {
+        return text.to_string();
+    }
+    // A concrete port, so the CLI (which reads the config) can reach the service.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    format!("{text}\n[admin]\nlisten = \"127.0.0.1:{port}\"\nreload_interval = \"0s\"\n")
+}
+
+/// A `twilert serve` process of the built binary; killed when dropped.
+pub struct Served {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub admin_port: u16,
+    /// Every log line it wrote (JSON), for assertions on what it said.
+    pub logs: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+    pub fn log_text(&self) -> String {
+        self.logs.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.admin_url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .unwrap_or_default()
+    }
+}
+
+/// Starts `twilert serve` on `config` (written with [`with_test_admin`] applied) with
+/// JSON logs, and reads both ports from its "twilert listening" line.
+pub fn serve_binary(config: &std::path::Path) -> Served {
+    try_serve_binary(config).unwrap_or_else(|logs| panic!("twilert did not start:\n{logs}"))
+}
+
+/// As [`serve_binary`]; `Err` carries what the process logged when it did not start.
+pub fn try_serve_binary(config: &std::path::Path) -> Result<Served, String> {
+    use std::io::{BufRead, BufReader};
+    let text = std::fs::read_to_string(config).expect("read config");
+    std::fs::write(config, with_test_admin(&text)).expect("write config");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_twilert"))
+        .env_clear()
+        .arg("--config")
+        .arg(config)
+        .args(["--log-format", "json", "serve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start twilert");
+    let logs = Arc::new(std::sync::Mutex::new(vec![]));
+    let (tx, rx) = std::sync::mpsc::channel();
+    for stream in [
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let (logs, tx) = (logs.clone(), tx.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if v["message"] == "twilert listening" {
+                        let _ = tx.send((v["port"].as_u64(), v["admin_port"].as_u64()));
+                    }
+                }
+                if let Ok(mut l) = logs.lock() {
+                    l.push(line);
+                }
+            }
+        });
+    }
+    let got = rx.recv_timeout(Duration::from_secs(15)).ok();
+    let ports = got.and_then(|(p, a)| Some((u16::try_from(p?).ok()?, u16::try_from(a?).ok()?)));
+    match ports {
+        Some((port, admin_port)) => Ok(Served {
+            child,
+            port,
+            admin_port,
+            logs,
+        }),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(100));
+            Err(logs.lock().map(|l| l.join("\n")).unwrap_or_default())
+        }
+    }
 }

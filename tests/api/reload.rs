@@ -3,8 +3,7 @@
 //! new events without losing work in flight.
 
 use crate::helpers::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -20,14 +19,7 @@ fn current_config(app: &TestApp) -> String {
 }
 
 async fn reload(app: &TestApp) -> (u16, serde_json::Value) {
-    let r = app
-        .http
-        .post(format!("{}/-/reload", app.address))
-        .send()
-        .await
-        .expect("reload request");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    app.reload().await
 }
 
 /// The value of a sample line `name{labels} value` (or `name value`) in `/metrics`.
@@ -217,49 +209,6 @@ async fn a_reload_during_delivery_loses_and_repeats_nothing() {
 
 // ------------------------------------------------------------ SIGHUP, real binary
 
-struct Served {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `twilert serve` with JSON logs and reads the port from "twilert listening".
-fn serve(config: &std::path::Path) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_twilert"))
-        .env_clear()
-        .arg("--config")
-        .arg(config)
-        .args(["--log-format", "json", "serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start twilert");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if v["message"] == "twilert listening" {
-                    let _ = tx.send(v["port"].as_u64());
-                }
-            }
-        }
-    });
-    let port = rx
-        .recv_timeout(Duration::from_secs(15))
-        .ok()
-        .flatten()
-        .and_then(|p| u16::try_from(p).ok())
-        .expect("twilert logs its port");
-    Served { child, port }
-}
-
 #[cfg(unix)]
 fn hup(child: &Child) {
     let ok = Command::new("kill")
@@ -279,19 +228,21 @@ async fn sighup_reloads_the_running_service() {
         .mount(&slack)
         .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let good = BASE_CONFIG
-        .replace("{slack}", &slack.uri())
-        .replace("{dir}", &dir.path().display().to_string());
+    let good = with_test_admin(
+        &BASE_CONFIG
+            .replace("{slack}", &slack.uri())
+            .replace("{dir}", &dir.path().display().to_string()),
+    );
     let config = dir.path().join("config.toml");
     std::fs::write(&config, &good).expect("write");
     let served = tokio::task::spawn_blocking({
         let config = config.clone();
-        move || serve(&config)
+        move || serve_binary(&config)
     })
     .await
     .expect("join");
     let http = reqwest::Client::new();
-    let metrics_url = format!("http://127.0.0.1:{}/metrics", served.port);
+    let metrics_url = format!("http://127.0.0.1:{}/metrics", served.admin_port);
     let metrics = || async {
         http.get(&metrics_url)
             .send()
