@@ -34,3 +34,42 @@ pub struct Notification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
 }
+
+/// What folding a backlog needs of a notification, kept in columns beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldSummary {
+    /// Route + error code: waiting notifications with the same key fold together.
+    pub fold_key: String,
+    /// Events it stands for: 1 for an alert, the count for a digest.
+    pub events: u64,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub resources: u64,
+}
+
+impl Notification {
+    pub fn fold_summary(&self) -> FoldSummary {
+        let code = self
+            .event
+            .error_code()
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "-".into());
+        let fold_key = format!("{}|error_code={code}", self.route);
+        match &self.digest {
+            Some(d) => FoldSummary {
+                fold_key,
+                events: d.count,
+                first_seen_ms: d.first_seen_ms,
+                last_seen_ms: d.last_seen_ms,
+                resources: d.resources_total,
+            },
+            None => FoldSummary {
+                fold_key,
+                events: 1,
+                first_seen_ms: self.event.received_at_ms,
+                last_seen_ms: self.event.received_at_ms,
+                resources: u64::from(self.event.resource_sid().is_some()),
+            },
+        }
+    }
+}

@@ -186,6 +186,9 @@ pub struct DefaultsSettings {
     pub channels: Vec<String>,
     pub window: HumanDuration,
     pub group_by: Vec<GroupField>,
+    /// Open groups kept at most; past it, a new group's events are counted into one
+    /// group per route and error code (`twilert_groups_overflow_total`).
+    pub max_open_groups: usize,
 }
 
 impl Default for DefaultsSettings {
@@ -194,6 +197,7 @@ impl Default for DefaultsSettings {
             channels: vec![],
             window: HumanDuration::secs(300),
             group_by: vec![GroupField::ErrorCode, GroupField::ResourceSid],
+            max_open_groups: 100_000,
         }
     }
 }

@@ -10,12 +10,16 @@
 use super::BatchOutcome;
 use crate::notification::{Digest, Notification};
 use crate::runtime::Runtime;
-use crate::store::{Batch, Queued, State, StoreError};
-use std::collections::BTreeMap;
+use crate::store::{Batch, FoldBucket, Queued, StoreError};
 
 const MAX_RESOURCES: usize = 10;
 const MAX_SAMPLES: usize = 5;
+/// Rows whose bodies are read for a merged digest's resources and sample Sids.
+const SAMPLE_ROWS: usize = 20;
 
+/// Counting and merging happen in SQL over a partial index of never-tried waiting
+/// rows: a long outage with thousands of notifications on retry costs one index
+/// count per channel per tick, and no body is loaded unless a fold happens.
 pub(super) fn fold_backlogs(
     b: &Batch<'_>,
     rt: &Runtime,
@@ -30,39 +34,17 @@ pub(super) fn fold_backlogs(
         if pending <= limits.max_pending as u64 {
             continue;
         }
-        let rows = b.pending_rows(channel)?;
-        let mut buckets: BTreeMap<(String, Option<u32>), Vec<Queued>> = BTreeMap::new();
-        for q in rows {
-            // A row being retried has been tried already: leave it to its retry.
-            if q.attempts > 0 {
+        let mut folded = 0u64;
+        for bucket in b.fold_buckets(channel)? {
+            let samples = b.fold_samples(channel, &bucket, SAMPLE_ROWS)?;
+            let Some(merged) = merge(&bucket, &samples, now) else {
                 continue;
-            }
-            let key = (
-                q.notification.route.clone(),
-                q.notification.event.error_code().map(|c| c.0),
-            );
-            buckets.entry(key).or_default().push(q);
-        }
-        let mut folded = 0usize;
-        for ((route, code), rows) in buckets {
-            if rows.len() < 2 {
-                continue;
-            }
-            let merged = merge(&rows, now);
-            let accounted: u64 = rows.iter().map(|q| q.event_count).sum();
-            for q in &rows {
-                b.set_state(
-                    q.id,
-                    State::Folded,
-                    q.attempts,
-                    now,
-                    Some("folded into a digest (channel backlog)"),
-                )?;
-            }
-            b.insert_notification(&merged, accounted, now)?;
-            folded += rows.len();
-            tracing::warn!(channel = %channel, route = %route, code = ?code, folded = rows.len(),
-                count = merged.digest.as_ref().map(|d| d.count).unwrap_or(0), "backlog over max_pending: folded into one digest");
+            };
+            let rows = b.mark_folded(channel, &bucket, now)?;
+            b.insert_notification(&merged, bucket.event_count, now)?;
+            folded += rows as u64;
+            tracing::warn!(channel = %channel, fold_key = %bucket.fold_key, folded = rows,
+                count = bucket.events, "backlog over max_pending: folded into one digest");
         }
         if folded > 0 {
             out.woken.insert(channel.clone());
@@ -73,21 +55,25 @@ pub(super) fn fold_backlogs(
     Ok(())
 }
 
-/// One digest standing for all `rows` (oldest first).
-fn merge(rows: &[Queued], now: i64) -> Notification {
-    let first = &rows[0].notification;
+/// One digest standing for every row of `bucket`: totals from SQL, the first event,
+/// resources and sample Sids from the oldest rows.
+fn merge(bucket: &FoldBucket, samples: &[Queued], now: i64) -> Option<Notification> {
+    let first = &samples.first()?.notification;
     let mut d = Digest {
-        first_seen_ms: i64::MAX,
+        count: bucket.events,
+        first_seen_ms: if bucket.first_seen_ms > 0 {
+            bucket.first_seen_ms
+        } else {
+            now
+        },
+        last_seen_ms: bucket.last_seen_ms.max(bucket.first_seen_ms),
+        resources_total: bucket.resources,
         ..Default::default()
     };
-    for q in rows {
+    for q in samples {
         let n = &q.notification;
         match &n.digest {
             Some(g) => {
-                d.count += g.count;
-                d.first_seen_ms = d.first_seen_ms.min(g.first_seen_ms);
-                d.last_seen_ms = d.last_seen_ms.max(g.last_seen_ms);
-                d.resources_total += g.resources_total;
                 for r in &g.resources {
                     push_unique(&mut d.resources, r, MAX_RESOURCES);
                 }
@@ -96,35 +82,22 @@ fn merge(rows: &[Queued], now: i64) -> Notification {
                 }
             }
             None => {
-                d.count += 1;
-                let t = n.event.received_at_ms;
-                d.first_seen_ms = d.first_seen_ms.min(t);
-                d.last_seen_ms = d.last_seen_ms.max(t);
                 if let Some(r) = n.event.resource_sid() {
-                    d.resources_total += 1;
                     push_unique(&mut d.resources, r, MAX_RESOURCES);
                 }
                 push_unique(&mut d.sample_sids, n.event.sid.as_str(), MAX_SAMPLES);
             }
         }
     }
-    if d.first_seen_ms == i64::MAX {
-        d.first_seen_ms = now;
-    }
-    let code = first
-        .event
-        .error_code()
-        .map(|c| c.to_string())
-        .unwrap_or_else(|| "-".into());
-    Notification {
+    Some(Notification {
         channel: first.channel.clone(),
         route: first.route.clone(),
-        group_key: format!("{}|error_code={code}|folded", first.route),
+        group_key: format!("{}|folded", bucket.fold_key),
         template: first.template.clone(),
         mention: first.mention.clone(),
         event: first.event.clone(),
         digest: Some(d),
-    }
+    })
 }
 
 fn push_unique(v: &mut Vec<String>, s: &str, cap: usize) {

@@ -566,7 +566,14 @@ fn ingest_one(
             tracing::warn!(sid = %ev.sid, route = %route.name, "route has no enabled channel: recorded as unrouted");
             continue;
         }
-        let key = group_key(route, ev, product);
+        let mut key = group_key(route, ev, product);
+        if groups.len() >= rt.settings.defaults.max_open_groups && groups.get(&key).is_none() {
+            // Bounded memory: past the cap, new groups share one per route and code.
+            key = overflow_key(route, ev);
+            out.metric_incs
+                .add("twilert_groups_overflow_total", "route", &route.name);
+            tracing::info!(sid = %ev.sid, route = %route.name, group = %key, "defaults.max_open_groups reached: counted into the route's overflow group");
+        }
         let window_ms = route.window.as_millis() as i64;
         let observed = groups.observe(&key, ev, now, primary, || {
             GroupState::open(
@@ -607,6 +614,15 @@ fn ingest_one(
     Ok(Accepted::New)
 }
 
+/// The group that takes a route's new groups of one error code past the cap.
+fn overflow_key(route: &crate::route::CompiledRoute, ev: &DebuggerEvent) -> String {
+    let code = ev
+        .error_code()
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "-".into());
+    format!("{}|error_code={code}|overflow", route.name)
+}
+
 fn settle_one(
     b: &Batch<'_>,
     id: i64,
@@ -618,6 +634,9 @@ fn settle_one(
     match result {
         Settled::Sent => {
             let (count, is_digest) = b.accounting(id)?;
+            if b.hurry_retries(channel, now)? > 0 {
+                out.woken.insert(channel.to_string());
+            }
             if b.set_state(id, State::Sent, 0, now, None)? {
                 // Digest rows carry their group's accounted count; single alerts 1 (or 0).
                 if is_digest {

@@ -19,6 +19,9 @@ pub(super) struct Identity {
     file: File,
     dev: u64,
     ino: u64,
+    /// Set once the file was seen truncated or overwritten: SQLite may write pages
+    /// back into it later, so it never counts as healthy again in this process.
+    damaged: Option<String>,
 }
 
 impl Identity {
@@ -51,13 +54,33 @@ impl Identity {
             dev: meta.dev(),
             ino: meta.ino(),
             file,
+            damaged: None,
         })
     }
 
     /// The file at the path is the one locked, and still starts like a SQLite file.
-    pub(super) fn check(&self) -> Result<()> {
+    /// A failure leaves a `<path>.damaged` note, so that no later start treats what is
+    /// left at the path as a good store.
+    pub(super) fn check(&mut self) -> Result<()> {
+        let result = self.check_file();
+        if let Err(StoreError::Unavailable { cause, .. }) = &result {
+            if !marker(&self.path).exists() {
+                let _ = std::fs::write(marker(&self.path), format!("{cause}\n"));
+            }
+        }
+        result
+    }
+
+    fn check_file(&mut self) -> Result<()> {
+        if let Some(cause) = &self.damaged {
+            return Err(StoreError::Unavailable {
+                path: self.path.display().to_string(),
+                cause: cause.clone(),
+            });
+        }
+        let path = self.path.display().to_string();
         let unavailable = |cause: &str| StoreError::Unavailable {
-            path: self.path.display().to_string(),
+            path: path.clone(),
             cause: cause.to_string(),
         };
         match std::fs::metadata(&self.path) {
@@ -71,22 +94,44 @@ impl Identity {
             Err(e) => return Err(unavailable(&format!("cannot stat the store file: {e}"))),
         }
         let mut head = [0u8; 16];
-        match self.file.read_at(&mut head, 0) {
-            Ok(16) if &head == SQLITE_MAGIC => Ok(()),
-            Ok(n) if n < 16 => Err(unavailable(
-                "the store file was truncated while open; writes refused",
-            )),
-            Ok(_) => Err(unavailable(
-                "the store file's header was overwritten (not a SQLite file any more); writes refused",
-            )),
-            Err(e) => Err(unavailable(&format!("cannot read the store file: {e}"))),
-        }
+        let damage = match self.file.read_at(&mut head, 0) {
+            Ok(16) if &head == SQLITE_MAGIC => {
+                // The file was ours and well-formed: a note left by a cause that went
+                // away (a file moved back) goes too.
+                let _ = std::fs::remove_file(marker(&self.path));
+                return Ok(());
+            }
+            Ok(n) if n < 16 => "the store file was truncated while open; writes refused",
+            Ok(_) => "the store file's header was overwritten (not a SQLite file any more); writes refused",
+            Err(e) => return Err(unavailable(&format!("cannot read the store file: {e}"))),
+        };
+        self.damaged = Some(damage.to_string());
+        Err(unavailable(damage))
     }
 }
 
-/// An existing but empty store file is a truncated store, not a new one: starting
-/// on it would silently begin from nothing.
-pub(super) fn refuse_empty(path: &Path) -> Result<()> {
+/// `<path>.damaged`: written when a running twilert found its store deleted,
+/// replaced, truncated or overwritten.
+fn marker(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.damaged", path.display()))
+}
+
+/// Refuses to start on a store that a previous run found damaged, or on an existing
+/// but empty file (a truncated store, not a new one): either would silently begin
+/// from nothing.
+pub(super) fn refuse_damaged(path: &Path) -> Result<()> {
+    if let Ok(cause) = std::fs::read_to_string(marker(path)) {
+        return Err(StoreError::Unavailable {
+            path: path.display().to_string(),
+            cause: format!(
+                "a previous twilert found this store damaged ({}). Check it (`sqlite3 {} 'PRAGMA integrity_check'`), \
+                 or put back the `.recovered-*` copy saved beside it, then delete {} to start",
+                cause.trim(),
+                path.display(),
+                marker(path).display()
+            ),
+        });
+    }
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() && m.len() == 0 => Err(StoreError::Unavailable {
             path: path.display().to_string(),

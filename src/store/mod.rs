@@ -30,6 +30,8 @@ pub enum StoreError {
     },
     #[error("store: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("store: {0}")]
+    Schema(#[from] schema::SchemaError),
     #[error("store: corrupt row {what}: {message}")]
     Corrupt { what: String, message: String },
     /// The store cannot take writes right now (file gone or replaced, not a store,
@@ -59,6 +61,21 @@ pub struct Queued {
     pub created_at_ms: i64,
     /// Accepted events this notification accounts for (0 for copies on other channels).
     pub event_count: u64,
+}
+
+/// Waiting notifications of one channel and fold key, summed (see `fold_buckets`).
+#[derive(Debug, Clone)]
+pub struct FoldBucket {
+    pub fold_key: String,
+    pub rows: u64,
+    /// Accepted events the rows account for (SPEC 4).
+    pub event_count: u64,
+    /// Events the rows stand for (a digest row stands for its count).
+    pub events: u64,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub resources: u64,
+    pub max_id: i64,
 }
 
 /// A dead-lettered notification, for `twilert dead-letters list`.
@@ -146,10 +163,10 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
-        identity::refuse_empty(path)?;
+        identity::refuse_damaged(path)?;
         let conn = open_connection(path)?;
         schema::migrate(&conn)?;
-        let identity = identity::Identity::lock(path)?;
+        let mut identity = identity::Identity::lock(path)?;
         identity.check()?;
         Ok(Store {
             conn,
@@ -160,7 +177,7 @@ impl Store {
 
     /// Whether the file at the path is still the store this writer opened: same
     /// inode, a SQLite header. The error names the cause.
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&mut self) -> Result<()> {
         self.identity.check()
     }
 
@@ -290,9 +307,11 @@ impl Batch<'_> {
             message: e.to_string(),
         })?;
         let mut st = self.tx.prepare_cached(
-            "INSERT INTO notifications (channel, route, group_key, event_sid, is_digest, body, state, attempts, next_at, created_at, updated_at, event_count)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?7, ?7, ?7, ?8)",
+            "INSERT INTO notifications (channel, route, group_key, event_sid, is_digest, body, state, attempts, next_at, created_at, updated_at, event_count,
+                                        fold_key, events, first_seen, last_seen, resources)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?7, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
+        let f = n.fold_summary();
         st.execute(params![
             n.channel,
             n.route,
@@ -301,7 +320,12 @@ impl Batch<'_> {
             n.digest.is_some(),
             body,
             now_ms,
-            event_count as i64
+            event_count as i64,
+            f.fold_key,
+            f.events as i64,
+            f.first_seen_ms,
+            f.last_seen_ms,
+            f.resources as i64,
         ])?;
         Ok(self.tx.last_insert_rowid())
     }
@@ -383,17 +407,69 @@ impl Batch<'_> {
         Ok(v.max(0) as u64)
     }
 
-    /// All pending notifications of a channel, oldest first (to fold a backlog).
-    pub fn pending_rows(&self, channel: &str) -> Result<Vec<Queued>> {
+    /// Waiting, never-tried notifications of a channel that share a fold key (route +
+    /// error code), counted in SQL from the fold index: no body is read.
+    pub fn fold_buckets(&self, channel: &str) -> Result<Vec<FoldBucket>> {
         let mut st = self.tx.prepare_cached(
-            "SELECT id, body, attempts, created_at, event_count FROM notifications WHERE state = 0 AND channel = ?1 ORDER BY id",
+            "SELECT fold_key, COUNT(*), SUM(event_count), SUM(events), MIN(first_seen), MAX(last_seen), SUM(resources), MAX(id)
+             FROM notifications INDEXED BY notifications_fold
+             WHERE state = 0 AND attempts = 0 AND channel = ?1 AND fold_key IS NOT NULL
+             GROUP BY fold_key HAVING COUNT(*) >= 2",
         )?;
-        let rows = st.query_map([channel], read_queued)?;
+        let rows = st.query_map([channel], |r| {
+            Ok(FoldBucket {
+                fold_key: r.get(0)?,
+                rows: r.get::<_, i64>(1)?.max(0) as u64,
+                event_count: r.get::<_, i64>(2)?.max(0) as u64,
+                events: r.get::<_, i64>(3)?.max(0) as u64,
+                first_seen_ms: r.get(4)?,
+                last_seen_ms: r.get(5)?,
+                resources: r.get::<_, i64>(6)?.max(0) as u64,
+                max_id: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// The oldest `limit` rows of a bucket, with bodies: the merged digest's first
+    /// event, resources and sample Sids.
+    pub fn fold_samples(&self, channel: &str, b: &FoldBucket, limit: usize) -> Result<Vec<Queued>> {
+        let mut st = self.tx.prepare_cached(
+            "SELECT id, body, attempts, created_at, event_count FROM notifications
+             WHERE state = 0 AND attempts = 0 AND channel = ?1 AND fold_key = ?2 AND id <= ?3
+             ORDER BY id LIMIT ?4",
+        )?;
+        let rows = st.query_map(
+            params![channel, b.fold_key, b.max_id, limit as i64],
+            read_queued,
+        )?;
         let mut out = vec![];
         for row in rows {
             out.push(parse_queued(row?)?);
         }
         Ok(out)
+    }
+
+    /// Marks every row of a bucket folded; returns how many.
+    pub fn mark_folded(&self, channel: &str, b: &FoldBucket, now_ms: i64) -> Result<usize> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "UPDATE notifications SET state = 3, updated_at = ?4, last_error = 'folded into a digest (channel backlog)'
+                 WHERE state = 0 AND attempts = 0 AND channel = ?1 AND fold_key = ?2 AND id <= ?3",
+            )?
+            .execute(params![channel, b.fold_key, b.max_id, now_ms])?)
+    }
+
+    /// A delivery succeeded: the channel works again, so what waits on a retry
+    /// backoff is due now (oldest first, within the rate limit) instead of later.
+    pub fn hurry_retries(&self, channel: &str, now_ms: i64) -> Result<usize> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "UPDATE notifications SET next_at = ?2 WHERE state = 0 AND channel = ?1 AND next_at > ?2 AND attempts > 0",
+            )?
+            .execute(params![channel, now_ms])?)
     }
 
     pub fn reschedule(

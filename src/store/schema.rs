@@ -1,39 +1,104 @@
-//! Table layout, created on open.
+//! Table layout, versioned (SPEC 7). Every open brings an older store up to date
+//! step by step inside one `BEGIN IMMEDIATE` transaction (so two processes opening
+//! at once migrate once), and refuses a store newer than this binary knows.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
-pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "-- Rows append in rowid order; only the small sid index is random-access, so
-        -- a growing table stays cheap to insert into (a WITHOUT ROWID table keyed by
-        -- the random Sid spread whole rows over the file and cost a read per insert).
-        CREATE TABLE IF NOT EXISTS events (
-            id INTEGER PRIMARY KEY,
-            sid TEXT NOT NULL UNIQUE,
-            received_at INTEGER NOT NULL,
-            body TEXT NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
-        CREATE TABLE IF NOT EXISTS notifications (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            channel TEXT NOT NULL,
-            route TEXT NOT NULL,
-            group_key TEXT NOT NULL,
-            event_sid TEXT NOT NULL,
-            is_digest INTEGER NOT NULL,
-            body TEXT NOT NULL,
-            state INTEGER NOT NULL,
-            attempts INTEGER NOT NULL,
-            next_at INTEGER NOT NULL,
-            created_at INTEGER NOT NULL,
-            updated_at INTEGER NOT NULL,
-            last_error TEXT,
-            event_count INTEGER NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS notifications_due ON notifications (state, channel, next_at);
-        CREATE INDEX IF NOT EXISTS notifications_event ON notifications (event_sid);
-        CREATE TABLE IF NOT EXISTS groups (key TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
-    )
+/// The schema version this binary writes.
+pub(super) const VERSION: i64 = 2;
+
+/// Version 1: the first release's tables (created if missing; a first-release store
+/// has them and no `meta` table, and is taken as version 1).
+const V1: &str = "-- Rows append in rowid order; only the small sid index is random-access, so
+    -- a growing table stays cheap to insert into (a WITHOUT ROWID table keyed by
+    -- the random Sid spread whole rows over the file and cost a read per insert).
+    CREATE TABLE IF NOT EXISTS events (
+        id INTEGER PRIMARY KEY,
+        sid TEXT NOT NULL UNIQUE,
+        received_at INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
+    CREATE TABLE IF NOT EXISTS notifications (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel TEXT NOT NULL,
+        route TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        event_sid TEXT NOT NULL,
+        is_digest INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        last_error TEXT,
+        event_count INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS notifications_due ON notifications (state, channel, next_at);
+    CREATE INDEX IF NOT EXISTS notifications_event ON notifications (event_sid);
+    CREATE TABLE IF NOT EXISTS groups (key TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;";
+
+/// Version 2: what folding a backlog needs, in columns, so it is counted and merged
+/// in SQL without loading bodies. The partial index holds only waiting rows that were
+/// never tried (the ones folding may merge): rows being retried cost it nothing.
+const V2: &str = "ALTER TABLE notifications ADD COLUMN fold_key TEXT;
+    ALTER TABLE notifications ADD COLUMN events INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE notifications ADD COLUMN first_seen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE notifications ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE notifications ADD COLUMN resources INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX notifications_fold ON notifications
+        (channel, fold_key, event_count, events, first_seen, last_seen, resources)
+        WHERE state = 0 AND attempts = 0;";
+
+const STEPS: [(i64, &str); 1] = [(2, V2)];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("{0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("the store's schema is version {found}, newer than this twilert knows ({VERSION}); upgrade twilert (the store was not changed)")]
+    TooNew { found: i64 },
+}
+
+pub(super) fn migrate(conn: &Connection) -> Result<(), SchemaError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = migrate_in_tx(conn);
+    match &result {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(_) => {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+    result
+}
+
+fn migrate_in_tx(conn: &Connection) -> Result<(), SchemaError> {
+    conn.execute_batch(V1)?;
+    let found: i64 = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    if found > VERSION {
+        return Err(SchemaError::TooNew { found });
+    }
+    for (version, sql) in STEPS {
+        if found < version {
+            conn.execute_batch(sql)?;
+        }
+    }
+    if found < VERSION {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [VERSION.to_string()],
+        )?;
+    }
+    Ok(())
 }

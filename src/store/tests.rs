@@ -108,3 +108,62 @@ fn prune_keeps_pending() {
         "only the event without notifications goes"
     );
 }
+
+#[test]
+fn a_store_newer_than_this_binary_is_refused_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    drop(Store::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let err = Store::open(&path).err().expect("refused").to_string();
+    assert!(
+        err.contains("version 99") && err.contains("upgrade twilert"),
+        "{err}"
+    );
+    let conn = Connection::open(&path).unwrap();
+    let v: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(v, "99", "never altered");
+}
+
+#[test]
+fn a_first_release_store_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let conn = Connection::open(&path).unwrap();
+    // The first release's notifications table, with one waiting row.
+    conn.execute_batch(
+        "CREATE TABLE notifications (id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, route TEXT NOT NULL,
+         group_key TEXT NOT NULL, event_sid TEXT NOT NULL, is_digest INTEGER NOT NULL, body TEXT NOT NULL, state INTEGER NOT NULL,
+         attempts INTEGER NOT NULL, next_at INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+         last_error TEXT, event_count INTEGER NOT NULL);",
+    )
+    .unwrap();
+    drop(conn);
+    let mut s = Store::open(&path).unwrap();
+    s.batch(|b| {
+        b.insert_notification(&notification(1, "slack", false), 1, 5)
+            .map(|_| ())
+    })
+    .unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let v: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(v, schema::VERSION.to_string());
+}

@@ -9,6 +9,7 @@ mod cli;
 mod durability;
 mod email;
 mod grouping;
+mod hardening;
 mod ingest;
 mod reload;
 mod twilio_sdk;
