@@ -146,10 +146,19 @@ fn spawn(mut cmd: Command, port: u16, what: &str) -> Proc {
 /// The release binary with a generated config: a Slack channel at the mock, a
 /// fresh store in `dir`, one group window for every event.
 pub fn twilert(bin: &str, dir: &Path, slack_port: u16, window: &str) -> Proc {
+    twilert_with(bin, dir, slack_port, window, "")
+}
+
+/// As [`twilert`], with `extra` lines appended (TOML that completes the Slack
+/// channel table, then may open further sections).
+pub fn twilert_with(bin: &str, dir: &Path, slack_port: u16, window: &str, extra: &str) -> Proc {
     let port = free_port();
+    let admin = free_port();
     let cfg = format!(
         r#"[server]
 listen = "127.0.0.1:{port}"
+[admin]
+listen = "127.0.0.1:{admin}"
 [twilio]
 public_url = "{PUBLIC_URL}"
 auth_tokens = ["{TOKEN}"]
@@ -161,6 +170,7 @@ window = "{window}"
 [channels.slack]
 kind = "slack"
 url = "http://127.0.0.1:{slack_port}/services/T/B/X"
+{extra}
 "#,
         db = dir.join("twilert.db").display()
     );
