@@ -3,6 +3,8 @@
 //! (one link step).
 
 mod helpers;
+#[path = "../support/python.rs"]
+mod python;
 
 mod channels;
 mod cli;
