@@ -107,19 +107,27 @@ def post(url, token, params, deadline):
         try:
             req = urllib.request.Request(url, data=body, method="POST", headers=headers)
             with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, r.read().decode(errors="replace")
+                answer = r.status, r.read().decode(errors="replace")
         except urllib.error.HTTPError as e:
-            return e.code, e.read().decode(errors="replace")
+            answer = e.code, e.read().decode(errors="replace")
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             refused = isinstance(reason, (ConnectionRefusedError, ConnectionResetError))
             if not refused or time.monotonic() >= deadline:
-                fail("cannot reach twilert at %s (%s); start it first: `cargo run --release -- serve` "
-                     "or `target/release/twilert serve`" % (url, reason))
+                hint = "start it first: `cargo run --release -- serve` or `target/release/twilert serve`"
+                if waited:  # finish the "waiting" line: still one line in all
+                    print(" gave up (%s); %s" % (reason, hint), file=sys.stderr)
+                    sys.exit(1)
+                fail("cannot reach twilert at %s (%s); %s" % (url, reason, hint))
             if not waited:
-                print("waiting for twilert at %s ..." % url, file=sys.stderr)
+                # One line that the outcome completes: "... up" or "... gave up".
+                print("waiting for twilert at %s ..." % url, end="", file=sys.stderr, flush=True)
                 waited = True
             time.sleep(0.5)
+            continue
+        if waited:
+            print(" up", file=sys.stderr)
+        return answer
 
 
 def main():
