@@ -76,13 +76,18 @@ pub fn retry(config: &Path, id: Option<i64>, all: bool) -> ExitCode {
     };
     let now = SystemClock.now_ms();
     match store.batch(|b| b.requeue_dead(id, now)) {
-        Ok(0) => {
-            eprintln!(
-                "no dead letter{} to retry",
-                id.map(|i| format!(" with id {i}")).unwrap_or_default()
-            );
-            ExitCode::from(1)
-        }
+        // Nothing to do is success for `--all` (cron); a given id that is not a dead
+        // letter is a mistake.
+        Ok(0) => match id {
+            Some(i) => {
+                eprintln!("error: no dead letter with id {i} (see `twilert dead-letters list`)");
+                ExitCode::from(1)
+            }
+            None => {
+                out!("no dead letters to retry");
+                ExitCode::SUCCESS
+            }
+        },
         Ok(n) => {
             out!("{n} dead letter(s) queued again; a running twilert sends them within a second");
             ExitCode::SUCCESS
