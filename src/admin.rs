@@ -52,3 +52,10 @@ pub async fn reload(ctl: web::Data<Control>) -> HttpResponse {
 pub async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(json!({ "error": "not found" }))
 }
+
+/// Any other method on the webhook path: 405 with `Allow: POST`.
+pub async fn post_only() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("Allow", "POST"))
+        .json(json!({ "error": "method not allowed: Twilio POSTs events to this path" }))
+}
