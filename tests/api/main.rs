@@ -8,9 +8,11 @@ mod python;
 
 mod channels;
 mod cli;
+mod docs;
 mod durability;
 mod email;
 mod grouping;
 mod ingest;
+mod metrics;
 mod reload;
 mod twilio_sdk;
