@@ -151,7 +151,7 @@ fn refuse(config: &std::path::Path, errors: &[String]) -> ExitCode {
         eprintln!("error: {e}");
     }
     eprintln!(
-        "{}: {} error(s); run `twilert --config {} check` after fixing them",
+        "{}: {} error(s); fix them, then `twilert --config {} check` confirms the config without running anything",
         config.display(),
         errors.len(),
         config.display()
