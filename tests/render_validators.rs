@@ -97,7 +97,12 @@ fn run_validator(program: impl AsRef<OsStr>, script: &str, dir: &Path) {
         .arg(root().join("tests/validators").join(script))
         .arg(dir)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {} ({e}); {DEPS_HINT}", program.to_string_lossy()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); {DEPS_HINT}",
+                program.to_string_lossy()
+            )
+        });
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -123,7 +128,10 @@ fn require_validators() {
             python::python().display(),
             String::from_utf8_lossy(&o.stderr).trim()
         ),
-        Err(e) => panic!("{} not found ({e}); {DEPS_HINT}", python::python().display()),
+        Err(e) => panic!(
+            "{} not found ({e}); {DEPS_HINT}",
+            python::python().display()
+        ),
     }
     if let Err(e) = Command::new("node").arg("--version").output() {
         panic!("node not found ({e}); {DEPS_HINT}");

@@ -14,5 +14,6 @@ mod email;
 mod grouping;
 mod ingest;
 mod metrics;
+mod quickstart;
 mod reload;
 mod twilio_sdk;
