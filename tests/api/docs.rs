@@ -307,3 +307,19 @@ fn check_warns_when_public_url_is_unset() {
     let (_, shipped, _) = twilert(&root(), &["check"], &[]);
     assert!(!shipped.contains("public_url is not set"), "{shipped}");
 }
+
+/// A route `template` no file provides, with no templates folder at all: the warning
+/// says so instead of naming an empty folder (`in  (expected…)`).
+#[test]
+fn check_names_a_missing_templates_folder_plainly() {
+    let dir =
+        shipped_copy(|t| t.replace("name = \"demo\"\n", "name = \"demo\"\ntemplate = \"ops\"\n"));
+    assert!(!dir.path().join("templates").exists());
+    let (code, stdout, stderr) = twilert(dir.path(), &["check"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("no template named \"ops\" (no templates folder: templates.dir is unset and ./templates does not exist); expected ops.<kind>.hbs"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(" in  "), "{stdout}");
+}
