@@ -97,6 +97,9 @@ impl Runtime {
         } else if settings.twilio.auth_tokens.is_empty() {
             errors.push("twilio.auth_tokens: no auth token configured; set TWILIO_AUTH_TOKEN or verify_signature = false".into());
         }
+        if settings.twilio.public_url.is_none() && settings.twilio.verify_signature {
+            warnings.push("twilio.public_url is not set: signatures are checked against a URL rebuilt from each request's Forwarded / X-Forwarded-Proto / X-Forwarded-Host / Host headers, which only a proxy that overwrites them makes trustworthy; set it to the URL configured in Twilio".into());
+        }
         if let Some(url) = &settings.twilio.public_url {
             if url.len() > 100 {
                 warnings.push(format!("twilio.public_url is {} characters; Twilio's Debugger webhook allows at most 100", url.len()));
@@ -204,11 +207,14 @@ fn template_references(router: &Router, renderer: &Renderer, settings: &Settings
         .filter_map(|r| {
             let t = r.template.as_deref()?;
             (!bases.contains(&t)).then(|| {
+                let place = match settings.templates.effective_dir() {
+                    Some(d) => format!("in {}", d.display()),
+                    None => "(no templates folder: templates.dir is unset and ./templates does not exist)".into(),
+                };
                 format!(
-                    "routes[{}] ({:?}).template: no template named {t:?} in {} (expected {t}.<kind>.hbs); the default templates are used",
+                    "routes[{}] ({:?}).template: no template named {t:?} {place}; expected {t}.<kind>.hbs, the default templates are used",
                     r.index.unwrap_or_default(),
                     r.name,
-                    settings.templates.effective_dir().unwrap_or_default().display()
                 )
             })
         })

@@ -23,6 +23,12 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
+/// A configuration that loads but does not validate (bad patterns, unknown channels,
+/// templates that fail): every problem, one line each.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .0.join("\n  "))]
+pub struct Invalid(pub Vec<String>);
+
 /// Reads `path` plus `TWILERT__*` overrides from the process environment.
 pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     load_with_env(path, |k| std::env::var(k).ok(), std::env::vars().collect())

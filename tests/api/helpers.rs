@@ -181,6 +181,11 @@ impl TestApp {
         post_signed_to(&self.http, &self.ingest_url(), params).await
     }
 
+    /// [`Self::post_signed`] for owned params (for `join_all`); returns the status.
+    pub async fn post_signed_owned(&self, params: Vec<(String, String)>) -> u16 {
+        self.post_signed(&params).await.status().as_u16()
+    }
+
     pub async fn post_form(
         &self,
         params: &[(String, String)],
