@@ -11,4 +11,5 @@ mod email;
 mod grouping;
 mod ingest;
 mod reload;
+mod scrub;
 mod twilio_sdk;
