@@ -73,7 +73,7 @@ fn raw_tree(
     env: std::collections::HashMap<String, String>,
 ) -> Result<serde_json::Value, String> {
     let (env, secret_env) = secrets::split_env(env);
-    let mut tree = plain_tree(text, env)?;
+    let mut tree = plain_tree(text, env).map_err(|e| secrets::without_source(&e))?;
     secrets::apply_env(&mut tree, secret_env)?;
     Ok(tree)
 }

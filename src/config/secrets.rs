@@ -96,12 +96,13 @@ fn is_secret_path(path: &[&str]) -> bool {
     }
 }
 
+/// Environment overrides of secret keys: the key path (lowercase) and the value.
+pub(super) type SecretEnv = Vec<(Vec<String>, String)>;
+
 /// The `TWILERT__*` overrides of secret keys, split from the rest: those go to
 /// the `config` crate (which coerces numbers and booleans), these are set as
 /// strings by [`apply_env`].
-pub(super) fn split_env(
-    env: HashMap<String, String>,
-) -> (HashMap<String, String>, Vec<(Vec<String>, String)>) {
+pub(super) fn split_env(env: HashMap<String, String>) -> (HashMap<String, String>, SecretEnv) {
     let mut plain = HashMap::new();
     let mut secret = vec![];
     for (k, v) in env {
@@ -205,6 +206,21 @@ fn push(s: &str, out: &mut Vec<String>) {
     if s.len() >= MIN_SECRET && !out.iter().any(|o| o == s) {
         out.push(s.to_string());
     }
+}
+
+/// A TOML syntax error without the source lines it quotes (`3 | url = "..."`):
+/// the line may hold a secret, and the line and column still say where it is.
+pub(super) fn without_source(message: &str) -> String {
+    let is_source = |l: &str| {
+        let t = l.trim_start();
+        let digits = t.trim_start_matches(|c: char| c.is_ascii_digit());
+        digits.trim_start().starts_with('|')
+    };
+    let kept: Vec<&str> = message
+        .lines()
+        .filter(|l| !is_source(l) && !l.trim().is_empty())
+        .collect();
+    kept.join(": ")
 }
 
 /// `text` with every secret value replaced by `[REDACTED]`.

@@ -216,3 +216,11 @@ fn a_mistyped_secret_is_named_not_shown() {
     );
     assert!(!e.contains("sekrit"), "{e}");
 }
+
+#[test]
+fn a_syntax_error_does_not_quote_a_secret() {
+    let text = "[channels.s]\nkind = \"slack\"\nurl = \"https://hooks.slack.com/services/T/B/sekrit\n";
+    let e = parse(text, &[]).unwrap_err().to_string();
+    assert!(e.contains("line 3"), "{e}");
+    assert!(!e.contains("sekrit"), "{e}");
+}

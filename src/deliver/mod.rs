@@ -93,3 +93,75 @@ pub fn validate_channel(name: &str, ch: &ChannelSettings) -> Result<(), Vec<Stri
         Err(errors)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// One channel of every kind, as a user writes them.
+    const EVERY_KIND: &str = r#"
+[channels.console]
+kind = "console"
+format = "slack"
+[channels.slack]
+kind = "slack"
+url = "https://hooks.example.com/services/T/B/slack-secret-123"
+[channels.teams]
+kind = "teams"
+url = "https://example.com/workflows/x?sig=teams-secret-123"
+[channels.email]
+kind = "email"
+smtp_url = "smtp://u:email-secret-123@127.0.0.1:2525?tls=none"
+from = "a@example.com"
+to = ["b@example.com"]
+[channels.webhook]
+kind = "webhook"
+url = "https://example.com/hook"
+headers = { Authorization = "Bearer webhook-secret-123" }
+[channels.discord]
+kind = "discord"
+url = "https://discord.example.com/api/webhooks/1/discord-secret-123"
+[channels.pagerduty]
+kind = "pagerduty"
+routing_key = "pagerduty-secret-123"
+"#;
+
+    #[tokio::test]
+    async fn every_kind_maps_to_its_row_and_builds_one_way() {
+        let s = crate::config::from_toml_str(EVERY_KIND, "t", |_| None, HashMap::new())
+            .expect("config loads");
+        assert_eq!(s.channels.len(), KINDS.len(), "a channel per row");
+        let http = reqwest::Client::new();
+        for (name, ch) in &s.channels {
+            let info = ch.kind();
+            assert_eq!(info.name, name.as_str(), "the serde tag and the row agree");
+            assert!(validate_channel(name, ch).is_ok(), "{name}");
+            assert!(ch.enabled(), "{name}");
+            let sender = Sender::build(name, ch, &http).expect("builds");
+            assert!(std::ptr::eq(sender.info(), info));
+            let expected = if name == "console" {
+                Kind::Slack
+            } else {
+                info.render
+            };
+            assert_eq!(sender.kind(), expected, "{name}");
+            let dbg = format!("{sender:?}");
+            assert!(!dbg.contains("secret-123"), "{dbg}");
+            let secrets = ch.inner().secrets().len();
+            assert_eq!(
+                secrets,
+                info.secret_keys.len(),
+                "{name}: one secret per key"
+            );
+            if secrets > 0 {
+                let cleaned = sender
+                    .scrub()
+                    .clean(&format!("echo {dbg} {name}-secret-123"));
+                assert!(!cleaned.contains("secret-123"), "{name}: {cleaned}");
+            }
+            let limits = limits::ChannelLimits::from_settings(name, ch).expect("limits");
+            assert_eq!(limits, limits::ChannelLimits::default_for(info));
+        }
+    }
+}

@@ -151,6 +151,8 @@ impl Served {
     fn start(config: &std::path::Path) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_twilert"))
             .env_clear()
+            // Debug lines too: an operator chasing a problem turns them on.
+            .env("RUST_LOG", "debug")
             .arg("--config")
             .arg(config)
             .args(["--log-format", "json", "serve"])
