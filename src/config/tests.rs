@@ -219,7 +219,8 @@ fn a_mistyped_secret_is_named_not_shown() {
 
 #[test]
 fn a_syntax_error_does_not_quote_a_secret() {
-    let text = "[channels.s]\nkind = \"slack\"\nurl = \"https://hooks.slack.com/services/T/B/sekrit\n";
+    let text =
+        "[channels.s]\nkind = \"slack\"\nurl = \"https://hooks.slack.com/services/T/B/sekrit\n";
     let e = parse(text, &[]).unwrap_err().to_string();
     assert!(e.contains("line 3"), "{e}");
     assert!(!e.contains("sekrit"), "{e}");
