@@ -82,7 +82,7 @@ impl Runtime {
             } else {
                 warnings.push(format!(
                     "channels.{name}: disabled (its {} is empty)",
-                    secret_key(ch.kind())
+                    ch.kind().switch_key().unwrap_or("secret")
                 ));
             }
         }
@@ -143,14 +143,6 @@ impl Runtime {
     }
 }
 
-fn secret_key(kind: &str) -> &'static str {
-    match kind {
-        "email" => "smtp_url",
-        "pagerduty" => "routing_key",
-        _ => "url",
-    }
-}
-
 /// The current runtime, replaced on reload; readers take a cheap `Arc` snapshot.
 #[derive(Debug, Clone)]
 pub struct Shared(Arc<RwLock<Arc<Runtime>>>);
@@ -176,19 +168,6 @@ impl Shared {
     }
 }
 
-/// Template name suffixes, one per rendered part (`<name>.<suffix>.hbs`).
-const TEMPLATE_SUFFIXES: [&str; 9] = [
-    "slack",
-    "teams",
-    "discord",
-    "webhook",
-    "pagerduty",
-    "email.subject",
-    "email.text",
-    "email.html",
-    "console",
-];
-
 /// Routes naming a `template` that no file provides: the default is used instead,
 /// which is almost always a typo.
 fn template_references(router: &Router, renderer: &Renderer, settings: &Settings) -> Vec<String> {
@@ -196,8 +175,9 @@ fn template_references(router: &Router, renderer: &Renderer, settings: &Settings
     let bases: Vec<&str> = names
         .iter()
         .filter_map(|n| {
-            TEMPLATE_SUFFIXES
+            crate::render::Kind::ALL
                 .iter()
+                .flat_map(|k| k.parts())
                 .find_map(|s| n.strip_suffix(s)?.strip_suffix('.'))
         })
         .collect();

@@ -174,7 +174,7 @@ fn print_channels(rt: &Runtime) {
         } else {
             "disabled"
         };
-        rows.push([name.clone(), ch.kind().into(), state.into(), limits]);
+        rows.push([name.clone(), ch.kind().name.into(), state.into(), limits]);
     }
     if rows.len() == 1 {
         out!("no channels");

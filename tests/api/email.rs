@@ -3,7 +3,7 @@
 //! (`tests/smtp/parse_mail.py`) and checked as a mail client would see it.
 
 #[path = "../smtp/sink.rs"]
-mod sink;
+pub(crate) mod sink;
 
 use crate::channels::hostile_event;
 use crate::helpers::*;

@@ -17,4 +17,5 @@ mod ingest;
 mod metrics;
 mod quickstart;
 mod reload;
+mod scrub;
 mod twilio_sdk;
