@@ -5,11 +5,9 @@
 //! into numbers nor echoed.
 
 use crate::email::sink::{Mechanism, Sink};
-use crate::helpers::{call_sid, event_params, post_signed_to};
+use crate::helpers::{call_sid, event_params, post_signed_to, serve_binary_with};
 use base64::Engine;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -139,74 +137,6 @@ channels = ["slack", "teams", "hook", "mail_plain", "mail_login"]
     )
 }
 
-/// `twilert serve` with JSON logs; every stderr line is kept.
-struct Served {
-    child: Child,
-    port: u16,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Served {
-    fn start(config: &std::path::Path) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_twilert"))
-            .env_clear()
-            // Debug lines too: an operator chasing a problem turns them on.
-            .env("RUST_LOG", "debug")
-            .arg("--config")
-            .arg(config)
-            .args(["--log-format", "json", "serve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start twilert");
-        let stderr = child.stderr.take().expect("stderr");
-        let lines = Arc::new(Mutex::new(vec![]));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let kept = lines.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if v["message"] == "twilert listening" {
-                        let _ = tx.send(v["port"].as_u64());
-                    }
-                }
-                kept.lock().expect("lines").push(line);
-            }
-        });
-        let port = rx
-            .recv_timeout(Duration::from_secs(15))
-            .ok()
-            .flatten()
-            .and_then(|p| u16::try_from(p).ok())
-            .expect("twilert logs its port");
-        Served {
-            child,
-            port,
-            lines,
-            reader: Some(reader),
-        }
-    }
-
-    /// Stops the service and returns everything it logged.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        let lines = self.lines.lock().expect("lines");
-        lines.join("\n")
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn twilert(dir: &std::path::Path, config: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_twilert"))
         .env_clear()
@@ -257,7 +187,7 @@ async fn echoing_receivers_leak_no_secret_into_logs_dead_letters_or_send_test() 
 
     let served = blocking({
         let cfg = cfg.clone();
-        move || Served::start(&cfg)
+        move || serve_binary_with(&cfg, &[("RUST_LOG", "debug")])
     })
     .await;
     let url = format!("http://127.0.0.1:{}/twilio/debugger", served.port);
@@ -292,7 +222,15 @@ async fn echoing_receivers_leak_no_secret_into_logs_dead_letters_or_send_test() 
         "both servers heard (and echoed) the credentials"
     );
 
-    let log = blocking(move || served.stop()).await;
+    let log = blocking(move || {
+        // Everything it logged, up to its end.
+        let mut served = served;
+        let _ = served.child.kill();
+        let _ = served.child.wait();
+        std::thread::sleep(Duration::from_millis(200));
+        served.log_text()
+    })
+    .await;
     assert!(
         log.contains("Slack refused the Block Kit payload"),
         "the 400 answer is logged: {log}"
