@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The SPEC 11 benchmark (docs/BENCH.md): twilert's release binary against two
-# reference handlers, in one run, with the ratios and a SPEC 11 verdict.
+# The performance benchmark (docs/BENCH.md): twilert's release binary against two
+# reference handlers, in one run, with the ratios and a verdict against the targets.
 #   scripts/bench.sh                                # 40,000 events, storms of 100,000, 3 repetitions
 #   scripts/bench.sh --events 100000 --repeat 5 --connections 64
 #   scripts/bench.sh --storm 0 --rate-seconds 2     # quick: no storms

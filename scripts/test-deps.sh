@@ -1,13 +1,19 @@
 #!/usr/bin/env sh
-# Installs the third-party payload validators used by tests/render_validators.rs:
-#   - Slack's own Block Kit models (PyPI slack-sdk) for tests/validators/slack_validate.py
-#   - Microsoft's Adaptive Cards SDK (npm adaptivecards) for tests/validators/teams_validate.js
-# Safe to run repeatedly; installs only what is missing.
+# Installs the third-party checkers the tests run, without touching the system
+# Python or the tracked files (safe to run repeatedly; installs only what is missing):
+#   - a virtualenv in target/test-venv with Slack's Block Kit models (PyPI slack-sdk,
+#     tests/validators/slack_validate.py) and Twilio's request signer (PyPI twilio,
+#     tests/validators/twilio_sign.py); the tests find it through TWILERT_TEST_PYTHON
+#     (scripts/test.sh sets it) or at that path;
+#   - Microsoft's Adaptive Cards SDK (npm adaptivecards, tests/validators/teams_validate.js)
+#     into tests/validators/node_modules, exactly as tests/validators/package-lock.json pins it.
+# Anything it cannot install is an error (exit 1), never a skipped test.
 set -eu
 cd "$(dirname "$0")/.."
 
+venv=target/test-venv
 if ! command -v python3 >/dev/null 2>&1; then
-    echo "test-deps: python3 is required (for the Slack validator)" >&2
+    echo "test-deps: python3 is required (for the Slack validator and Twilio's signer)" >&2
     exit 1
 fi
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -15,24 +21,24 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     exit 1
 fi
 
-if python3 -c "import slack_sdk" >/dev/null 2>&1; then
-    echo "test-deps: slack-sdk already installed"
+if [ ! -x "$venv/bin/python3" ]; then
+    echo "test-deps: creating the Python virtualenv $venv"
+    python3 -m venv "$venv" || {
+        echo "test-deps: python3 -m venv failed; install the venv module (Debian: apt-get install python3-venv)" >&2
+        exit 1
+    }
+fi
+if "$venv/bin/python3" -c "import slack_sdk.models.blocks, twilio.request_validator" >/dev/null 2>&1; then
+    echo "test-deps: slack-sdk and twilio already in $venv"
 else
-    echo "test-deps: installing slack-sdk (PyPI)"
-    python3 -m pip install --quiet slack-sdk
+    echo "test-deps: installing slack-sdk and twilio (PyPI) into $venv"
+    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check slack-sdk twilio
 fi
 
-if python3 -c "import twilio.request_validator" >/dev/null 2>&1; then
-    echo "test-deps: twilio (Python SDK, for its request signer) already installed"
+if [ tests/validators/node_modules/.package-lock.json -nt tests/validators/package-lock.json ]; then
+    echo "test-deps: tests/validators/node_modules is up to date"
 else
-    echo "test-deps: installing twilio (PyPI) for tests/validators/twilio_sign.py"
-    python3 -m pip install --quiet twilio
-fi
-
-if [ -f tests/validators/node_modules/adaptivecards/dist/adaptivecards.js ]; then
-    echo "test-deps: adaptivecards already installed"
-else
-    echo "test-deps: installing adaptivecards (npm) into tests/validators/node_modules"
-    npm install --prefix tests/validators --no-audit --no-fund --silent adaptivecards
+    echo "test-deps: npm ci in tests/validators"
+    npm ci --prefix tests/validators --no-audit --no-fund --silent
 fi
 echo "test-deps: ok"

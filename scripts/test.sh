@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the payload validators and SMTP sink it needs
-# (idempotent), then runs every test.
+# The whole test suite: installs the payload validators and checkers it needs
+# (scripts/test-deps.sh: idempotent, nothing outside target/ and node_modules/),
+# then runs every test. Leaves `git status` clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sh scripts/test-deps.sh
+# The tests run Python through this interpreter (the virtualenv test-deps.sh made).
+export TWILERT_TEST_PYTHON="$PWD/target/test-venv/bin/python3"
 cargo test --all-targets

@@ -92,6 +92,13 @@ pub async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(json!({ "error": "not found" }))
 }
 
+/// Any other method on the webhook path: 405 with `Allow: POST`.
+pub async fn post_only() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("Allow", "POST"))
+        .json(json!({ "error": "method not allowed: Twilio POSTs events to this path" }))
+}
+
 /// Bearer-token check for every admin request when `admin.tokens` is set; a wrong
 /// or missing token is 401 and counted in `twilert_admin_unauthorized_total`.
 pub async fn require_token(

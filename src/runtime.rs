@@ -82,7 +82,7 @@ impl Runtime {
             } else {
                 warnings.push(format!(
                     "channels.{name}: disabled (its {} is empty)",
-                    secret_key(ch.kind())
+                    ch.kind().switch_key().unwrap_or("secret")
                 ));
             }
         }
@@ -96,6 +96,9 @@ impl Runtime {
             warnings.push("twilio.verify_signature = false: anyone who can reach the endpoint can post events".into());
         } else if settings.twilio.auth_tokens.is_empty() {
             errors.push("twilio.auth_tokens: no auth token configured; set TWILIO_AUTH_TOKEN or verify_signature = false".into());
+        }
+        if settings.twilio.public_url.is_none() && settings.twilio.verify_signature {
+            warnings.push("twilio.public_url is not set: signatures are checked against a URL rebuilt from each request's Forwarded / X-Forwarded-Proto / X-Forwarded-Host / Host headers, which only a proxy that overwrites them makes trustworthy; set it to the URL configured in Twilio".into());
         }
         if let Some(url) = &settings.twilio.public_url {
             if url.len() > 100 {
@@ -140,14 +143,6 @@ impl Runtime {
     }
 }
 
-fn secret_key(kind: &str) -> &'static str {
-    match kind {
-        "email" => "smtp_url",
-        "pagerduty" => "routing_key",
-        _ => "url",
-    }
-}
-
 /// The current runtime, replaced on reload; readers take a cheap `Arc` snapshot.
 #[derive(Debug, Clone)]
 pub struct Shared(Arc<RwLock<Arc<Runtime>>>);
@@ -173,19 +168,6 @@ impl Shared {
     }
 }
 
-/// Template name suffixes, one per rendered part (`<name>.<suffix>.hbs`).
-const TEMPLATE_SUFFIXES: [&str; 9] = [
-    "slack",
-    "teams",
-    "discord",
-    "webhook",
-    "pagerduty",
-    "email.subject",
-    "email.text",
-    "email.html",
-    "console",
-];
-
 /// Routes naming a `template` that no file provides: the default is used instead,
 /// which is almost always a typo.
 fn template_references(router: &Router, renderer: &Renderer, settings: &Settings) -> Vec<String> {
@@ -193,8 +175,9 @@ fn template_references(router: &Router, renderer: &Renderer, settings: &Settings
     let bases: Vec<&str> = names
         .iter()
         .filter_map(|n| {
-            TEMPLATE_SUFFIXES
+            crate::render::Kind::ALL
                 .iter()
+                .flat_map(|k| k.parts())
                 .find_map(|s| n.strip_suffix(s)?.strip_suffix('.'))
         })
         .collect();
@@ -204,11 +187,14 @@ fn template_references(router: &Router, renderer: &Renderer, settings: &Settings
         .filter_map(|r| {
             let t = r.template.as_deref()?;
             (!bases.contains(&t)).then(|| {
+                let place = match settings.templates.effective_dir() {
+                    Some(d) => format!("in {}", d.display()),
+                    None => "(no templates folder: templates.dir is unset and ./templates does not exist)".into(),
+                };
                 format!(
-                    "routes[{}] ({:?}).template: no template named {t:?} in {} (expected {t}.<kind>.hbs); the default templates are used",
+                    "routes[{}] ({:?}).template: no template named {t:?} {place}; expected {t}.<kind>.hbs, the default templates are used",
                     r.index.unwrap_or_default(),
                     r.name,
-                    settings.templates.effective_dir().unwrap_or_default().display()
                 )
             })
         })

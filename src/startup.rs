@@ -73,14 +73,13 @@ impl Application {
         config_path: Option<PathBuf>,
         clock: SharedClock,
     ) -> anyhow::Result<Application> {
-        let rt = Runtime::build(settings).map_err(|errors| {
-            anyhow::anyhow!("invalid configuration:\n  {}", errors.join("\n  "))
-        })?;
+        let rt = Runtime::build(settings).map_err(crate::config::Invalid)?;
         for w in &rt.warnings {
             tracing::warn!("{w}");
         }
         let s = rt.settings.clone();
         let metrics = Arc::new(Metrics::new());
+        metrics.register_series(&rt);
         let store = Store::open(&s.store.path)
             .with_context(|| format!("opening store.path {}", s.store.path.display()))?;
         let wakers = Wakers::default();
@@ -157,7 +156,11 @@ impl Application {
             App::new()
                 .app_data(ingest.clone())
                 .app_data(public.clone())
-                .route(&path, web::post().to(debugger))
+                .service(
+                    web::resource(&path)
+                        .route(web::post().to(debugger))
+                        .default_service(web::to(crate::admin::post_only)),
+                )
                 .route("/healthz", web::get().to(crate::admin::healthz))
                 .route("/readyz", web::get().to(crate::admin::readyz))
                 .default_service(web::to(crate::admin::not_found))
@@ -380,6 +383,7 @@ impl Control {
         for w in &warnings {
             tracing::warn!("{w}");
         }
+        self.metrics.register_series(&rt);
         self.shared.set(rt.clone());
         self.dispatcher.reload(rt);
         self.start_workers().map_err(|e| vec![e.to_string()])?;
@@ -458,15 +462,11 @@ pub async fn export_accounting(control: &Control) {
     let c = s.counters;
     m.counter("twilert_events_accepted_total", &[])
         .absolute(c.accepted);
+    m.set_received(c.accepted, c.duplicates);
     m.counter("twilert_events_duplicate_total", &[])
         .absolute(c.duplicates);
-    for (outcome, v) in [
-        ("notified", c.notified),
-        ("digested", c.digested),
-        ("muted", c.muted),
-        ("unrouted", c.unrouted),
-        ("dead_lettered", c.dead_lettered),
-    ] {
+    let values = [c.notified, c.digested, c.muted, c.unrouted, c.dead_lettered];
+    for (outcome, v) in crate::telemetry::OUTCOMES.into_iter().zip(values) {
         m.gauge("twilert_events_outcome", &[("outcome", outcome)])
             .set(v as f64);
     }

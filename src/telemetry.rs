@@ -4,14 +4,19 @@
 //! one process (tests) without sharing counters. Labels carry only bounded values
 //! (route, channel, kind, reason, outcome) — never Sids or URLs.
 
+use crate::runtime::Runtime;
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// Requests refused by this process, every reason: part of
+    /// `twilert_events_received_total` (see [`Metrics::set_received`]).
+    rejected: AtomicU64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -44,7 +49,11 @@ impl Metrics {
             .map(|b| b.build_recorder())
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
-        Metrics { recorder, handle }
+        Metrics {
+            recorder,
+            handle,
+            rejected: AtomicU64::new(0),
+        }
     }
 
     fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
@@ -72,6 +81,99 @@ impl Metrics {
             .register_histogram(&Self::key(name, labels), &META)
     }
 
+    /// A refused ingest request: `twilert_events_rejected_total{reason}`.
+    pub fn count_rejected(&self, reason: &'static str) {
+        self.counter("twilert_events_rejected_total", &[("reason", reason)])
+            .increment(1);
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `twilert_events_received_total` = the store's accepted + duplicate events
+    /// (store-wide, they survive restarts) + the requests this process refused. So
+    /// received ≥ accepted always, also right after a restart.
+    pub fn set_received(&self, accepted: u64, duplicates: u64) {
+        let rejected = self.rejected.load(Ordering::Relaxed);
+        self.counter("twilert_events_received_total", &[])
+            .absolute(accepted + duplicates + rejected);
+    }
+
+    /// Registers every documented series at zero, so dashboards and `increase()`
+    /// see them before their first event. Called at start and after each reload
+    /// (for new channels and routes); registering an existing series keeps its value.
+    pub fn register_series(&self, rt: &Runtime) {
+        for name in [
+            "twilert_events_received_total",
+            "twilert_events_accepted_total",
+            "twilert_events_duplicate_total",
+            "twilert_store_errors_total",
+            "twilert_admin_unauthorized_total",
+        ] {
+            self.counter(name, &[]).increment(0);
+        }
+        for reason in crate::ingest::handler::IngestError::REASONS {
+            self.counter("twilert_events_rejected_total", &[("reason", reason)])
+                .increment(0);
+        }
+        for outcome in OUTCOMES {
+            self.gauge("twilert_events_outcome", &[("outcome", outcome)])
+                .increment(0.0);
+        }
+        for name in [
+            "twilert_events_pending",
+            "twilert_events_accounted",
+            "twilert_groups_open",
+            "twilert_store_size_bytes",
+            "twilert_config_reload_success",
+            "twilert_config_reload_timestamp_seconds",
+        ] {
+            self.gauge(name, &[]).increment(0.0);
+        }
+        for result in ["success", "failure"] {
+            self.counter("twilert_config_reloads_total", &[("result", result)])
+                .increment(0);
+        }
+        let _ = self.histogram("twilert_ingest_seconds", &[]);
+        for route in rt.router.routes().iter().chain(rt.router.fallback()) {
+            let r = [("route", route.name.as_str())];
+            self.counter("twilert_events_routed_total", &r).increment(0);
+            self.counter("twilert_groups_overflow_total", &r)
+                .increment(0);
+            if route.mute {
+                self.counter("twilert_events_muted_total", &r).increment(0);
+            } else {
+                self.counter("twilert_events_suppressed_total", &r)
+                    .increment(0);
+            }
+        }
+        for channel in rt.settings.channels.keys() {
+            let c = ("channel", channel.as_str());
+            for kind in ["alert", "digest"] {
+                self.counter("twilert_notifications_sent_total", &[c, ("kind", kind)])
+                    .increment(0);
+            }
+            for reason in ["retry", "permanent"] {
+                self.counter(
+                    "twilert_notifications_failed_total",
+                    &[c, ("reason", reason)],
+                )
+                .increment(0);
+            }
+            for reason in ["gave_up", "permanent"] {
+                self.counter(
+                    "twilert_notifications_dead_lettered_total",
+                    &[c, ("reason", reason)],
+                )
+                .increment(0);
+            }
+            self.counter("twilert_notifications_folded_total", &[c])
+                .increment(0);
+            self.counter("twilert_template_failures_total", &[c])
+                .increment(0);
+            self.gauge("twilert_channel_broken", &[c]).increment(0.0);
+            let _ = self.histogram("twilert_delivery_latency_seconds", &[c]);
+        }
+    }
+
     pub fn render(&self) -> String {
         self.handle.render()
     }
@@ -83,6 +185,9 @@ impl Metrics {
         self.handle.run_upkeep();
     }
 }
+
+/// The `outcome` label values of `twilert_events_outcome`.
+pub const OUTCOMES: [&str; 5] = ["notified", "digested", "muted", "unrouted", "dead_lettered"];
 
 /// Log output format (`--log-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -4,11 +4,16 @@
 //! Slack's `slack-sdk` Block Kit models (tests/validators/slack_validate.py) and
 //! Microsoft's `adaptivecards` SDK (tests/validators/teams_validate.js).
 //!
-//! Needs python3 + slack-sdk and node + adaptivecards: run `scripts/test-deps.sh`.
+//! Needs Python + slack-sdk (tests/support/python.rs says which Python) and node +
+//! adaptivecards: run `scripts/test-deps.sh`.
 //! Set `TWILERT_RENDER_OUT=dir` to keep the rendered payloads for a look.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+#[path = "support/python.rs"]
+mod python;
 
 use serde_json::Value;
 use twilert::catalog::{Catalog, CatalogEntry};
@@ -86,12 +91,18 @@ fn keep_json(file: &str, v: &Value) {
     keep(file, &serde_json::to_string_pretty(v).expect("serializes"));
 }
 
-fn run_validator(program: &str, script: &str, dir: &Path) {
+fn run_validator(program: impl AsRef<OsStr>, script: &str, dir: &Path) {
+    let program = program.as_ref();
     let out = Command::new(program)
         .arg(root().join("tests/validators").join(script))
         .arg(dir)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); {DEPS_HINT}"));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); {DEPS_HINT}",
+                program.to_string_lossy()
+            )
+        });
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -107,16 +118,20 @@ fn run_validator(program: &str, script: &str, dir: &Path) {
 
 /// Fails (never skips) when a validator or its package is missing.
 fn require_validators() {
-    let python = Command::new("python3")
+    let python = Command::new(python::python())
         .args(["-c", "import slack_sdk.models.blocks"])
         .output();
     match python {
         Ok(o) if o.status.success() => {}
         Ok(o) => panic!(
-            "python3 cannot import slack_sdk ({}); {DEPS_HINT}",
+            "{} cannot import slack_sdk ({}); {DEPS_HINT}",
+            python::python().display(),
             String::from_utf8_lossy(&o.stderr).trim()
         ),
-        Err(e) => panic!("python3 not found ({e}); {DEPS_HINT}"),
+        Err(e) => panic!(
+            "{} not found ({e}); {DEPS_HINT}",
+            python::python().display()
+        ),
     }
     if let Err(e) = Command::new("node").arg("--version").output() {
         panic!("node not found ({e}); {DEPS_HINT}");
@@ -175,7 +190,7 @@ fn slack_payloads_pass_slack_sdk_and_ping_nobody() {
             write(dir.path(), &format!("slack-plain-{name}"), &p);
         }
     }
-    run_validator("python3", "slack_validate.py", dir.path());
+    run_validator(python::python(), "slack_validate.py", dir.path());
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! twilert's benchmark (SPEC 11; docs/BENCH.md): signed Twilio-shaped events over
+//! twilert's benchmark (its performance targets; docs/BENCH.md): signed Twilio-shaped events over
 //! loopback against the release binary and two reference handlers, in one
 //! invocation, so the ratios hold however busy the machine is.
 //!
@@ -285,7 +285,7 @@ fn run(o: Opts) {
     let p99 = tw(|s| s.fixed.p99_ms);
     let idle = tw(|s| s.idle_kb as f64) / 1024.0;
     let start = tw(|s| s.startup.as_secs_f64() * 1000.0);
-    println!("\nSPEC 11 (medians):");
+    println!("\nperformance targets (medians):");
     println!(
         "  {} durable ingest ≥ 20,000 ev/s: {rate:.0}",
         check(rate >= 20_000.0)

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 pub fn run(config: &Path) -> ExitCode {
     let settings = match crate::config::load(config) {
         Ok(s) => s,
-        Err(first) => return report_all(config, first),
+        Err(first) => return fail(config, &problems(config, first)),
     };
     let rt = match Runtime::build(settings) {
         Ok(rt) => rt,
@@ -60,8 +60,9 @@ fn fail(config: &Path, errors: &[String]) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// The config does not load: name every problem we can find, not just the first.
-fn report_all(config: &Path, first: ConfigError) -> ExitCode {
+/// The config does not load: every problem we can find, not just the first (also
+/// what `serve`, `route` and `send-test` print before refusing to run).
+pub(super) fn problems(config: &Path, first: ConfigError) -> Vec<String> {
     let d = crate::config::diagnose(config);
     let first = d.redact(&first.to_string());
     let mut errors = d.errors.clone();
@@ -81,7 +82,7 @@ fn report_all(config: &Path, first: ConfigError) -> ExitCode {
                 .collect::<Vec<_>>(),
         );
     }
-    fail(config, &errors)
+    errors
 }
 
 fn group_field(f: &GroupField) -> &'static str {
@@ -173,7 +174,7 @@ fn print_channels(rt: &Runtime) {
         } else {
             "disabled"
         };
-        rows.push([name.clone(), ch.kind().into(), state.into(), limits]);
+        rows.push([name.clone(), ch.kind().name.into(), state.into(), limits]);
     }
     if rows.len() == 1 {
         out!("no channels");

@@ -78,14 +78,18 @@ pub fn retry(config: &Path, id: Option<i64>, all: bool) -> ExitCode {
             .map_err(|e| e.to_string())
     };
     match requeued {
-        Ok(0) if id.is_none() => {
-            out!("no dead letters to retry");
-            ExitCode::SUCCESS
-        }
-        Ok(0) => {
-            eprintln!("no dead letter with id {} to retry", id.unwrap_or_default());
-            ExitCode::from(1)
-        }
+        // Nothing to do is success for `--all` (cron); a given id that is not a dead
+        // letter is a mistake.
+        Ok(0) => match id {
+            Some(i) => {
+                eprintln!("error: no dead letter with id {i} (see `twilert dead-letters list`)");
+                ExitCode::from(1)
+            }
+            None => {
+                out!("no dead letters to retry");
+                ExitCode::SUCCESS
+            }
+        },
         Ok(n) => {
             out!("{n} dead letter(s) queued again; a running twilert sends them within a second");
             ExitCode::SUCCESS

@@ -113,10 +113,7 @@ pub fn main() -> ExitCode {
 fn serve(config: &std::path::Path) -> ExitCode {
     let settings = match crate::config::load(config) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+        Err(first) => return refuse(config, &check::problems(config, first)),
     };
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -138,41 +135,49 @@ fn serve(config: &std::path::Path) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => match e.downcast_ref::<crate::config::Invalid>() {
+            Some(invalid) => refuse(config, &invalid.0),
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        },
     }
 }
 
-/// Loads the config for a command, printing the error.
+/// A config with errors: each one, their count, and where to look next. Exit 1.
+fn refuse(config: &std::path::Path, errors: &[String]) -> ExitCode {
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    eprintln!(
+        "{}: {} error(s); fix them, then `twilert --config {} check` confirms the config without running anything",
+        config.display(),
+        errors.len(),
+        config.display()
+    );
+    ExitCode::from(1)
+}
+
+/// Loads the config for a command, printing every problem when it does not load.
 fn load(config: &std::path::Path) -> Option<crate::config::Settings> {
     match crate::config::load(config) {
         Ok(s) => Some(s),
-        Err(e) => {
-            eprintln!("error: {e}");
+        Err(first) => {
+            refuse(config, &check::problems(config, first));
             None
         }
     }
 }
 
 /// Loads and validates the config for a command that needs it compiled (`route`,
-/// `send-test`), printing the errors and a pointer to `check`.
+/// `send-test`), printing every problem and a pointer to `check`.
 fn runtime(config: &std::path::Path) -> Option<crate::runtime::Runtime> {
-    let settings = load(config).or_else(|| {
-        eprintln!(
-            "(`twilert --config {} check` lists every problem)",
-            config.display()
-        );
-        None
-    })?;
+    let settings = load(config)?;
     match crate::runtime::Runtime::build(settings) {
         Ok(rt) => Some(rt),
         Err(errors) => {
-            for e in &errors {
-                eprintln!("error: {e}");
-            }
-            eprintln!("{}: {} error(s)", config.display(), errors.len());
+            refuse(config, &errors);
             None
         }
     }

@@ -3,10 +3,9 @@
 //! rendered payload. Nothing is sent and the store is not touched.
 
 use super::event_file;
-use crate::config::ChannelSettings;
 use crate::event::{DebuggerEvent, PayloadState};
 use crate::notification::Notification;
-use crate::render::{Kind, Payload, Rendered};
+use crate::render::{Payload, Rendered};
 use crate::route::{group_key, RouteInput, RouteMatch};
 use crate::runtime::Runtime;
 use std::path::Path;
@@ -169,19 +168,11 @@ fn notification(
     }
 }
 
-/// Which templates a channel renders (as its sender would).
-pub(super) fn render_kind(ch: &ChannelSettings) -> Kind {
-    match ch {
-        ChannelSettings::Console(c) => Kind::parse(&c.format).unwrap_or(Kind::Console),
-        other => Kind::parse(other.kind()).unwrap_or(Kind::Webhook),
-    }
-}
-
 fn show_payload(rt: &Runtime, channel: &str, n: &Notification) {
     let Some(ch) = rt.settings.channels.get(channel) else {
         return;
     };
-    let kind = render_kind(ch);
+    let kind = ch.inner().render_kind();
     let entry = n.event.error_code().and_then(|c| rt.catalog.get(c));
     let rendered = rt.renderer.render(kind, n, entry);
     let state = if rt.enabled.contains(channel) {

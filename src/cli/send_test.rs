@@ -5,7 +5,7 @@
 
 use super::event_file;
 use crate::config::ChannelSettings;
-use crate::deliver::{Outcome, Sender};
+use crate::deliver::{Delivery, Sender};
 use crate::event::DebuggerEvent;
 use crate::notification::Notification;
 use crate::render::sample_notifications;
@@ -38,7 +38,7 @@ pub fn run(config: &Path, channel: &str, event: Option<&Path>) -> ExitCode {
     if !rt.enabled.contains(channel) {
         eprintln!(
             "error: channels.{channel} is disabled: its {} is empty (set the variable it references, then try again)",
-            secret_key(ch)
+            ch.kind().switch_key().unwrap_or("secret")
         );
         return ExitCode::from(1);
     }
@@ -77,8 +77,8 @@ pub fn run(config: &Path, channel: &str, event: Option<&Path>) -> ExitCode {
         ch.kind(),
         n.route
     );
-    let outcome = runtime.block_on(send(&rt, channel, ch, &n));
-    report(channel, ch, outcome)
+    let delivery = runtime.block_on(send(&rt, channel, ch, &n));
+    report(channel, ch, delivery)
 }
 
 /// The notification a worker would send for `ev` on `channel`: with the template,
@@ -105,7 +105,9 @@ fn notification(rt: &Runtime, channel: &str, ev: DebuggerEvent) -> Notification 
     }
 }
 
-async fn send(rt: &Runtime, name: &str, ch: &ChannelSettings, n: &Notification) -> Outcome {
+/// One attempt through the channel's sender; its answer comes back scrubbed of
+/// the channel's secrets (`Sender::send`).
+async fn send(rt: &Runtime, name: &str, ch: &ChannelSettings, n: &Notification) -> Delivery {
     let timeout = rt.settings.delivery.timeout.0;
     let http = match reqwest::Client::builder()
         .user_agent(concat!("twilert/", env!("CARGO_PKG_VERSION")))
@@ -113,21 +115,11 @@ async fn send(rt: &Runtime, name: &str, ch: &ChannelSettings, n: &Notification) 
         .build()
     {
         Ok(h) => h,
-        Err(e) => {
-            return Outcome::Permanent {
-                reason: format!("building the HTTP client: {e}"),
-                broken: false,
-            }
-        }
+        Err(e) => return Delivery::permanent(format!("building the HTTP client: {e}")),
     };
     let sender = match Sender::build(name, ch, &http) {
         Ok(s) => s,
-        Err(reason) => {
-            return Outcome::Permanent {
-                reason,
-                broken: false,
-            }
-        }
+        Err(reason) => return Delivery::permanent(reason),
     };
     let kind = sender.kind();
     let entry = n.event.error_code().and_then(|c| rt.catalog.get(c));
@@ -137,75 +129,43 @@ async fn send(rt: &Runtime, name: &str, ch: &ChannelSettings, n: &Notification) 
     }
     let plain = rt.renderer.plain_payload(kind, n, entry);
     match tokio::time::timeout(timeout, sender.send(n, &rendered, &plain)).await {
-        Ok(outcome) => outcome,
-        Err(_) => Outcome::Retry {
-            reason: format!(
-                "timed out after {}s (delivery.timeout)",
-                timeout.as_secs_f32()
-            ),
-            retry_after: None,
-        },
+        Ok(delivery) => delivery,
+        Err(_) => Delivery::retry(format!(
+            "timed out after {}s (delivery.timeout)",
+            timeout.as_secs_f32()
+        )),
     }
 }
 
-fn report(channel: &str, ch: &ChannelSettings, outcome: Outcome) -> ExitCode {
-    let hide = |s: &str| redact(ch, s);
-    match outcome {
-        Outcome::Success => {
+fn report(channel: &str, ch: &ChannelSettings, delivery: Delivery) -> ExitCode {
+    let permanent = |reason: &str| {
+        eprintln!("channels.{channel}: rejected, permanent failure: {reason}");
+    };
+    match delivery {
+        Delivery::Sent { .. } => {
             out!("channels.{channel}: accepted by the provider");
             ExitCode::SUCCESS
         }
-        Outcome::Retry {
-            reason,
-            retry_after,
-        } => {
-            let after = retry_after
+        Delivery::Retry { reason, after } => {
+            let after = after
                 .map(|d| format!(" (Retry-After: {})", humantime::format_duration(d)))
                 .unwrap_or_default();
             eprintln!(
-                "channels.{channel}: not delivered, temporary failure (the service would retry): {}{after}",
-                hide(&reason)
+                "channels.{channel}: not delivered, temporary failure (the service would retry): {reason}{after}"
             );
             ExitCode::from(1)
         }
-        Outcome::Permanent { reason, broken } => {
+        Delivery::Permanent { reason } => {
+            permanent(&reason);
+            ExitCode::from(1)
+        }
+        Delivery::Broken { reason } => {
+            permanent(&reason);
             eprintln!(
-                "channels.{channel}: rejected, permanent failure: {}",
-                hide(&reason)
+                "channels.{channel}: the {} no longer works (revoked, or the channel is gone); replace it",
+                ch.kind().switch_key().unwrap_or("channel")
             );
-            if broken {
-                eprintln!(
-                    "channels.{channel}: the {} no longer works (revoked, or the channel is gone); replace it",
-                    secret_key(ch)
-                );
-            }
             ExitCode::from(1)
         }
     }
-}
-
-fn secret_key(ch: &ChannelSettings) -> &'static str {
-    match ch {
-        ChannelSettings::Email(_) => "smtp_url",
-        ChannelSettings::Pagerduty(_) => "routing_key",
-        _ => "url",
-    }
-}
-
-/// Hides the channel's secret in a provider message, should one echo it.
-fn redact(ch: &ChannelSettings, text: &str) -> String {
-    use secrecy::ExposeSecret;
-    let secret = match ch {
-        ChannelSettings::Slack(c) => c.url.expose_secret(),
-        ChannelSettings::Teams(c) => c.url.expose_secret(),
-        ChannelSettings::Discord(c) => c.url.expose_secret(),
-        ChannelSettings::Webhook(c) => c.url.expose_secret(),
-        ChannelSettings::Email(c) => c.smtp_url.expose_secret(),
-        ChannelSettings::Pagerduty(c) => c.routing_key.expose_secret(),
-        ChannelSettings::Console(_) => "",
-    };
-    if secret.trim().len() < 6 {
-        return text.to_string();
-    }
-    text.replace(secret.trim(), "[REDACTED]")
 }

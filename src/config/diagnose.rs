@@ -55,11 +55,7 @@ impl Diagnosis {
 
     /// `text` with every secret value replaced by `[REDACTED]`.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.secrets {
-            out = out.replace(s.as_str(), "[REDACTED]");
-        }
-        out
+        super::secrets::redact(text, &self.secrets)
     }
 
     fn error(&mut self, key: String, message: String) {
@@ -120,7 +116,7 @@ pub fn diagnose_str(
     let routes = tree.get("routes").cloned();
     let mut expansion_errors = vec![];
     expand_each(&mut tree, String::new(), &lookup, &mut expansion_errors);
-    collect_secrets(&tree, &mut d.secrets);
+    d.secrets = super::secrets::collect(&tree);
     for (path, message) in expansion_errors {
         d.error(name_routes(&path, routes.as_ref()), message);
     }
@@ -171,38 +167,6 @@ fn expand_each(
         }
         _ => {}
     }
-}
-
-/// Values of the keys that hold secrets, as expanded.
-fn collect_secrets(tree: &Value, out: &mut Vec<String>) {
-    let mut push = |v: &Value| {
-        if let Some(s) = v.as_str().map(str::trim) {
-            // Very short values would redact ordinary words; they are not real secrets.
-            if s.len() >= 6 && !out.iter().any(|o| o == s) {
-                out.push(s.to_string());
-            }
-        }
-    };
-    if let Some(tokens) = tree.pointer("/twilio/auth_tokens") {
-        match tokens {
-            Value::Array(items) => items.iter().for_each(&mut push),
-            other => push(other),
-        }
-    }
-    if let Some(Value::Object(channels)) = tree.get("channels") {
-        for ch in channels.values() {
-            for key in ["url", "smtp_url", "routing_key"] {
-                if let Some(v) = ch.get(key) {
-                    push(v);
-                }
-            }
-            if let Some(Value::Object(headers)) = ch.get("headers") {
-                headers.values().for_each(&mut push);
-            }
-        }
-    }
-    // Longest first, so a secret containing another is hidden whole.
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 
 mod diagnose;
 mod expand;
+mod secrets;
 mod settings;
 
 pub use diagnose::*;
@@ -22,6 +23,12 @@ pub enum ConfigError {
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
 }
+
+/// A configuration that loads but does not validate (bad patterns, unknown channels,
+/// templates that fail): every problem, one line each.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .0.join("\n  "))]
+pub struct Invalid(pub Vec<String>);
 
 /// Reads `path` plus `TWILERT__*` overrides from the process environment.
 pub fn load(path: &Path) -> Result<Settings, ConfigError> {
@@ -54,18 +61,30 @@ pub fn from_toml_str(
     })?;
     expand::expand_tree(&mut tree, &lookup)?;
     let routes = tree.get("routes").cloned();
+    let secrets = secrets::collect(&tree);
     serde_path_to_error::deserialize::<_, Settings>(tree).map_err(|e| {
         let key = expand::name_routes(&e.path().to_string(), routes.as_ref());
         ConfigError::Invalid {
-            key,
-            message: e.into_inner().to_string(),
+            key: secrets::redact(&key, &secrets),
+            message: secrets::redact(&e.into_inner().to_string(), &secrets),
         }
     })
 }
 
 /// The TOML text plus `TWILERT__*` overrides as one JSON tree, before `${VAR}`
-/// expansion and strict deserialization.
+/// expansion and strict deserialization. Overrides of secret keys are set as
+/// strings, never parsed as numbers or booleans.
 fn raw_tree(
+    text: &str,
+    env: std::collections::HashMap<String, String>,
+) -> Result<serde_json::Value, String> {
+    let (env, secret_env) = secrets::split_env(env);
+    let mut tree = plain_tree(text, env).map_err(|e| secrets::without_source(&e))?;
+    secrets::apply_env(&mut tree, secret_env)?;
+    Ok(tree)
+}
+
+fn plain_tree(
     text: &str,
     env: std::collections::HashMap<String, String>,
 ) -> Result<serde_json::Value, String> {

@@ -81,6 +81,7 @@ impl Default for ServerSettings {
 pub struct TwilioSettings {
     /// The exact URL configured in Twilio's Console, query string included.
     pub public_url: Option<String>,
+    #[serde(deserialize_with = "super::secrets::secret_list")]
     pub auth_tokens: Vec<SecretString>,
     pub verify_signature: bool,
 }
@@ -264,56 +265,37 @@ pub enum ChannelSettings {
 }
 
 impl ChannelSettings {
-    pub fn kind(&self) -> &'static str {
+    /// The kind's own settings, behind the interface every kind implements (in
+    /// `src/deliver/<kind>.rs`). The one place that lists the variants.
+    pub fn inner(&self) -> &dyn crate::deliver::ChannelConfig {
         match self {
-            ChannelSettings::Slack(_) => "slack",
-            ChannelSettings::Console(_) => "console",
-            ChannelSettings::Teams(_) => "teams",
-            ChannelSettings::Email(_) => "email",
-            ChannelSettings::Webhook(_) => "webhook",
-            ChannelSettings::Discord(_) => "discord",
-            ChannelSettings::Pagerduty(_) => "pagerduty",
+            ChannelSettings::Slack(c) => c,
+            ChannelSettings::Console(c) => c,
+            ChannelSettings::Teams(c) => c,
+            ChannelSettings::Email(c) => c,
+            ChannelSettings::Webhook(c) => c,
+            ChannelSettings::Discord(c) => c,
+            ChannelSettings::Pagerduty(c) => c,
         }
     }
+    /// Its row in the kinds table (name, secret keys, default limits, ...).
+    pub fn kind(&self) -> &'static crate::deliver::KindInfo {
+        self.inner().kind()
+    }
     pub fn throttle(&self) -> Throttle {
-        macro_rules! t {
-            ($c:expr) => {
-                Throttle {
-                    rate_limit: $c.rate_limit.clone(),
-                    burst: $c.burst,
-                    max_pending: $c.max_pending,
-                }
-            };
-        }
-        match self {
-            ChannelSettings::Slack(c) => t!(c),
-            ChannelSettings::Console(c) => t!(c),
-            ChannelSettings::Teams(c) => t!(c),
-            ChannelSettings::Email(c) => t!(c),
-            ChannelSettings::Webhook(c) => t!(c),
-            ChannelSettings::Discord(c) => t!(c),
-            ChannelSettings::Pagerduty(c) => t!(c),
-        }
+        self.inner().throttle()
     }
     /// A channel whose secret (URL/key) is empty is off: it is skipped with a warning
     /// at start, so the shipped config runs without any account.
     pub fn enabled(&self) -> bool {
-        use secrecy::ExposeSecret;
-        match self {
-            ChannelSettings::Slack(c) => !c.url.expose_secret().trim().is_empty(),
-            ChannelSettings::Teams(c) => !c.url.expose_secret().trim().is_empty(),
-            ChannelSettings::Webhook(c) => !c.url.expose_secret().trim().is_empty(),
-            ChannelSettings::Discord(c) => !c.url.expose_secret().trim().is_empty(),
-            ChannelSettings::Email(c) => !c.smtp_url.expose_secret().trim().is_empty(),
-            ChannelSettings::Pagerduty(c) => !c.routing_key.expose_secret().trim().is_empty(),
-            ChannelSettings::Console(_) => true,
-        }
+        self.inner().enabled()
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackChannel {
+    #[serde(deserialize_with = "super::secrets::secret")]
     pub url: SecretString,
     #[serde(default)]
     pub rate_limit: Option<String>,
@@ -351,6 +333,7 @@ fn default_console_format() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TeamsChannel {
+    #[serde(deserialize_with = "super::secrets::secret")]
     pub url: SecretString,
     #[serde(default)]
     pub rate_limit: Option<String>,
@@ -364,6 +347,7 @@ pub struct TeamsChannel {
 #[serde(deny_unknown_fields)]
 pub struct EmailChannel {
     /// `smtp://user:pass@host:587?tls=required` or `smtps://...`.
+    #[serde(deserialize_with = "super::secrets::secret")]
     pub smtp_url: SecretString,
     pub from: String,
     pub to: Vec<String>,
@@ -380,8 +364,9 @@ pub struct EmailChannel {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookChannel {
+    #[serde(deserialize_with = "super::secrets::secret")]
     pub url: SecretString,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::secrets::secret_map")]
     pub headers: BTreeMap<String, SecretString>,
     #[serde(default)]
     pub rate_limit: Option<String>,
@@ -394,6 +379,7 @@ pub struct WebhookChannel {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiscordChannel {
+    #[serde(deserialize_with = "super::secrets::secret")]
     pub url: SecretString,
     #[serde(default)]
     pub rate_limit: Option<String>,
@@ -406,6 +392,7 @@ pub struct DiscordChannel {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PagerDutyChannel {
+    #[serde(deserialize_with = "super::secrets::secret")]
     pub routing_key: SecretString,
     /// Events API endpoint; override only for testing.
     #[serde(default = "default_pagerduty_url")]

@@ -162,3 +162,66 @@ fn secrets_stay_out_of_debug() {
         "{dbg}"
     );
 }
+
+#[test]
+fn secret_overrides_stay_strings() {
+    let text = format!("{BASE}\n[channels.pd]\nkind = \"pagerduty\"\nrouting_key = \"\"\n");
+    let s = parse(
+        &text,
+        &[
+            ("TWILIO_AUTH_TOKEN", "tok"),
+            ("TWILERT__CHANNELS__PD__ROUTING_KEY", "0123456789"),
+            ("TWILERT__CHANNELS__ONCALL__URL", "12345"),
+            ("TWILERT__TWILIO__AUTH_TOKENS", "123456789"),
+        ],
+    )
+    .unwrap();
+    match &s.channels["pd"] {
+        ChannelSettings::Pagerduty(c) => assert_eq!(c.routing_key.expose_secret(), "0123456789"),
+        other => panic!("{other:?}"),
+    }
+    match &s.channels["oncall"] {
+        ChannelSettings::Slack(c) => assert_eq!(c.url.expose_secret(), "12345"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.twilio.auth_tokens.len(), 1);
+    assert_eq!(s.twilio.auth_tokens[0].expose_secret(), "123456789");
+}
+
+#[test]
+fn a_mistyped_secret_is_named_not_shown() {
+    let text = format!("{BASE}\n[channels.pd]\nkind = \"pagerduty\"\nrouting_key = 98765432\n");
+    let e = parse(&text, &[("TWILIO_AUTH_TOKEN", "tok")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("channels.pd") && e.contains("expected a string"),
+        "{e}"
+    );
+    assert!(!e.contains("98765432"), "{e}");
+    // A secret value in a key of the wrong type is hidden too.
+    let text = BASE.replace("rate_limit = \"1/s\"", "burst = \"${SLACK_WEBHOOK_URL}\"");
+    let e = parse(
+        &text,
+        &[
+            ("TWILIO_AUTH_TOKEN", "tok"),
+            ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/T/B/sekrit"),
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("channels.oncall") && e.contains("[REDACTED]"),
+        "{e}"
+    );
+    assert!(!e.contains("sekrit"), "{e}");
+}
+
+#[test]
+fn a_syntax_error_does_not_quote_a_secret() {
+    let text =
+        "[channels.s]\nkind = \"slack\"\nurl = \"https://hooks.slack.com/services/T/B/sekrit\n";
+    let e = parse(text, &[]).unwrap_err().to_string();
+    assert!(e.contains("line 3"), "{e}");
+    assert!(!e.contains("sekrit"), "{e}");
+}

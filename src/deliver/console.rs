@@ -1,32 +1,58 @@
 //! The console channel: writes rendered alerts to stdout or appends them to a file.
 //! On by default in the shipped config so a newcomer sees alerts with no accounts.
 
-use super::Outcome;
-use crate::config::ConsoleChannel;
-use crate::notification::Notification;
-use crate::render::{Kind, Payload, Rendered};
+use super::channel::{Attempt, Channel, ChannelConfig, SendFuture};
+use super::kinds::KindInfo;
+use super::Delivery;
+use crate::config::{ConsoleChannel, Throttle};
+use crate::render::{Kind, Payload};
+use secrecy::SecretString;
 use tokio::io::AsyncWriteExt;
+
+impl ChannelConfig for ConsoleChannel {
+    fn kind(&self) -> &'static KindInfo {
+        KindInfo::of(Kind::Console)
+    }
+    fn throttle(&self) -> Throttle {
+        crate::throttle_of!(self)
+    }
+    fn secrets(&self) -> Vec<&SecretString> {
+        vec![]
+    }
+    fn validate(&self, name: &str) -> Vec<String> {
+        match Kind::parse(&self.format) {
+            Some(_) => vec![],
+            None => vec![format!(
+                "channels.{name}.format: {:?} is not a template kind (console, slack, teams, ...)",
+                self.format
+            )],
+        }
+    }
+    fn build(&self, _name: &str, _http: &reqwest::Client) -> Result<Box<dyn Channel>, String> {
+        Ok(Box::new(Console {
+            target: self.target.clone(),
+        }))
+    }
+    /// `format` previews any kind's payload.
+    fn render_kind(&self) -> Kind {
+        Kind::parse(&self.format).unwrap_or(Kind::Console)
+    }
+}
 
 #[derive(Debug)]
 pub struct Console {
     target: String,
-    kind: Kind,
+}
+
+impl Channel for Console {
+    fn send<'a>(&'a self, a: Attempt<'a>) -> SendFuture<'a> {
+        Box::pin(self.write(a))
+    }
 }
 
 impl Console {
-    pub fn new(c: &ConsoleChannel) -> Console {
-        Console {
-            target: c.target.clone(),
-            kind: Kind::parse(&c.format).unwrap_or(Kind::Console),
-        }
-    }
-
-    pub fn render_kind(&self) -> Kind {
-        self.kind
-    }
-
-    pub async fn send(&self, _n: &Notification, rendered: &Rendered) -> Outcome {
-        let mut text = match &rendered.payload {
+    async fn write(&self, a: Attempt<'_>) -> Delivery {
+        let mut text = match &a.rendered.payload {
             Payload::Text(t) => t.clone(),
             Payload::Json(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
             Payload::Email { subject, text, .. } => format!("Subject: {subject}\n\n{text}"),
@@ -48,16 +74,55 @@ impl Console {
                 .open(&self.target)
                 .await
             {
-                Ok(mut f) => f.write_all(text.as_bytes()).await,
+                // Flushed, so `Sent` means the text reached the file.
+                Ok(mut f) => match f.write_all(text.as_bytes()).await {
+                    Ok(()) => f.flush().await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             }
         };
         match result {
-            Ok(()) => Outcome::Success,
-            Err(e) => Outcome::Retry {
-                reason: format!("writing to {}: {e}", self.target),
-                retry_after: None,
-            },
+            Ok(()) => Delivery::sent(),
+            Err(e) => Delivery::retry(format!("writing to {}: {e}", self.target)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deliver::scrub::Scrubber;
+    use crate::render::sample_notifications;
+
+    #[tokio::test]
+    async fn a_write_error_is_retried_and_a_write_is_sent() {
+        let (_, n) = sample_notifications().into_iter().next().expect("a sample");
+        let rendered = crate::render::Rendered {
+            payload: Payload::Text("hello".into()),
+            fallback: None,
+            truncated: false,
+        };
+        let scrub = Scrubber::default();
+        let attempt = Attempt {
+            notification: &n,
+            rendered: &rendered,
+            plain: &rendered.payload,
+            scrub: &scrub,
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("out.log");
+        let ok = Console {
+            target: file.display().to_string(),
+        };
+        assert_eq!(ok.send(attempt).await, Delivery::sent());
+        assert_eq!(
+            std::fs::read_to_string(&file).ok().as_deref(),
+            Some("hello\n\n")
+        );
+        let bad = Console {
+            target: dir.path().join("missing/dir/x.log").display().to_string(),
+        };
+        assert!(matches!(bad.send(attempt).await, Delivery::Retry { .. }));
     }
 }

@@ -4,14 +4,38 @@
 //! float) or the `Retry-After` header, whichever is longer; 5xx, network: retry;
 //! other 4xx permanent (404: the webhook was deleted, channel broken).
 
+use super::channel::{check_url, json_of, Attempt, Channel, ChannelConfig, SendFuture};
 use super::http::{classify, post_json, Answer};
-use super::teams::json_of;
-use super::Outcome;
-use crate::config::DiscordChannel;
-use crate::render::{Payload, Rendered};
+use super::kinds::KindInfo;
+use super::Delivery;
+use crate::config::{DiscordChannel, Throttle};
+use crate::render::Kind;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use std::time::Duration;
+
+impl ChannelConfig for DiscordChannel {
+    fn kind(&self) -> &'static KindInfo {
+        KindInfo::of(Kind::Discord)
+    }
+    fn throttle(&self) -> Throttle {
+        crate::throttle_of!(self)
+    }
+    fn secrets(&self) -> Vec<&SecretString> {
+        vec![&self.url]
+    }
+    fn validate(&self, name: &str) -> Vec<String> {
+        check_url(name, "url", self.url.expose_secret())
+            .into_iter()
+            .collect()
+    }
+    fn build(&self, _name: &str, http: &reqwest::Client) -> Result<Box<dyn Channel>, String> {
+        Ok(Box::new(Discord {
+            url: self.url.clone(),
+            http: http.clone(),
+        }))
+    }
+}
 
 pub struct Discord {
     url: SecretString,
@@ -24,25 +48,21 @@ impl std::fmt::Debug for Discord {
     }
 }
 
-impl Discord {
-    pub fn new(c: &DiscordChannel, http: reqwest::Client) -> Discord {
-        Discord {
-            url: c.url.clone(),
-            http,
-        }
+impl Channel for Discord {
+    fn send<'a>(&'a self, a: Attempt<'a>) -> SendFuture<'a> {
+        Box::pin(self.post(a))
     }
+}
 
-    pub async fn send(&self, rendered: &Rendered, plain: &Payload) -> Outcome {
-        let Some(body) = json_of(&rendered.payload).or_else(|| json_of(plain)) else {
-            return Outcome::Permanent {
-                reason: "no Discord message to send (renderer produced no JSON)".into(),
-                broken: false,
-            };
+impl Discord {
+    async fn post(&self, a: Attempt<'_>) -> Delivery {
+        let Some(body) = json_of(&a.rendered.payload).or_else(|| json_of(a.plain)) else {
+            return Delivery::permanent("no Discord message to send (renderer produced no JSON)");
         };
         let body = with_mentions_pinned(body);
         match post_json(&self.http, self.url.expose_secret(), &body, &[]).await {
             Ok(a) => classify_discord(&a),
-            Err(o) => o,
+            Err(d) => d,
         }
     }
 }
@@ -64,21 +84,15 @@ fn with_mentions_pinned(v: &Value) -> Value {
     v
 }
 
-fn classify_discord(a: &Answer) -> Outcome {
+fn classify_discord(a: &Answer) -> Delivery {
     match classify(a) {
-        Outcome::Retry {
-            reason,
-            retry_after,
-        } if a.status == 429 => {
+        Delivery::Retry { reason, after } if a.status == 429 => {
             let from_body = body_retry_after(&a.body);
-            let retry_after = match (from_body, retry_after) {
+            let after = match (from_body, after) {
                 (Some(b), Some(h)) => Some(b.max(h)),
                 (b, h) => b.or(h),
             };
-            Outcome::Retry {
-                reason,
-                retry_after,
-            }
+            Delivery::Retry { reason, after }
         }
         other => other,
     }
@@ -116,17 +130,17 @@ mod tests {
             r#"{"message": "You are being rate limited.", "retry_after": 2.5, "global": false}"#;
         let got = classify_discord(&answer(429, None, body));
         assert!(
-            matches!(got, Outcome::Retry { retry_after: Some(d), .. } if d == Duration::from_millis(2500)),
+            matches!(got, Delivery::Retry { after: Some(d), .. } if d == Duration::from_millis(2500)),
             "{got:?}"
         );
         let got = classify_discord(&answer(429, Some(Duration::from_secs(3)), body));
         assert!(
-            matches!(got, Outcome::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(3)),
+            matches!(got, Delivery::Retry { after: Some(d), .. } if d == Duration::from_secs(3)),
             "{got:?}"
         );
         let got = classify_discord(&answer(429, Some(Duration::from_secs(1)), "not json"));
         assert!(
-            matches!(got, Outcome::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(1)),
+            matches!(got, Delivery::Retry { after: Some(d), .. } if d == Duration::from_secs(1)),
             "{got:?}"
         );
         assert_eq!(body_retry_after(r#"{"retry_after":-1}"#), None);
@@ -140,18 +154,18 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert_eq!(classify_discord(&answer(204, None, "")), Outcome::Success);
+        assert_eq!(classify_discord(&answer(204, None, "")), Delivery::sent());
         assert!(matches!(
             classify_discord(&answer(503, None, "")),
-            Outcome::Retry { .. }
+            Delivery::Retry { .. }
         ));
         assert!(matches!(
             classify_discord(&answer(400, None, "{\"embeds\": [\"0\"]}")),
-            Outcome::Permanent { broken: false, .. }
+            Delivery::Permanent { .. }
         ));
         assert!(matches!(
             classify_discord(&answer(404, None, "Unknown Webhook")),
-            Outcome::Permanent { broken: true, .. }
+            Delivery::Broken { .. }
         ));
     }
 

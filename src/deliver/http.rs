@@ -1,7 +1,7 @@
 //! Shared HTTP plumbing for webhook-style channels: POST JSON, read the answer,
 //! classify it. Error texts never carry the URL (it is a secret).
 
-use super::Outcome;
+use super::Delivery;
 use std::time::Duration;
 
 /// What came back from a POST.
@@ -18,7 +18,7 @@ pub async fn post_json(
     url: &str,
     body: &serde_json::Value,
     headers: &[(String, String)],
-) -> Result<Answer, Outcome> {
+) -> Result<Answer, Delivery> {
     let mut req = http.post(url).json(body);
     for (k, v) in headers {
         req = req.header(k, v);
@@ -39,7 +39,7 @@ pub async fn post_json(
 }
 
 /// A transport failure: always retryable, described without the URL.
-pub fn network_error(e: reqwest::Error) -> Outcome {
+pub fn network_error(e: reqwest::Error) -> Delivery {
     let kind = if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {
@@ -47,10 +47,7 @@ pub fn network_error(e: reqwest::Error) -> Outcome {
     } else {
         "network error"
     };
-    Outcome::Retry {
-        reason: format!("{kind}: {}", e.without_url()),
-        retry_after: None,
-    }
+    Delivery::retry(format!("{kind}: {}", e.without_url()))
 }
 
 /// `Retry-After` as seconds or an HTTP date.
@@ -86,22 +83,23 @@ fn httpdate_parse(v: &str) -> Option<std::time::SystemTime> {
 }
 
 /// The generic webhook classification (SPEC 6: teams, webhook, discord):
-/// 2xx success; 429 and 5xx retry; other 4xx permanent.
-pub fn classify(a: &Answer) -> Outcome {
+/// 2xx success; 429 and 5xx retry; 404/410 (the endpoint is gone) broken; other
+/// 4xx permanent.
+pub fn classify(a: &Answer) -> Delivery {
     match a.status {
-        200..=299 => Outcome::Success,
-        429 => Outcome::Retry {
+        200..=299 => Delivery::sent(),
+        429 => Delivery::Retry {
             reason: format!("HTTP 429 rate limited: {}", a.body),
-            retry_after: a.retry_after,
+            after: a.retry_after,
         },
-        500..=599 => Outcome::Retry {
+        500..=599 => Delivery::Retry {
             reason: format!("HTTP {}: {}", a.status, a.body),
-            retry_after: a.retry_after,
+            after: a.retry_after,
         },
-        s => Outcome::Permanent {
+        s @ (404 | 410) => Delivery::Broken {
             reason: format!("HTTP {s}: {}", a.body),
-            broken: matches!(s, 404 | 410),
         },
+        s => Delivery::permanent(format!("HTTP {s}: {}", a.body)),
     }
 }
 
@@ -138,16 +136,11 @@ mod tests {
             retry_after: None,
             body: String::new(),
         };
-        assert_eq!(classify(&a(202)), Outcome::Success);
-        assert!(matches!(classify(&a(429)), Outcome::Retry { .. }));
-        assert!(matches!(classify(&a(503)), Outcome::Retry { .. }));
-        assert!(matches!(
-            classify(&a(404)),
-            Outcome::Permanent { broken: true, .. }
-        ));
-        assert!(matches!(
-            classify(&a(400)),
-            Outcome::Permanent { broken: false, .. }
-        ));
+        assert_eq!(classify(&a(202)), Delivery::sent());
+        assert!(matches!(classify(&a(429)), Delivery::Retry { .. }));
+        assert!(matches!(classify(&a(503)), Delivery::Retry { .. }));
+        assert!(matches!(classify(&a(404)), Delivery::Broken { .. }));
+        assert!(matches!(classify(&a(410)), Delivery::Broken { .. }));
+        assert!(matches!(classify(&a(400)), Delivery::Permanent { .. }));
     }
 }

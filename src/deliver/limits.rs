@@ -1,6 +1,7 @@
 //! Per-channel rate limits and backlog size (SPEC 4), with defaults that respect
 //! each provider.
 
+use super::kinds::KindInfo;
 use crate::config::ChannelSettings;
 use governor::Quota;
 use std::num::NonZeroU32;
@@ -17,23 +18,14 @@ pub struct ChannelLimits {
 }
 
 impl ChannelLimits {
-    /// Provider defaults: Slack ~1 message/s per webhook; Discord 5 per 2 s; PagerDuty
-    /// Events API 120/min; Teams Workflows a few per second; SMTP relays dislike bursts.
-    pub fn default_for(kind: &str) -> ChannelLimits {
-        let (count, per, burst) = match kind {
-            "slack" => (1, 1, 3),
-            "teams" => (1, 1, 4),
-            "discord" => (2, 1, 5),
-            "pagerduty" => (2, 1, 10),
-            "email" => (30, 60, 5),
-            "webhook" => (10, 1, 20),
-            _ => (1000, 1, 1000),
-        };
+    /// The kind's defaults (its row in [`super::kinds::KINDS`]).
+    pub fn default_for(kind: &KindInfo) -> ChannelLimits {
+        let d = kind.limits;
         ChannelLimits {
-            count,
-            per: Duration::from_secs(per),
-            burst,
-            max_pending: 50,
+            count: d.count,
+            per: Duration::from_secs(d.per_secs),
+            burst: d.burst,
+            max_pending: d.max_pending,
         }
     }
 

@@ -1,144 +1,167 @@
 //! Delivery: one worker per channel reads due notifications from the store, waits
 //! for the channel's rate limit, renders, sends, and reports the classified outcome
-//! (SPEC 6) to the dispatch engine. One file per channel kind.
+//! (SPEC 6) to the dispatch engine. One file per channel kind ([`channel`]), one
+//! row per kind in [`kinds::KINDS`].
 
+pub mod channel;
 pub mod console;
 pub mod discord;
 pub mod email;
 pub mod http;
+pub mod kinds;
 pub mod limits;
 pub mod pagerduty;
 pub mod retry;
+pub mod scrub;
 pub mod slack;
 pub mod teams;
 pub mod webhook;
 pub mod worker;
 
+pub use channel::{Attempt, Channel, ChannelConfig, Delivery, Receipt};
+pub use kinds::{KindInfo, KINDS};
+pub use scrub::Scrubber;
+
 use crate::config::ChannelSettings;
 use crate::notification::Notification;
 use crate::render::{Kind, Payload, Rendered};
-use std::time::Duration;
 
-/// A provider's answer, classified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    /// Try again later (429, 5xx, network, timeout, SMTP 4xx).
-    Retry {
-        reason: String,
-        retry_after: Option<Duration>,
-    },
-    /// Will never work as sent; `broken`: the channel itself is gone (Slack 403/404/410).
-    Permanent {
-        reason: String,
-        broken: bool,
-    },
-}
-
-/// A configured channel, ready to send.
+/// A configured channel, ready to send: its kind's sender, the templates it
+/// renders, and the scrubber for what its provider answers.
 #[derive(Debug)]
-pub enum Sender {
-    Slack(slack::Slack),
-    Console(console::Console),
-    Teams(teams::Teams),
-    Email(email::Email),
-    Webhook(webhook::Webhook),
-    Discord(discord::Discord),
-    Pagerduty(pagerduty::PagerDuty),
+pub struct Sender {
+    channel: Box<dyn Channel>,
+    render: Kind,
+    info: &'static KindInfo,
+    scrub: Scrubber,
 }
 
 impl Sender {
+    /// The one place a channel's sender is made (the worker and `send-test` both
+    /// come here).
     pub fn build(
         name: &str,
         ch: &ChannelSettings,
         http: &reqwest::Client,
     ) -> Result<Sender, String> {
-        match ch {
-            ChannelSettings::Slack(c) => Ok(Sender::Slack(slack::Slack::new(c, http.clone()))),
-            ChannelSettings::Console(c) => Ok(Sender::Console(console::Console::new(c))),
-            ChannelSettings::Teams(c) => Ok(Sender::Teams(teams::Teams::new(c, http.clone()))),
-            ChannelSettings::Email(c) => email::Email::new(name, c).map(Sender::Email),
-            ChannelSettings::Webhook(c) => {
-                webhook::Webhook::new(name, c, http.clone()).map(Sender::Webhook)
-            }
-            ChannelSettings::Discord(c) => {
-                Ok(Sender::Discord(discord::Discord::new(c, http.clone())))
-            }
-            ChannelSettings::Pagerduty(c) => Ok(Sender::Pagerduty(pagerduty::PagerDuty::new(
-                c,
-                http.clone(),
-            ))),
-        }
+        let cfg = ch.inner();
+        Ok(Sender {
+            channel: cfg.build(name, http)?,
+            render: cfg.render_kind(),
+            info: cfg.kind(),
+            scrub: Scrubber::new(cfg.secrets()),
+        })
     }
 
     /// Which templates this channel renders.
     pub fn kind(&self) -> Kind {
-        match self {
-            Sender::Slack(_) => Kind::Slack,
-            Sender::Console(c) => c.render_kind(),
-            Sender::Teams(_) => Kind::Teams,
-            Sender::Email(_) => Kind::Email,
-            Sender::Webhook(_) => Kind::Webhook,
-            Sender::Discord(_) => Kind::Discord,
-            Sender::Pagerduty(_) => Kind::Pagerduty,
-        }
+        self.render
     }
 
-    /// `plain`: the built-in plain message for this kind, escaped like any payload
-    /// (Slack's retry-as-text after a 400).
-    pub async fn send(&self, n: &Notification, rendered: &Rendered, plain: &Payload) -> Outcome {
-        match self {
-            Sender::Slack(s) => s.send(rendered, plain).await,
-            Sender::Console(c) => c.send(n, rendered).await,
-            Sender::Teams(s) => s.send(rendered, plain).await,
-            Sender::Email(s) => s.send(n, rendered, plain).await,
-            Sender::Webhook(s) => s.send(rendered, plain).await,
-            Sender::Discord(s) => s.send(rendered, plain).await,
-            Sender::Pagerduty(s) => s.send(n, rendered, plain).await,
-        }
+    /// Its row in the kinds table.
+    pub fn info(&self) -> &'static KindInfo {
+        self.info
+    }
+
+    /// Cleans text of this channel's secrets (for messages made outside `send`).
+    pub fn scrub(&self) -> &Scrubber {
+        &self.scrub
+    }
+
+    /// Sends once and classifies the answer. `plain`: the built-in plain message
+    /// for this kind, escaped like any payload (Slack's retry-as-text after a 400).
+    /// Every reason is scrubbed of the channel's secrets before it is returned.
+    pub async fn send(&self, n: &Notification, rendered: &Rendered, plain: &Payload) -> Delivery {
+        let attempt = Attempt {
+            notification: n,
+            rendered,
+            plain,
+            scrub: &self.scrub,
+        };
+        let delivery = self.channel.send(attempt).await;
+        self.scrub.delivery(delivery)
     }
 }
 
 /// Checks a channel's settings at start (URLs parse, addresses are valid, ...);
 /// messages name the channel and key and never contain the secret.
 pub fn validate_channel(name: &str, ch: &ChannelSettings) -> Result<(), Vec<String>> {
-    use secrecy::ExposeSecret;
-    let mut errors = vec![];
-    let url_ok = |key: &str, v: &str, errors: &mut Vec<String>| {
-        if !v.trim().is_empty() {
-            match url::Url::parse(v.trim()) {
-                Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
-                _ => errors.push(format!(
-                    "channels.{name}.{key}: not an http(s) URL (value hidden)"
-                )),
-            }
-        }
-    };
-    match ch {
-        ChannelSettings::Slack(c) => url_ok("url", c.url.expose_secret(), &mut errors),
-        ChannelSettings::Teams(c) => url_ok("url", c.url.expose_secret(), &mut errors),
-        ChannelSettings::Discord(c) => url_ok("url", c.url.expose_secret(), &mut errors),
-        ChannelSettings::Webhook(c) => {
-            url_ok("url", c.url.expose_secret(), &mut errors);
-            errors.extend(webhook::check_headers(name, c));
-        }
-        ChannelSettings::Pagerduty(c) => url_ok("url", &c.url, &mut errors),
-        // An empty smtp_url switches the channel off: nothing else to check then.
-        ChannelSettings::Email(c) if c.smtp_url.expose_secret().trim().is_empty() => {}
-        ChannelSettings::Email(c) => {
-            if let Err(e) = email::check(name, c) {
-                errors.extend(e);
-            }
-        }
-        ChannelSettings::Console(c) => {
-            if Kind::parse(&c.format).is_none() {
-                errors.push(format!("channels.{name}.format: {:?} is not a template kind (console, slack, teams, ...)", c.format));
-            }
-        }
-    }
+    let errors = ch.inner().validate(name);
     if errors.is_empty() {
         Ok(())
     } else {
         Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// One channel of every kind, as a user writes them.
+    const EVERY_KIND: &str = r#"
+[channels.console]
+kind = "console"
+format = "slack"
+[channels.slack]
+kind = "slack"
+url = "https://hooks.example.com/services/T/B/slack-secret-123"
+[channels.teams]
+kind = "teams"
+url = "https://example.com/workflows/x?sig=teams-secret-123"
+[channels.email]
+kind = "email"
+smtp_url = "smtp://u:email-secret-123@127.0.0.1:2525?tls=none"
+from = "a@example.com"
+to = ["b@example.com"]
+[channels.webhook]
+kind = "webhook"
+url = "https://example.com/hook"
+headers = { Authorization = "Bearer webhook-secret-123" }
+[channels.discord]
+kind = "discord"
+url = "https://discord.example.com/api/webhooks/1/discord-secret-123"
+[channels.pagerduty]
+kind = "pagerduty"
+routing_key = "pagerduty-secret-123"
+"#;
+
+    #[tokio::test]
+    async fn every_kind_maps_to_its_row_and_builds_one_way() {
+        let s = crate::config::from_toml_str(EVERY_KIND, "t", |_| None, HashMap::new())
+            .expect("config loads");
+        assert_eq!(s.channels.len(), KINDS.len(), "a channel per row");
+        let http = reqwest::Client::new();
+        for (name, ch) in &s.channels {
+            let info = ch.kind();
+            assert_eq!(info.name, name.as_str(), "the serde tag and the row agree");
+            assert!(validate_channel(name, ch).is_ok(), "{name}");
+            assert!(ch.enabled(), "{name}");
+            let sender = Sender::build(name, ch, &http).expect("builds");
+            assert!(std::ptr::eq(sender.info(), info));
+            let expected = if name == "console" {
+                Kind::Slack
+            } else {
+                info.render
+            };
+            assert_eq!(sender.kind(), expected, "{name}");
+            let dbg = format!("{sender:?}");
+            assert!(!dbg.contains("secret-123"), "{dbg}");
+            let secrets = ch.inner().secrets().len();
+            assert_eq!(
+                secrets,
+                info.secret_keys.len(),
+                "{name}: one secret per key"
+            );
+            if secrets > 0 {
+                let cleaned = sender
+                    .scrub()
+                    .clean(&format!("echo {dbg} {name}-secret-123"));
+                assert!(!cleaned.contains("secret-123"), "{name}: {cleaned}");
+            }
+            let limits = limits::ChannelLimits::from_settings(name, ch).expect("limits");
+            assert_eq!(limits, limits::ChannelLimits::default_for(info));
+        }
     }
 }

@@ -3,17 +3,39 @@
 //! payload has no `routing_key`/`dedup_key`; they are added here. 202 success;
 //! 429, 5xx, network: retry; 400 (invalid event) and other 4xx permanent.
 
-use super::http::{classify, post_json};
-use super::teams::json_of;
-use super::webhook::redact_outcome;
-use super::Outcome;
-use crate::config::PagerDutyChannel;
+use super::channel::{check_url, json_of, Attempt, Channel, ChannelConfig, SendFuture};
+use super::http::{classify, post_json, Answer};
+use super::kinds::KindInfo;
+use super::{Delivery, Receipt};
+use crate::config::{PagerDutyChannel, Throttle};
 use crate::event::Level;
 use crate::notification::Notification;
-use crate::render::{Payload, Rendered};
+use crate::render::Kind;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+impl ChannelConfig for PagerDutyChannel {
+    fn kind(&self) -> &'static KindInfo {
+        KindInfo::of(Kind::Pagerduty)
+    }
+    fn throttle(&self) -> Throttle {
+        crate::throttle_of!(self)
+    }
+    fn secrets(&self) -> Vec<&SecretString> {
+        vec![&self.routing_key]
+    }
+    fn validate(&self, name: &str) -> Vec<String> {
+        check_url(name, "url", &self.url).into_iter().collect()
+    }
+    fn build(&self, _name: &str, http: &reqwest::Client) -> Result<Box<dyn Channel>, String> {
+        Ok(Box::new(PagerDuty {
+            routing_key: self.routing_key.clone(),
+            url: self.url.trim().to_string(),
+            http: http.clone(),
+        }))
+    }
+}
 
 /// PagerDuty's limit on `dedup_key`.
 const DEDUP_KEY_MAX: usize = 255;
@@ -34,28 +56,44 @@ impl std::fmt::Debug for PagerDuty {
     }
 }
 
+impl Channel for PagerDuty {
+    fn send<'a>(&'a self, a: Attempt<'a>) -> SendFuture<'a> {
+        Box::pin(self.post(a))
+    }
+}
+
 impl PagerDuty {
-    pub fn new(c: &PagerDutyChannel, http: reqwest::Client) -> PagerDuty {
-        PagerDuty {
-            routing_key: c.routing_key.clone(),
-            url: c.url.trim().to_string(),
-            http,
+    async fn post(&self, a: Attempt<'_>) -> Delivery {
+        let Some(body) = json_of(&a.rendered.payload).or_else(|| json_of(a.plain)) else {
+            return Delivery::permanent("no PagerDuty event to send (renderer produced no JSON)");
+        };
+        let body = event(
+            body,
+            a.notification,
+            self.routing_key.expose_secret().trim(),
+        );
+        match post_json(&self.http, &self.url, &body, &[]).await {
+            Ok(answer) => classify_pagerduty(&answer, &body),
+            Err(d) => d,
         }
     }
+}
 
-    pub async fn send(&self, n: &Notification, rendered: &Rendered, plain: &Payload) -> Outcome {
-        let Some(body) = json_of(&rendered.payload).or_else(|| json_of(plain)) else {
-            return Outcome::Permanent {
-                reason: "no PagerDuty event to send (renderer produced no JSON)".into(),
-                broken: false,
-            };
-        };
-        let body = event(body, n, self.routing_key.expose_secret().trim());
-        let outcome = match post_json(&self.http, &self.url, &body, &[]).await {
-            Ok(a) => classify(&a),
-            Err(o) => o,
-        };
-        redact_outcome(outcome, &[self.routing_key.expose_secret()])
+/// The generic classification; on success the incident's `dedup_key` (PagerDuty's
+/// answer names it; else the one sent) is the receipt, for the later `resolve`.
+fn classify_pagerduty(a: &Answer, sent: &Value) -> Delivery {
+    match classify(a) {
+        Delivery::Sent { .. } => {
+            let answered = serde_json::from_str::<Value>(&a.body)
+                .ok()
+                .and_then(|v| v.get("dedup_key")?.as_str().map(str::to_string));
+            let dedup_key =
+                answered.or_else(|| sent.get("dedup_key")?.as_str().map(str::to_string));
+            Delivery::Sent {
+                receipt: dedup_key.map(|dedup_key| Receipt::Pagerduty { dedup_key }),
+            }
+        }
+        other => other,
     }
 }
 
@@ -151,7 +189,44 @@ mod tests {
             burst: None,
             max_pending: None,
         };
-        let p = PagerDuty::new(&c, reqwest::Client::new());
+        let p = c.build("pd", &reqwest::Client::new()).expect("builds");
         assert!(!format!("{p:?}").contains("R0UT1NGKEY"));
+        assert!(c.validate("pd").is_empty());
+    }
+
+    #[test]
+    fn classification_and_the_dedup_key_receipt() {
+        let a = |status, body: &str| Answer {
+            status,
+            retry_after: None,
+            body: body.into(),
+        };
+        let sent = json!({"dedup_key": "voice|11200"});
+        let receipt = |k: &str| Delivery::Sent {
+            receipt: Some(Receipt::Pagerduty {
+                dedup_key: k.into(),
+            }),
+        };
+        let accepted = r#"{"status":"success","message":"Event processed","dedup_key":"srv-key"}"#;
+        assert_eq!(
+            classify_pagerduty(&a(202, accepted), &sent),
+            receipt("srv-key")
+        );
+        assert_eq!(
+            classify_pagerduty(&a(202, ""), &sent),
+            receipt("voice|11200")
+        );
+        assert!(matches!(
+            classify_pagerduty(&a(429, ""), &sent),
+            Delivery::Retry { .. }
+        ));
+        assert!(matches!(
+            classify_pagerduty(&a(500, ""), &sent),
+            Delivery::Retry { .. }
+        ));
+        assert_eq!(
+            classify_pagerduty(&a(400, "Event object is invalid"), &sent),
+            Delivery::permanent("HTTP 400: Event object is invalid")
+        );
     }
 }

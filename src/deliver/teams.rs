@@ -2,11 +2,36 @@
 //! 1.4 in a `message` attachment (SPEC 6). 200/202 success; 429, 5xx, network:
 //! retry; other 4xx permanent (404/410: the workflow is gone, channel broken).
 
+use super::channel::{check_url, json_of, Attempt, Channel, ChannelConfig, SendFuture};
 use super::http::{classify, post_json, Answer};
-use super::Outcome;
-use crate::config::TeamsChannel;
-use crate::render::{Payload, Rendered};
+use super::kinds::KindInfo;
+use super::Delivery;
+use crate::config::{TeamsChannel, Throttle};
+use crate::render::Kind;
 use secrecy::{ExposeSecret, SecretString};
+
+impl ChannelConfig for TeamsChannel {
+    fn kind(&self) -> &'static KindInfo {
+        KindInfo::of(Kind::Teams)
+    }
+    fn throttle(&self) -> Throttle {
+        crate::throttle_of!(self)
+    }
+    fn secrets(&self) -> Vec<&SecretString> {
+        vec![&self.url]
+    }
+    fn validate(&self, name: &str) -> Vec<String> {
+        check_url(name, "url", self.url.expose_secret())
+            .into_iter()
+            .collect()
+    }
+    fn build(&self, _name: &str, http: &reqwest::Client) -> Result<Box<dyn Channel>, String> {
+        Ok(Box::new(Teams {
+            url: self.url.clone(),
+            http: http.clone(),
+        }))
+    }
+}
 
 pub struct Teams {
     url: SecretString,
@@ -19,41 +44,30 @@ impl std::fmt::Debug for Teams {
     }
 }
 
-impl Teams {
-    pub fn new(c: &TeamsChannel, http: reqwest::Client) -> Teams {
-        Teams {
-            url: c.url.clone(),
-            http,
-        }
-    }
-
-    /// Posts the rendered card (the built-in plain card if the rendered payload
-    /// is not JSON, which only a renderer bug could cause).
-    pub async fn send(&self, rendered: &Rendered, plain: &Payload) -> Outcome {
-        let Some(body) = json_of(&rendered.payload).or_else(|| json_of(plain)) else {
-            return Outcome::Permanent {
-                reason: "no Teams card to send (renderer produced no JSON)".into(),
-                broken: false,
-            };
-        };
-        match post_json(&self.http, self.url.expose_secret(), body, &[]).await {
-            Ok(a) => classify_teams(&a),
-            Err(o) => o,
-        }
+impl Channel for Teams {
+    fn send<'a>(&'a self, a: Attempt<'a>) -> SendFuture<'a> {
+        Box::pin(self.post(a))
     }
 }
 
-pub(super) fn json_of(p: &Payload) -> Option<&serde_json::Value> {
-    match p {
-        Payload::Json(v) => Some(v),
-        _ => None,
+impl Teams {
+    /// Posts the rendered card (the built-in plain card if the rendered payload
+    /// is not JSON, which only a renderer bug could cause).
+    async fn post(&self, a: Attempt<'_>) -> Delivery {
+        let Some(body) = json_of(&a.rendered.payload).or_else(|| json_of(a.plain)) else {
+            return Delivery::permanent("no Teams card to send (renderer produced no JSON)");
+        };
+        match post_json(&self.http, self.url.expose_secret(), body, &[]).await {
+            Ok(a) => classify_teams(&a),
+            Err(d) => d,
+        }
     }
 }
 
 /// The generic classification, plus the retired Office 365 connectors' habit of
 /// answering 200 with the real error in the body ("Microsoft Teams endpoint
 /// returned HTTP error 429"), still seen behind some proxies.
-fn classify_teams(a: &Answer) -> Outcome {
+fn classify_teams(a: &Answer) -> Delivery {
     let failed_in_body = (200..300).contains(&a.status)
         && a.body
             .starts_with("Webhook message delivery failed with error");
@@ -61,15 +75,12 @@ fn classify_teams(a: &Answer) -> Outcome {
         return classify(a);
     }
     if a.body.contains("HTTP error 429") {
-        Outcome::Retry {
+        Delivery::Retry {
             reason: format!("HTTP {} (rate limited): {}", a.status, a.body),
-            retry_after: a.retry_after,
+            after: a.retry_after,
         }
     } else {
-        Outcome::Permanent {
-            reason: format!("HTTP {}: {}", a.status, a.body),
-            broken: false,
-        }
+        Delivery::permanent(format!("HTTP {}: {}", a.status, a.body))
     }
 }
 
@@ -87,23 +98,23 @@ mod tests {
 
     #[test]
     fn success_and_failures() {
-        assert_eq!(classify_teams(&answer(200, "")), Outcome::Success);
-        assert_eq!(classify_teams(&answer(202, "")), Outcome::Success);
+        assert_eq!(classify_teams(&answer(200, "")), Delivery::sent());
+        assert_eq!(classify_teams(&answer(202, "")), Delivery::sent());
         assert!(matches!(
             classify_teams(&answer(429, "")),
-            Outcome::Retry { .. }
+            Delivery::Retry { .. }
         ));
         assert!(matches!(
             classify_teams(&answer(502, "")),
-            Outcome::Retry { .. }
+            Delivery::Retry { .. }
         ));
         assert!(matches!(
             classify_teams(&answer(400, "bad card")),
-            Outcome::Permanent { broken: false, .. }
+            Delivery::Permanent { .. }
         ));
         assert!(matches!(
             classify_teams(&answer(404, "")),
-            Outcome::Permanent { broken: true, .. }
+            Delivery::Broken { .. }
         ));
     }
 
@@ -112,12 +123,12 @@ mod tests {
         let throttled = "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429 with ContextId tcid=0";
         assert!(matches!(
             classify_teams(&answer(200, throttled)),
-            Outcome::Retry { .. }
+            Delivery::Retry { .. }
         ));
         let bad = "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 400";
         assert!(matches!(
             classify_teams(&answer(200, bad)),
-            Outcome::Permanent { .. }
+            Delivery::Permanent { .. }
         ));
     }
 }

@@ -2,12 +2,50 @@
 //! template, or the route's own) to `url`, with optional `headers` (SPEC 6).
 //! 2xx success; 429, 5xx, network: retry; other 4xx permanent.
 
+use super::channel::{check_url, json_of, Attempt, Channel, ChannelConfig, SendFuture};
 use super::http::{classify, post_json};
-use super::teams::json_of;
-use super::Outcome;
-use crate::config::WebhookChannel;
-use crate::render::{Payload, Rendered};
+use super::kinds::KindInfo;
+use super::Delivery;
+use crate::config::{Throttle, WebhookChannel};
+use crate::render::Kind;
 use secrecy::{ExposeSecret, SecretString};
+
+impl ChannelConfig for WebhookChannel {
+    fn kind(&self) -> &'static KindInfo {
+        KindInfo::of(Kind::Webhook)
+    }
+    fn throttle(&self) -> Throttle {
+        crate::throttle_of!(self)
+    }
+    /// The URL first (it switches the channel), then the header values (tokens).
+    fn secrets(&self) -> Vec<&SecretString> {
+        std::iter::once(&self.url)
+            .chain(self.headers.values())
+            .collect()
+    }
+    fn validate(&self, name: &str) -> Vec<String> {
+        check_url(name, "url", self.url.expose_secret())
+            .into_iter()
+            .chain(check_headers(name, self))
+            .collect()
+    }
+    /// Fails when a header name or value is not valid HTTP (names the header, hides the value).
+    fn build(&self, name: &str, http: &reqwest::Client) -> Result<Box<dyn Channel>, String> {
+        let errors = check_headers(name, self);
+        if !errors.is_empty() {
+            return Err(errors.join("; "));
+        }
+        Ok(Box::new(Webhook {
+            url: self.url.clone(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            http: http.clone(),
+        }))
+    }
+}
 
 pub struct Webhook {
     url: SecretString,
@@ -26,47 +64,28 @@ impl std::fmt::Debug for Webhook {
     }
 }
 
-impl Webhook {
-    /// Fails when a header name or value is not valid HTTP (names the header, hides the value).
-    pub fn new(name: &str, c: &WebhookChannel, http: reqwest::Client) -> Result<Webhook, String> {
-        let errors = check_headers(name, c);
-        if !errors.is_empty() {
-            return Err(errors.join("; "));
-        }
-        Ok(Webhook {
-            url: c.url.clone(),
-            headers: c
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            http,
-        })
+impl Channel for Webhook {
+    fn send<'a>(&'a self, a: Attempt<'a>) -> SendFuture<'a> {
+        Box::pin(self.post(a))
     }
+}
 
-    pub async fn send(&self, rendered: &Rendered, plain: &Payload) -> Outcome {
-        let Some(body) = json_of(&rendered.payload).or_else(|| json_of(plain)) else {
-            return Outcome::Permanent {
-                reason: "no JSON to send (renderer produced none)".into(),
-                broken: false,
-            };
+impl Webhook {
+    /// A receiver may echo the request (headers included) in its error body; the
+    /// answer is scrubbed of them by `Sender::send`.
+    async fn post(&self, a: Attempt<'_>) -> Delivery {
+        let Some(body) = json_of(&a.rendered.payload).or_else(|| json_of(a.plain)) else {
+            return Delivery::permanent("no JSON to send (renderer produced none)");
         };
         let headers: Vec<(String, String)> = self
             .headers
             .iter()
             .map(|(k, v)| (k.clone(), v.expose_secret().to_string()))
             .collect();
-        let outcome = match post_json(&self.http, self.url.expose_secret(), body, &headers).await {
+        match post_json(&self.http, self.url.expose_secret(), body, &headers).await {
             Ok(a) => classify(&a),
-            Err(o) => o,
-        };
-        // A receiver may echo the request (headers included) in its error body.
-        let secrets: Vec<&str> = self
-            .headers
-            .iter()
-            .map(|(_, v)| v.expose_secret())
-            .collect();
-        redact_outcome(outcome, &secrets)
+            Err(d) => d,
+        }
     }
 }
 
@@ -88,52 +107,23 @@ pub fn check_headers(name: &str, c: &WebhookChannel) -> Vec<String> {
     errors
 }
 
-/// Replaces every occurrence of a (non-trivial) secret in `text` with `[hidden]`.
-pub(super) fn redact(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_string();
-    for s in secrets {
-        let s = s.trim();
-        if s.len() >= 4 {
-            out = out.replace(s, "[hidden]");
-        }
-    }
-    out
-}
-
-pub(super) fn redact_outcome(o: Outcome, secrets: &[&str]) -> Outcome {
-    match o {
-        Outcome::Success => Outcome::Success,
-        Outcome::Retry {
-            reason,
-            retry_after,
-        } => Outcome::Retry {
-            reason: redact(&reason, secrets),
-            retry_after,
-        },
-        Outcome::Permanent { reason, broken } => Outcome::Permanent {
-            reason: redact(&reason, secrets),
-            broken,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deliver::http::Answer;
 
     #[test]
-    fn redacts_secrets_in_reasons() {
-        let o = Outcome::Permanent {
-            reason: "HTTP 401: bad token Bearer s3cr3t-token".into(),
-            broken: false,
+    fn classification() {
+        let a = |status| Answer {
+            status,
+            retry_after: None,
+            body: "echo".into(),
         };
-        assert_eq!(
-            redact_outcome(o, &["s3cr3t-token", ""]),
-            Outcome::Permanent {
-                reason: "HTTP 401: bad token Bearer [hidden]".into(),
-                broken: false
-            }
-        );
+        assert_eq!(classify(&a(204)), Delivery::sent());
+        assert!(matches!(classify(&a(429)), Delivery::Retry { .. }));
+        assert!(matches!(classify(&a(502)), Delivery::Retry { .. }));
+        assert!(matches!(classify(&a(404)), Delivery::Broken { .. }));
+        assert_eq!(classify(&a(401)), Delivery::permanent("HTTP 401: echo"));
     }
 
     #[test]
@@ -142,15 +132,17 @@ mod tests {
         let errors = check_headers("hook", &c);
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors.iter().all(|e| !e.contains("line1")), "{errors:?}");
+        assert_eq!(c.validate("hook").len(), 2);
         let good = channel(&[("Authorization", "Bearer abc")]);
         assert!(check_headers("hook", &good).is_empty());
-        let w = Webhook::new("hook", &good, reqwest::Client::new()).expect("builds");
+        let w = good.build("hook", &reqwest::Client::new()).expect("builds");
         let dbg = format!("{w:?}");
         assert!(
             !dbg.contains("abc") && !dbg.contains("example.com"),
             "{dbg}"
         );
-        assert!(Webhook::new("hook", &c, reqwest::Client::new()).is_err());
+        assert!(c.build("hook", &reqwest::Client::new()).is_err());
+        assert_eq!(good.secrets().len(), 2, "the URL and the header value");
     }
 
     fn channel(headers: &[(&str, &str)]) -> WebhookChannel {

@@ -3,7 +3,7 @@
 //! any point loses nothing: its notification is still pending and is sent again.
 
 use super::retry::{Decision, RetryPolicy};
-use super::{Outcome, Sender};
+use super::{Delivery, Sender};
 use crate::clock::SharedClock;
 use crate::config::ChannelSettings;
 use crate::dispatch::{Dispatcher, Settled, Wakers};
@@ -229,10 +229,7 @@ impl Worker {
         let send = tracing::Instrument::instrument(sender.send(n, &rendered, &plain), span);
         let outcome = match tokio::time::timeout(timeout, send).await {
             Ok(o) => o,
-            Err(_) => Outcome::Retry {
-                reason: format!("timed out after {}s", timeout.as_secs_f32()),
-                retry_after: None,
-            },
+            Err(_) => Delivery::retry(format!("timed out after {}s", timeout.as_secs_f32())),
         };
         let now = self.clock.now_ms();
         let attempts = q.attempts + 1;
@@ -242,7 +239,7 @@ impl Worker {
             "alert"
         };
         let settled = match outcome {
-            Outcome::Success => {
+            Delivery::Sent { receipt: _ } => {
                 self.metrics
                     .gauge("twilert_channel_broken", &[("channel", &self.channel)])
                     .set(0.0);
@@ -262,9 +259,9 @@ impl Worker {
                     ms = started.elapsed().as_millis() as u64, "delivered");
                 Settled::Sent
             }
-            Outcome::Retry {
+            Delivery::Retry {
                 reason,
-                retry_after,
+                after: retry_after,
             } => {
                 self.metrics
                     .counter(
@@ -298,7 +295,9 @@ impl Worker {
                     }
                 }
             }
-            Outcome::Permanent { reason, broken } => {
+            outcome @ (Delivery::Permanent { .. } | Delivery::Broken { .. }) => {
+                let broken = matches!(outcome, Delivery::Broken { .. });
+                let reason = outcome.reason().unwrap_or_default().to_string();
                 self.metrics
                     .counter(
                         "twilert_notifications_failed_total",

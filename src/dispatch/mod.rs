@@ -606,8 +606,9 @@ fn ingest_one(
                     };
                     b.insert_notification(&n, u64::from(primary && j == 0), now)?;
                     out.woken.insert((*ch).clone());
+                    // One line per channel: `channel` is a plain field in JSON logs.
+                    tracing::info!(sid = %ev.sid, route = %route.name, channel = %ch, "alert queued");
                 }
-                tracing::info!(sid = %ev.sid, route = %route.name, channels = ?channels, "alert queued");
             }
         }
     }

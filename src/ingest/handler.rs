@@ -22,8 +22,7 @@ pub struct IngestState {
     pub dispatcher: Dispatcher,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
-    /// Registered once: the per-request ones are on the hot path.
-    pub received: metrics::Counter,
+    /// Registered once: the per-request one is on the hot path.
     pub latency: metrics::Histogram,
 }
 
@@ -37,7 +36,6 @@ impl IngestState {
         metrics: Arc<Metrics>,
     ) -> IngestState {
         IngestState {
-            received: metrics.counter("twilert_events_received_total", &[]),
             latency: metrics.histogram("twilert_ingest_seconds", &[]),
             verifier,
             public_url,
@@ -64,6 +62,15 @@ pub enum IngestError {
 }
 
 impl IngestError {
+    /// Every [`IngestError::reason`], for `twilert_events_rejected_total{reason}`.
+    pub const REASONS: [&'static str; 5] = [
+        "bad_request",
+        "bad_signature",
+        "too_large",
+        "unsupported_type",
+        "store_unavailable",
+    ];
+
     fn reason(&self) -> &'static str {
         match self {
             IngestError::BadRequest(_) => "bad_request",
@@ -113,15 +120,11 @@ pub async fn debugger(
     state: web::Data<IngestState>,
 ) -> Result<HttpResponse, IngestError> {
     let started = std::time::Instant::now();
-    state.received.increment(1);
     let result = handle(&req, &mut payload, &state).await;
     match &result {
         Ok(_) => state.latency.record(started.elapsed().as_secs_f64()),
         Err(e) => {
-            state
-                .metrics
-                .counter("twilert_events_rejected_total", &[("reason", e.reason())])
-                .increment(1);
+            state.metrics.count_rejected(e.reason());
             tracing::warn!(status = e.status_code().as_u16(), reason = e.reason(), error = %e, "event rejected");
         }
     }

@@ -12,7 +12,7 @@ const BROADCASTS: [&str; 3] = ["here", "channel", "everyone"];
 
 /// One escaping family; each has its own Handlebars registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Flavor {
+pub enum Flavor {
     /// Slack Block Kit JSON: JSON string + Slack's `&`/`<`/`>` entities + broken `@here`.
     Slack,
     /// Teams Adaptive Card JSON: JSON string.

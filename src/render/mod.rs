@@ -24,6 +24,8 @@ use crate::notification::Notification;
 
 pub use samples::{hostile_catalog_entry, sample_notifications, HOSTILE_TEXT};
 
+pub use escape::Flavor;
+
 use templates::{Failure, Templates};
 
 /// A channel kind: which payload to build.
@@ -67,7 +69,7 @@ impl Kind {
     }
 
     /// Template suffixes this kind renders (`email` has three).
-    fn parts(self) -> &'static [&'static str] {
+    pub fn parts(self) -> &'static [&'static str] {
         match self {
             Kind::Slack => &["slack"],
             Kind::Teams => &["teams"],
@@ -77,6 +79,16 @@ impl Kind {
             Kind::Email => &["email.subject", "email.text", "email.html"],
             Kind::Console => &["console"],
         }
+    }
+}
+
+impl Kind {
+    /// How each of [`Kind::parts`] is escaped (for the channel kinds table).
+    pub fn escaping(self) -> Vec<Flavor> {
+        self.parts()
+            .iter()
+            .filter_map(|p| templates::flavor_of(&format!("default.{p}")))
+            .collect()
     }
 }
 

@@ -151,7 +151,12 @@ async fn teams_receives_an_adaptive_card_1_4_and_202_is_success() {
     // The hostile text arrived as text, inside the card, not as structure.
     assert!(text.contains("<script>alert('x')</script>"), "{text}");
     assert!(delivered(&app, 1).await);
-    assert!(!app.metrics().await.contains("reason=\"retry\""));
+    // Registered from start; no attempt failed.
+    let m = app.metrics().await;
+    assert!(
+        m.contains("twilert_notifications_failed_total{channel=\"ch\",reason=\"retry\"} 0\n"),
+        "{m}"
+    );
     app.stop().await;
 }
 

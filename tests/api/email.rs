@@ -3,7 +3,7 @@
 //! (`tests/smtp/parse_mail.py`) and checked as a mail client would see it.
 
 #[path = "../smtp/sink.rs"]
-mod sink;
+pub(crate) mod sink;
 
 use crate::channels::hostile_event;
 use crate::helpers::*;
@@ -71,7 +71,7 @@ impl Parsed {
         use std::io::Write;
         use std::process::{Command, Stdio};
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp/parse_mail.py");
-        let mut child = Command::new("python3")
+        let mut child = Command::new(crate::python::python())
             .arg(script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

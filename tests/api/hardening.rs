@@ -130,10 +130,12 @@ async fn a_reload_flood_does_not_raise_the_delivery_rate() {
         .await
         .unwrap_or_default()
         .len();
-    // 1/s with a burst of 2 over ~3 s: at most 2 + 3 (+1 for timing at the edges).
+    let secs = started.elapsed().as_secs_f64().ceil() as usize;
+    // 1/s with a burst of 2: at most 2 + one a second (+1 for timing at the edges);
+    // a limiter refilled by each reload would let 2 more through per reload.
     assert!(
-        reloads >= 5 && sent <= 6,
-        "{sent} messages in 3 s with {reloads} reloads"
+        reloads >= 3 && sent <= 3 + secs,
+        "{sent} messages in {secs} s with {reloads} reloads"
     );
     app.stop().await;
 }

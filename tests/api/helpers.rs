@@ -181,6 +181,11 @@ impl TestApp {
         post_signed_to(&self.http, &self.ingest_url(), params).await
     }
 
+    /// [`Self::post_signed`] for owned params (for `join_all`); returns the status.
+    pub async fn post_signed_owned(&self, params: Vec<(String, String)>) -> u16 {
+        self.post_signed(&params).await.status().as_u16()
+    }
+
     pub async fn post_form(
         &self,
         params: &[(String, String)],
@@ -367,16 +372,27 @@ impl Served {
 /// Starts `twilert serve` on `config` (written with [`with_test_admin`] applied) with
 /// JSON logs, and reads both ports from its "twilert listening" line.
 pub fn serve_binary(config: &std::path::Path) -> Served {
-    try_serve_binary(config).unwrap_or_else(|logs| panic!("twilert did not start:\n{logs}"))
+    serve_binary_with(config, &[])
+}
+
+/// As [`serve_binary`], with environment variables (e.g. `RUST_LOG`).
+pub fn serve_binary_with(config: &std::path::Path, env: &[(&str, &str)]) -> Served {
+    try_serve_binary_with(config, env)
+        .unwrap_or_else(|logs| panic!("twilert did not start:\n{logs}"))
 }
 
 /// As [`serve_binary`]; `Err` carries what the process logged when it did not start.
 pub fn try_serve_binary(config: &std::path::Path) -> Result<Served, String> {
+    try_serve_binary_with(config, &[])
+}
+
+fn try_serve_binary_with(config: &std::path::Path, env: &[(&str, &str)]) -> Result<Served, String> {
     use std::io::{BufRead, BufReader};
     let text = std::fs::read_to_string(config).expect("read config");
     std::fs::write(config, with_test_admin(&text)).expect("write config");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_twilert"))
         .env_clear()
+        .envs(env.iter().copied())
         .arg("--config")
         .arg(config)
         .args(["--log-format", "json", "serve"])

@@ -3,13 +3,19 @@
 //! (one link step).
 
 mod helpers;
+#[path = "../support/python.rs"]
+mod python;
 
 mod channels;
 mod cli;
+mod docs;
 mod durability;
 mod email;
 mod grouping;
 mod hardening;
 mod ingest;
+mod metrics;
+mod quickstart;
 mod reload;
+mod scrub;
 mod twilio_sdk;

@@ -13,13 +13,13 @@ fn sdk_sign(cases: &Value) -> Vec<(String, String)> {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/validators/twilio_sign.py"
     );
-    let mut child = Command::new("python3")
+    let mut child = Command::new(crate::python::python())
         .arg(script)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("python3 is needed: run scripts/test-deps.sh");
+        .expect("Python is needed: run scripts/test-deps.sh (see tests/support/python.rs)");
     child
         .stdin
         .take()

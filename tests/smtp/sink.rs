@@ -2,6 +2,8 @@
 //! (EHLO, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT), records every
 //! message and conversation, and answers scripted failures (`451` after DATA,
 //! `550` to RCPT, ...). No TLS and no 8BITMIME: what we send must be 7-bit clean.
+//! In echo mode ([`Sink::echo_auth`]) it refuses every login with a 535 that repeats
+//! the client's AUTH lines, raw (base64) and decoded, as careless servers do.
 
 use base64::Engine;
 use std::collections::VecDeque;
@@ -15,6 +17,13 @@ pub enum Stage {
     Rcpt,
     /// The reply after the message's final `.`.
     DataEnd,
+}
+
+/// SASL mechanisms the sink can offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    Plain,
+    Login,
 }
 
 /// One message accepted (250 after DATA).
@@ -36,6 +45,8 @@ struct State {
     logins: Vec<String>,
     script: VecDeque<(Stage, String)>,
     delays: VecDeque<(Stage, std::time::Duration)>,
+    /// Offer only this mechanism and answer the login with an echoing 535.
+    echo_auth: Option<Mechanism>,
 }
 
 #[derive(Clone)]
@@ -69,6 +80,12 @@ impl Sink {
             .expect("state")
             .script
             .push_back((stage, reply.to_string()));
+    }
+
+    /// From now on offer only `mechanism`, and refuse each login with `535` plus
+    /// the AUTH lines as received and as decoded.
+    pub fn echo_auth(&self, mechanism: Mechanism) {
+        self.state.lock().expect("state").echo_auth = Some(mechanism);
     }
 
     /// The next time `stage` is reached, wait `d` before answering (a slow server).
@@ -144,8 +161,14 @@ async fn serve(sock: tokio::net::TcpStream, st: Arc<Mutex<State>>) -> std::io::R
         }
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
+        let echo = st.lock().expect("state").echo_auth;
         let reply: String = if upper.starts_with("EHLO") {
-            "250-sink.test\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 10485760".into()
+            let auth = match echo {
+                None => "PLAIN LOGIN",
+                Some(Mechanism::Plain) => "PLAIN",
+                Some(Mechanism::Login) => "LOGIN",
+            };
+            format!("250-sink.test\r\n250-AUTH {auth}\r\n250 SIZE 10485760")
         } else if upper.starts_with("HELO") {
             "250 sink.test".into()
         } else if upper.starts_with("AUTH PLAIN") {
@@ -164,7 +187,12 @@ async fn serve(sock: tokio::net::TcpStream, st: Arc<Mutex<State>>) -> std::io::R
                     .logins
                     .push(format!("{}:{}", parts[1], parts[2]));
             }
-            "235 2.7.0 Authentication successful".into()
+            match (echo, parts.as_slice()) {
+                (Some(_), [_, user, pass]) => format!(
+                    "535 5.7.8 Authentication failed for AUTH PLAIN {initial} (user {user}, password {pass})"
+                ),
+                _ => "235 2.7.0 Authentication successful".into(),
+            }
         } else if upper.starts_with("AUTH LOGIN") {
             w.write_all(b"334 VXNlcm5hbWU6\r\n").await?;
             line.clear();
@@ -173,12 +201,19 @@ async fn serve(sock: tokio::net::TcpStream, st: Arc<Mutex<State>>) -> std::io::R
             w.write_all(b"334 UGFzc3dvcmQ6\r\n").await?;
             line.clear();
             r.read_line(&mut line).await?;
+            let raw_pass = line.trim().to_string();
             let pass = b64(&line);
             st.lock()
                 .expect("state")
                 .logins
                 .push(format!("{user}:{pass}"));
-            "235 2.7.0 Authentication successful".into()
+            match echo {
+                Some(_) => format!(
+                    "535 5.7.8 Authentication failed for AUTH LOGIN {} {raw_pass} (user {user}, password {pass})",
+                    base64::engine::general_purpose::STANDARD.encode(&user)
+                ),
+                None => "235 2.7.0 Authentication successful".into(),
+            }
         } else if upper.starts_with("MAIL FROM:") {
             mail_from = cmd[10..].trim().to_string();
             rcpt_to.clear();

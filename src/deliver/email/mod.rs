@@ -8,16 +8,43 @@
 //! (STARTTLS; `required` when `tls` is left out; port 587, or 25 with `none`)
 //! or `smtps://[user:pass@]host[:port]` (TLS from the start, port 465).
 
-use super::Outcome;
-use crate::config::EmailChannel;
-use crate::notification::Notification;
-use crate::render::{Payload, Rendered};
+use super::channel::{Attempt, Channel, ChannelConfig, SendFuture};
+use super::kinds::KindInfo;
+use super::{Delivery, Receipt};
+use crate::config::{EmailChannel, Throttle};
+use crate::render::{Kind, Payload};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
+
+mod thread;
+use thread::ascii_domain;
+pub use thread::{thread_ids, ThreadIds};
+
+impl ChannelConfig for EmailChannel {
+    fn kind(&self) -> &'static KindInfo {
+        KindInfo::of(Kind::Email)
+    }
+    fn throttle(&self) -> Throttle {
+        crate::throttle_of!(self)
+    }
+    fn secrets(&self) -> Vec<&SecretString> {
+        vec![&self.smtp_url]
+    }
+    fn validate(&self, name: &str) -> Vec<String> {
+        // An empty smtp_url switches the channel off: nothing else to check then.
+        if self.smtp_url.expose_secret().trim().is_empty() {
+            return vec![];
+        }
+        check(name, self).err().unwrap_or_default()
+    }
+    /// Call inside a tokio runtime: the connection pool starts its cleanup task here.
+    fn build(&self, name: &str, _http: &reqwest::Client) -> Result<Box<dyn Channel>, String> {
+        Email::new(name, self).map(|e| Box::new(e) as Box<dyn Channel>)
+    }
+}
 
 pub struct Email {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -26,8 +53,6 @@ pub struct Email {
     cc: Vec<Mailbox>,
     /// Right-hand side of our Message-IDs: the sender's domain, ASCII.
     domain: String,
-    /// The URL's password, scrubbed from any error text.
-    password: Option<SecretString>,
 }
 
 impl std::fmt::Debug for Email {
@@ -49,7 +74,6 @@ pub struct Checked {
     pub from: Mailbox,
     pub to: Vec<Mailbox>,
     pub cc: Vec<Mailbox>,
-    pub password: Option<String>,
 }
 
 pub fn check(name: &str, c: &EmailChannel) -> Result<Checked, Vec<String>> {
@@ -81,20 +105,18 @@ pub fn check(name: &str, c: &EmailChannel) -> Result<Checked, Vec<String>> {
         errors.push(format!("channels.{name}.to: needs at least one address"));
     }
     match (url, from) {
-        (Some((builder, password)), Some(from)) if errors.is_empty() => Ok(Checked {
+        (Some(builder), Some(from)) if errors.is_empty() => Ok(Checked {
             builder,
             from,
             to,
             cc,
-            password,
         }),
         _ => Err(errors),
     }
 }
 
-/// lettre's builder for `url` with our defaults (`tls=required`, `tls=none`),
-/// plus the password for scrubbing.
-fn transport_builder(raw: &str) -> Result<(AsyncSmtpTransportBuilder, Option<String>), String> {
+/// lettre's builder for `url` with our defaults (`tls=required`, `tls=none`).
+fn transport_builder(raw: &str) -> Result<AsyncSmtpTransportBuilder, String> {
     let mut url = url::Url::parse(raw.trim()).map_err(|_| "not a URL".to_string())?;
     if url.host_str().is_none_or(str::is_empty) {
         return Err("has no host".into());
@@ -132,18 +154,9 @@ fn transport_builder(raw: &str) -> Result<(AsyncSmtpTransportBuilder, Option<Str
         Some(t) => url.set_query(Some(&format!("tls={t}"))),
         None => url.set_query(None),
     }
-    let password = url.password().map(percent_decode);
-    let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
         // lettre's messages name the scheme or the TLS setup, never the URL.
-        .map_err(|e| format!("cannot set up SMTP: {e}"))?;
-    Ok((builder, password))
-}
-
-fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("p={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_string())
+        .map_err(|e| format!("cannot set up SMTP: {e}"))
 }
 
 impl Email {
@@ -157,27 +170,20 @@ impl Email {
             to: checked.to,
             cc: checked.cc,
             domain,
-            password: checked.password.map(SecretString::from),
         })
     }
 
-    pub async fn send(&self, n: &Notification, rendered: &Rendered, plain: &Payload) -> Outcome {
+    async fn deliver(&self, a: Attempt<'_>) -> Delivery {
         let Some((subject, text, html)) =
-            email_parts(&rendered.payload).or_else(|| email_parts(plain))
+            email_parts(&a.rendered.payload).or_else(|| email_parts(a.plain))
         else {
-            return Outcome::Permanent {
-                reason: "no email to send (renderer produced no email payload)".into(),
-                broken: false,
-            };
+            return Delivery::permanent("no email to send (renderer produced no email payload)");
         };
-        let message = match self.message(n, subject, text, html) {
+        let ids = thread_ids(a.notification, &self.domain);
+        let message_id = ids.message_id.clone();
+        let message = match self.message(ids, subject, text, html) {
             Ok(m) => m,
-            Err(e) => {
-                return Outcome::Permanent {
-                    reason: format!("cannot build the email: {e}"),
-                    broken: false,
-                }
-            }
+            Err(e) => return Delivery::permanent(format!("cannot build the email: {e}")),
         };
         // The conversation runs in its own task: if the worker's timeout drops this
         // future, the SMTP exchange still ends cleanly (bounded by lettre's command
@@ -185,23 +191,25 @@ impl Email {
         // late success is retried and may arrive twice, with the same Message-ID.
         let transport = self.transport.clone();
         match tokio::spawn(async move { transport.send(message).await }).await {
-            Ok(Ok(_)) => Outcome::Success,
-            Ok(Err(e)) => self.classify(&e),
-            Err(e) => Outcome::Retry {
-                reason: format!("SMTP task failed: {e}"),
-                retry_after: None,
+            Ok(Ok(_)) => Delivery::Sent {
+                receipt: Some(Receipt::Email { message_id }),
             },
+            Ok(Err(e)) => classify(
+                e.is_permanent(),
+                e.status().map(|c| c.to_string()).as_deref(),
+                format!("SMTP {e}"),
+            ),
+            Err(e) => Delivery::retry(format!("SMTP task failed: {e}")),
         }
     }
 
     fn message(
         &self,
-        n: &Notification,
+        ids: ThreadIds,
         subject: &str,
         text: &str,
         html: &str,
     ) -> Result<Message, lettre::error::Error> {
-        let ids = thread_ids(n, &self.domain);
         let mut b = Message::builder()
             .from(self.from.clone())
             .subject(subject)
@@ -229,23 +237,21 @@ impl Email {
             html.to_string(),
         ))
     }
+}
 
-    fn classify(&self, e: &lettre::transport::smtp::Error) -> Outcome {
-        let secrets: Vec<&str> = self.password.iter().map(|p| p.expose_secret()).collect();
-        let reason = super::webhook::redact(&format!("SMTP {e}"), &secrets);
-        if e.is_permanent() {
-            let code = e.status().map(|c| c.to_string()).unwrap_or_default();
-            Outcome::Permanent {
-                broken: matches!(code.as_str(), "530" | "534" | "535" | "538"),
-                reason,
-            }
-        } else {
-            // 4xx replies, network, TLS, timeouts, a server that went away.
-            Outcome::Retry {
-                reason,
-                retry_after: None,
-            }
-        }
+impl Channel for Email {
+    fn send<'a>(&'a self, a: Attempt<'a>) -> SendFuture<'a> {
+        Box::pin(self.deliver(a))
+    }
+}
+
+/// An SMTP failure: 5xx permanent (530/534/535/538, authentication: the channel is
+/// broken); 4xx replies, network, TLS, timeouts, a server that went away: retry.
+fn classify(permanent: bool, code: Option<&str>, reason: String) -> Delivery {
+    match (permanent, code) {
+        (true, Some("530" | "534" | "535" | "538")) => Delivery::Broken { reason },
+        (true, _) => Delivery::Permanent { reason },
+        (false, _) => Delivery::retry(reason),
     }
 }
 
@@ -261,71 +267,9 @@ fn email_parts(p: &Payload) -> Option<(&str, &str, &str)> {
     }
 }
 
-/// Message-IDs derived from the notification alone, so a digest can point at its
-/// group's first alert without stored state.
-#[derive(Debug, PartialEq, Eq)]
-pub struct ThreadIds {
-    pub message_id: String,
-    /// The group's first alert, for `In-Reply-To`/`References` (digests only).
-    pub thread_root: Option<String>,
-}
-
-/// First alert: `<{event sid}.{hash of channel + group key}@{domain}>`. A digest's
-/// `event` is the group's first event, so the same formula names the thread root;
-/// the digest's own id adds its window and count.
-pub fn thread_ids(n: &Notification, domain: &str) -> ThreadIds {
-    let mut h = Sha256::new();
-    h.update(n.channel.as_bytes());
-    h.update([0]);
-    h.update(n.group_key.as_bytes());
-    let hash = hex::encode(h.finalize());
-    let sid: String = n
-        .event
-        .sid
-        .as_str()
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(64)
-        .collect();
-    let root = format!("<{sid}.{}@{domain}>", &hash[..12]);
-    match &n.digest {
-        None => ThreadIds {
-            message_id: root,
-            thread_root: None,
-        },
-        Some(d) => ThreadIds {
-            message_id: format!(
-                "<{sid}.{}.digest-{}-{}@{domain}>",
-                &hash[..12],
-                d.last_seen_ms.max(0),
-                d.count
-            ),
-            thread_root: Some(root),
-        },
-    }
-}
-
-/// The domain as it may appear in a Message-ID: IDNA for non-ASCII names.
-fn ascii_domain(d: &str) -> String {
-    let d = d.trim().trim_end_matches('.');
-    let ok = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '[' | ']' | ':'))
-    };
-    if ok(d) {
-        return d.to_ascii_lowercase();
-    }
-    match url::Host::parse(d) {
-        Ok(url::Host::Domain(a)) if ok(&a) => a,
-        _ => "twilert.invalid".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::sample_notifications;
 
     fn channel(url: &str) -> EmailChannel {
         EmailChannel {
@@ -362,8 +306,21 @@ mod tests {
                 Ok(_) => panic!("{bad} accepted"),
             }
         }
-        let (_, pw) = transport_builder("smtp://u:p%40ss%2Bx@h?tls=none").expect("ok");
-        assert_eq!(pw.as_deref(), Some("p@ss+x"));
+    }
+
+    #[test]
+    fn smtp_classification() {
+        let r = || "SMTP x".to_string();
+        assert_eq!(
+            classify(true, Some("535"), r()),
+            Delivery::Broken { reason: r() }
+        );
+        assert_eq!(
+            classify(true, Some("550"), r()),
+            Delivery::Permanent { reason: r() }
+        );
+        assert_eq!(classify(false, Some("451"), r()), Delivery::retry(r()));
+        assert_eq!(classify(false, None, r()), Delivery::retry(r()));
     }
 
     #[test]
@@ -400,42 +357,5 @@ mod tests {
             !dbg.contains("hunter2") && !dbg.contains("mail.example.com"),
             "{dbg}"
         );
-    }
-
-    #[test]
-    fn digest_threads_to_the_first_alert() {
-        let samples = sample_notifications();
-        let first = samples
-            .iter()
-            .find(|(_, n)| n.digest.is_none())
-            .expect("an alert")
-            .1
-            .clone();
-        let mut digest = first.clone();
-        digest.digest = samples.iter().find_map(|(_, n)| n.digest.clone());
-        assert!(digest.digest.is_some());
-        let a = thread_ids(&first, "example.com");
-        let d = thread_ids(&digest, "example.com");
-        assert_eq!(a.thread_root, None);
-        assert_eq!(d.thread_root.as_deref(), Some(a.message_id.as_str()));
-        assert_ne!(d.message_id, a.message_id);
-        assert!(a
-            .message_id
-            .starts_with(&format!("<{}.", first.event.sid.as_str())));
-        assert!(a.message_id.ends_with("@example.com>"));
-        assert_eq!(thread_ids(&first, "example.com"), a, "deterministic");
-        let mut other_channel = first.clone();
-        other_channel.channel = "other".into();
-        assert_ne!(
-            thread_ids(&other_channel, "example.com").message_id,
-            a.message_id
-        );
-    }
-
-    #[test]
-    fn message_id_domains() {
-        assert_eq!(ascii_domain("Example.COM"), "example.com");
-        assert_eq!(ascii_domain("bücher.example"), "xn--bcher-kva.example");
-        assert_eq!(ascii_domain("[10.0.0.1]"), "[10.0.0.1]");
     }
 }
