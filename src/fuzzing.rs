@@ -187,6 +187,7 @@ fn text_event(s: String) -> Option<DebuggerEvent> {
         }),
         raw_payload: s.clone(),
         received_at_ms: 0,
+        source: Default::default(),
     })
 }
 

@@ -88,9 +88,10 @@ impl Runtime {
         }
         if !settings.twilio.verify_signature {
             warnings.push("twilio.verify_signature = false: anyone who can reach the endpoint can post events".into());
-        } else if settings.twilio.auth_tokens.is_empty() {
+        } else if settings.twilio.auth_tokens.is_empty() && settings.twilio.shared_keys.is_empty() {
             errors.push("twilio.auth_tokens: no auth token configured; set TWILIO_AUTH_TOKEN or verify_signature = false".into());
         }
+        errors.extend(crate::ingest::check::settings(&settings));
         if let Some(url) = &settings.twilio.public_url {
             if url.len() > 100 {
                 warnings.push(format!("twilio.public_url is {} characters; Twilio's Debugger webhook allows at most 100", url.len()));

@@ -5,8 +5,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::deliver::worker::Worker;
 use crate::dispatch::{self, Dispatcher, Wakers};
-use crate::ingest::handler::{debugger, IngestState};
-use crate::ingest::signature::Verifier;
+use crate::ingest::handler::{debugger, event_streams, IngestState};
 use crate::runtime::{Runtime, Shared};
 use crate::store::{Reader, Store};
 use crate::telemetry::Metrics;
@@ -134,28 +133,27 @@ impl Application {
             .with_context(|| format!("binding server.listen {}", s.server.listen))?;
         let port = listener.local_addr()?.port();
         let ingest = web::Data::new(IngestState::new(
-            s.twilio
-                .verify_signature
-                .then(|| Verifier::new(s.twilio.auth_tokens.clone())),
-            s.twilio.public_url.clone(),
-            s.server.max_body_bytes,
+            &s,
             dispatcher.clone(),
             clock.clone(),
             metrics.clone(),
         ));
         let ctl = web::Data::new(control.clone());
         let path = s.server.path.clone();
+        let events_path = s.server.event_streams_path.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(ingest.clone())
                 .app_data(ctl.clone())
                 .route(&path, web::post().to(debugger))
+                .route(&events_path, web::post().to(event_streams))
                 .route("/healthz", web::get().to(crate::admin::healthz))
                 .route("/readyz", web::get().to(crate::admin::readyz))
                 .route("/metrics", web::get().to(crate::admin::metrics))
                 .route("/-/reload", web::post().to(crate::admin::reload))
                 .default_service(web::to(crate::admin::not_found))
         })
+        .max_connections(s.server.max_connections)
         .listen(listener)?
         .disable_signals()
         .shutdown_timeout(s.delivery.shutdown_grace.0.as_secs().max(1));

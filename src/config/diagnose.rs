@@ -189,6 +189,9 @@ fn collect_secrets(tree: &Value, out: &mut Vec<String>) {
             other => push(other),
         }
     }
+    if let Some(Value::Object(keys)) = tree.pointer("/twilio/shared_keys") {
+        keys.values().for_each(&mut push);
+    }
     if let Some(Value::Object(channels)) = tree.get("channels") {
         for ch in channels.values() {
             for key in ["url", "smtp_url", "routing_key"] {

@@ -58,7 +58,13 @@ pub struct ServerSettings {
     /// `host:port`; port 0 picks a free port.
     pub listen: String,
     pub path: String,
+    /// Where an Event Streams webhook sink posts CloudEvents (SPEC 16).
+    pub event_streams_path: String,
     pub max_body_bytes: usize,
+    /// A request whose body has not fully arrived by then is answered 408 and closed.
+    pub body_timeout: HumanDuration,
+    /// Open connections per HTTP worker; beyond it new ones wait to be accepted.
+    pub max_connections: usize,
     /// HTTP worker threads; 0 = number of cores.
     pub workers: usize,
 }
@@ -68,7 +74,10 @@ impl Default for ServerSettings {
         ServerSettings {
             listen: "127.0.0.1:8080".into(),
             path: "/twilio/debugger".into(),
+            event_streams_path: "/twilio/events".into(),
             max_body_bytes: 64 * 1024,
+            body_timeout: HumanDuration::secs(10),
+            max_connections: 10_000,
             workers: 0,
         }
     }
@@ -80,6 +89,8 @@ pub struct TwilioSettings {
     /// The exact URL configured in Twilio's Console, query string included.
     pub public_url: Option<String>,
     pub auth_tokens: Vec<SecretString>,
+    /// Shared keys (Twilio's Webhooks configuration): key id → secret.
+    pub shared_keys: BTreeMap<String, SecretString>,
     pub verify_signature: bool,
 }
 
@@ -88,6 +99,7 @@ impl Default for TwilioSettings {
         TwilioSettings {
             public_url: None,
             auth_tokens: vec![],
+            shared_keys: BTreeMap::new(),
             verify_signature: true,
         }
     }

@@ -4,10 +4,11 @@
 //! being malformed.
 
 use crate::event::{
-    DebuggerEvent, ErrorCode, Level, Payload, PayloadState, Sid, Webhook, WebhookRequest,
-    WebhookResponse,
+    DebuggerEvent, ErrorCode, Level, Payload, PayloadState, Sid, Source, Webhook, WebhookRequest,
+    WebhookResponse, MAX_SID_FIELD_LEN,
 };
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Why a body could not become an event. Answered `400 {"error": msg, "field": field}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,14 +22,35 @@ pub enum DecodeError {
     /// The body itself could not be decoded.
     #[error("{0}")]
     Body(String),
+    /// The error is about the event at `index` of an array (Event Streams).
+    #[error("event [{index}]: {inner}")]
+    At {
+        index: usize,
+        inner: Box<DecodeError>,
+    },
 }
 
 impl DecodeError {
-    /// The field the error is about (`Sid`, `AccountSid`, or `body`).
-    pub fn field(&self) -> &str {
+    /// The field the error is about (`Sid`, `AccountSid`, `resource_sid`, `body`;
+    /// `[2].data.account_sid` for an event of an array).
+    pub fn field(&self) -> Cow<'_, str> {
         match self {
-            DecodeError::Missing { field } | DecodeError::Invalid { field, .. } => field,
-            DecodeError::Body(_) => "body",
+            DecodeError::Missing { field } | DecodeError::Invalid { field, .. } => {
+                Cow::Borrowed(field)
+            }
+            DecodeError::Body(_) => Cow::Borrowed("body"),
+            DecodeError::At { index, inner } => Cow::Owned(match inner.as_ref() {
+                DecodeError::Body(_) => format!("[{index}]"),
+                other => format!("[{index}].{}", other.field()),
+            }),
+        }
+    }
+
+    /// The same error, about the event at `index` of an array.
+    pub fn at(self, index: usize) -> DecodeError {
+        DecodeError::At {
+            index,
+            inner: Box::new(self),
         }
     }
 }
@@ -66,16 +88,29 @@ pub fn decode_form(
     body: &[u8],
     received_at_ms: i64,
 ) -> Result<(DebuggerEvent, Vec<(String, String)>), DecodeError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|e| DecodeError::Body(format!("body is not valid form data: {e}")))?;
+    let pairs = form_pairs(body)?;
+    let event = decode_pairs(&pairs, received_at_ms)?;
+    Ok((event, pairs))
+}
 
+/// The name/value pairs of a form body, in received order.
+pub fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
+    serde_urlencoded::from_bytes(body)
+        .map_err(|e| DecodeError::Body(format!("body is not valid form data: {e}")))
+}
+
+/// The event in a form body's decoded pairs (see [`decode_form`]).
+pub fn decode_pairs(
+    pairs: &[(String, String)],
+    received_at_ms: i64,
+) -> Result<DebuggerEvent, DecodeError> {
     let mut sid = None;
     let mut account_sid = None;
     let mut parent = None;
     let mut timestamp = None;
     let mut level = None;
     let mut payload = None;
-    for (name, value) in &pairs {
+    for (name, value) in pairs {
         let slot = match Field::of(name) {
             Some(Field::Sid) => &mut sid,
             Some(Field::AccountSid) => &mut account_sid,
@@ -91,20 +126,20 @@ pub fn decode_form(
     let sid = required_sid("Sid", sid)?;
     let account_sid = required_sid("AccountSid", account_sid)?;
     let (payload, raw_payload) = match payload {
-        Some(raw) => (parse_payload(raw), raw.to_owned()),
+        Some(raw) => (parse_payload(raw)?, raw.to_owned()),
         None => (missing_payload(), String::new()),
     };
-    let event = DebuggerEvent {
+    Ok(DebuggerEvent {
         sid,
         account_sid,
-        parent_account_sid: non_empty(parent),
+        parent_account_sid: capped("ParentAccountSid", non_empty(parent))?,
         timestamp: non_empty(timestamp),
         level: level.and_then(Level::parse).unwrap_or(Level::Error),
         payload,
         raw_payload,
         received_at_ms,
-    };
-    Ok((event, pairs))
+        source: Source::Debugger,
+    })
 }
 
 /// Decodes an `application/json` body with the same top-level names as the form
@@ -140,10 +175,10 @@ pub fn decode_json(body: &[u8], received_at_ms: i64) -> Result<DebuggerEvent, De
     let sid = required_json_sid("Sid", sid)?;
     let account_sid = required_json_sid("AccountSid", account_sid)?;
     let (payload, raw_payload) = match payload {
-        Some(Value::String(raw)) => (parse_payload(&raw), raw),
+        Some(Value::String(raw)) => (parse_payload(&raw)?, raw),
         Some(value) => {
             let raw = value.to_string();
-            (payload_from_value(value), raw)
+            (payload_from_value(value)?, raw)
         }
         None => (missing_payload(), String::new()),
     };
@@ -154,54 +189,82 @@ pub fn decode_json(body: &[u8], received_at_ms: i64) -> Result<DebuggerEvent, De
     Ok(DebuggerEvent {
         sid,
         account_sid,
-        parent_account_sid: parent.and_then(lenient_string).filter(|s| !s.is_empty()),
+        parent_account_sid: capped(
+            "ParentAccountSid",
+            parent.and_then(lenient_string).filter(|s| !s.is_empty()),
+        )?,
         timestamp: timestamp.and_then(lenient_string).filter(|s| !s.is_empty()),
         level: level.unwrap_or(Level::Error),
         payload,
         raw_payload,
         received_at_ms,
+        source: Source::Debugger,
     })
 }
 
-/// Reads a `Payload` text. Never fails: anything unusable is
-/// [`PayloadState::Unreadable`] with a human-readable reason.
-pub fn parse_payload(raw: &str) -> PayloadState {
+/// Reads a `Payload` text. Fails only for an over-long SID field (a `400` naming
+/// it); anything else unusable is [`PayloadState::Unreadable`] with a reason.
+pub fn parse_payload(raw: &str) -> Result<PayloadState, DecodeError> {
     if raw.trim().is_empty() {
-        return unreadable("Payload is empty", None);
+        return Ok(unreadable("Payload is empty", None));
     }
     match serde_json::from_str::<Value>(raw) {
         Ok(value) => payload_from_value(value),
-        Err(e) => unreadable(format!("Payload is not JSON: {e}"), None),
+        Err(e) => Ok(unreadable(format!("Payload is not JSON: {e}"), None)),
     }
 }
 
 /// Reads an already-parsed `Payload` by picking fields, so one odd field never
-/// makes the rest unreadable.
-pub fn payload_from_value(value: Value) -> PayloadState {
+/// makes the rest unreadable. `resource_sid` and `service_sid` longer than
+/// [`MAX_SID_FIELD_LEN`] are refused (they key groups and fill alerts).
+pub fn payload_from_value(value: Value) -> Result<PayloadState, DecodeError> {
     let mut map = match value {
         Value::Object(map) => map,
-        _ => return unreadable("Payload is not a JSON object", None),
+        _ => return Ok(unreadable("Payload is not a JSON object", None)),
     };
-    let resource_sid = map.remove("resource_sid").and_then(sid_string);
+    let resource_sid = capped(
+        "resource_sid",
+        map.remove("resource_sid").and_then(sid_string),
+    )?;
+    let service_sid = capped(
+        "service_sid",
+        map.remove("service_sid").and_then(sid_string),
+    )?;
     let error_code = match map.remove("error_code") {
-        None | Some(Value::Null) => return unreadable("Payload has no error_code", resource_sid),
+        None | Some(Value::Null) => {
+            return Ok(unreadable("Payload has no error_code", resource_sid))
+        }
         Some(v) => match ErrorCode::from_json(&v) {
             Some(code) => code,
             None => {
-                return unreadable(
+                return Ok(unreadable(
                     "Payload error_code is not a Twilio error code (up to 6 digits)",
                     resource_sid,
-                )
+                ))
             }
         },
     };
-    PayloadState::Parsed(Payload {
+    Ok(PayloadState::Parsed(Payload {
         error_code,
         resource_sid,
-        service_sid: map.remove("service_sid").and_then(sid_string),
+        service_sid,
         more_info: map.remove("more_info").and_then(non_null),
         webhook: map.remove("webhook").and_then(webhook),
-    })
+    }))
+}
+
+/// `value`, refused when longer than [`MAX_SID_FIELD_LEN`] characters.
+pub(crate) fn capped(
+    field: &'static str,
+    value: Option<String>,
+) -> Result<Option<String>, DecodeError> {
+    match value {
+        Some(v) if v.chars().count() > MAX_SID_FIELD_LEN => Err(DecodeError::Invalid {
+            field,
+            reason: format!("is longer than {MAX_SID_FIELD_LEN} characters"),
+        }),
+        other => Ok(other),
+    }
 }
 
 fn webhook(value: Value) -> Option<Webhook> {
@@ -249,7 +312,7 @@ fn status_code(v: Value) -> Option<u16> {
     }
 }
 
-fn required_sid(field: &'static str, raw: Option<&str>) -> Result<Sid, DecodeError> {
+pub(crate) fn required_sid(field: &'static str, raw: Option<&str>) -> Result<Sid, DecodeError> {
     match raw {
         None => Err(DecodeError::Missing { field }),
         Some(raw) if raw.trim().is_empty() => Err(DecodeError::Missing { field }),
@@ -257,7 +320,10 @@ fn required_sid(field: &'static str, raw: Option<&str>) -> Result<Sid, DecodeErr
     }
 }
 
-fn required_json_sid(field: &'static str, raw: Option<Value>) -> Result<Sid, DecodeError> {
+pub(crate) fn required_json_sid(
+    field: &'static str,
+    raw: Option<Value>,
+) -> Result<Sid, DecodeError> {
     match raw {
         None => Err(DecodeError::Missing { field }),
         Some(Value::String(s)) => required_sid(field, Some(&s)),
@@ -269,7 +335,7 @@ fn required_json_sid(field: &'static str, raw: Option<Value>) -> Result<Sid, Dec
 }
 
 /// A SID-like field: strings as given, numbers stringified, anything else dropped.
-fn sid_string(v: Value) -> Option<String> {
+pub(crate) fn sid_string(v: Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s),
         Value::Number(n) => Some(n.to_string()),
@@ -278,7 +344,7 @@ fn sid_string(v: Value) -> Option<String> {
 }
 
 /// Strings as given, `null` dropped, any other JSON kept as its JSON text.
-fn lenient_string(v: Value) -> Option<String> {
+pub(crate) fn lenient_string(v: Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s),
         Value::Null => None,
@@ -479,7 +545,7 @@ mod tests {
             }
         })
         .to_string();
-        let state = parse_payload(&raw);
+        let state = parse_payload(&raw).unwrap();
         let p = parsed(&state);
         assert_eq!(p.error_code, ErrorCode(30003));
         assert_eq!(p.resource_sid.as_deref(), Some("12345"));
@@ -495,11 +561,11 @@ mod tests {
 
         for webhook in [json!(null), json!("nope"), json!(3)] {
             let raw = json!({"error_code": "11200", "webhook": webhook}).to_string();
-            assert_eq!(parsed(&parse_payload(&raw)).webhook, None);
+            assert_eq!(parsed(&parse_payload(&raw).unwrap()).webhook, None);
         }
         let raw = json!({"error_code": "11200", "webhook": {"request": null, "response": []}})
             .to_string();
-        let state = parse_payload(&raw);
+        let state = parse_payload(&raw).unwrap();
         let wh = parsed(&state).webhook.as_ref().unwrap();
         assert_eq!((&wh.request, &wh.response), (&None, &None));
     }
@@ -524,7 +590,7 @@ mod tests {
         assert_eq!(err.to_string(), "Sid is missing");
         let err = decode_form(&form(&[("Sid", ""), ("AccountSid", ACCOUNT)]), 0).unwrap_err();
         assert_eq!(
-            (err.field(), err.to_string().as_str()),
+            (err.field().as_ref(), err.to_string().as_str()),
             ("Sid", "Sid is missing")
         );
         let err = decode_form(&form(&[("Sid", SID)]), 0).unwrap_err();
@@ -574,12 +640,12 @@ mod tests {
 
         let bad_code = json!({"error_code": "11x00"}).to_string();
         assert!(matches!(
-            parse_payload(&bad_code),
+            parse_payload(&bad_code).unwrap(),
             PayloadState::Unreadable { .. }
         ));
         for raw in ["", "  ", "[1,2]", "\"str\"", "null", "11200"] {
             assert!(
-                matches!(parse_payload(raw), PayloadState::Unreadable { .. }),
+                matches!(parse_payload(raw).unwrap(), PayloadState::Unreadable { .. }),
                 "{raw:?}"
             );
         }
@@ -648,9 +714,11 @@ mod tests {
     fn hostile_strings_survive_byte_for_byte() {
         let hostile =
             "\"quoted\" 'single' \\ back\nnew line\r\n\t<!channel> @here <script>&amp; 🔥🚨 ünï";
+        // SID-like fields are capped at 64 characters; a hostile one within it.
+        let short = "\"q\" 'q' \\ \n\r\t<!channel> @here <b>&amp; 🔥 ü";
         let raw = json!({
             "error_code": "11200",
-            "resource_sid": hostile,
+            "resource_sid": short,
             "more_info": {"Msg": hostile},
             "webhook": {"response": {"body": hostile}}
         })
@@ -659,16 +727,16 @@ mod tests {
             ("Sid", SID),
             ("AccountSid", ACCOUNT),
             ("Timestamp", hostile),
-            ("ParentAccountSid", hostile),
+            ("ParentAccountSid", short),
             ("Payload", &raw),
         ]);
         let (event, pairs) = decode_form(&body, 0).unwrap();
         assert_eq!(event.timestamp.as_deref(), Some(hostile));
-        assert_eq!(event.parent_account_sid.as_deref(), Some(hostile));
+        assert_eq!(event.parent_account_sid.as_deref(), Some(short));
         assert_eq!(event.raw_payload, raw);
         assert_eq!(pairs[4].1, raw);
         let p = parsed(&event.payload);
-        assert_eq!(p.resource_sid.as_deref(), Some(hostile));
+        assert_eq!(p.resource_sid.as_deref(), Some(short));
         assert_eq!(p.more_info.as_ref().unwrap()["Msg"], hostile);
         let resp = p.webhook.as_ref().unwrap().response.as_ref().unwrap();
         assert_eq!(resp.body.as_deref(), Some(hostile));
@@ -676,10 +744,58 @@ mod tests {
         let json_body = json!({"Sid": SID, "AccountSid": ACCOUNT, "Payload": raw}).to_string();
         let event = decode_json(json_body.as_bytes(), 0).unwrap();
         assert_eq!(event.raw_payload, raw);
+        assert_eq!(parsed(&event.payload).resource_sid.as_deref(), Some(short));
+    }
+
+    #[test]
+    fn over_long_sid_fields_are_refused_naming_the_field() {
+        let long = "CA".to_string() + &"0".repeat(MAX_SID_FIELD_LEN - 1);
+        let ok = "CA".to_string() + &"0".repeat(MAX_SID_FIELD_LEN - 2);
+        for field in ["resource_sid", "service_sid"] {
+            let raw = json!({"error_code": "11200", field: long}).to_string();
+            let err = decode_form(&twilio_form(&raw), 0).unwrap_err();
+            assert_eq!(err.field(), field);
+            assert!(err.to_string().contains("longer than 64"), "{err}");
+            let raw = json!({"error_code": "11200", field: ok}).to_string();
+            assert!(decode_form(&twilio_form(&raw), 0).is_ok());
+        }
+        // Capped even when the payload is otherwise unreadable (no error_code).
+        let raw = json!({"resource_sid": long}).to_string();
         assert_eq!(
-            parsed(&event.payload).resource_sid.as_deref(),
-            Some(hostile)
+            decode_form(&twilio_form(&raw), 0).unwrap_err().field(),
+            "resource_sid"
         );
+        let body = form(&[
+            ("Sid", SID),
+            ("AccountSid", ACCOUNT),
+            ("ParentAccountSid", &long),
+        ]);
+        assert_eq!(
+            decode_form(&body, 0).unwrap_err().field(),
+            "ParentAccountSid"
+        );
+        let j = json!({"Sid": SID, "AccountSid": ACCOUNT, "Payload": {"error_code": 1, "service_sid": long}});
+        assert_eq!(
+            decode_json(j.to_string().as_bytes(), 0)
+                .unwrap_err()
+                .field(),
+            "service_sid"
+        );
+        // The Sid itself is exactly 34 characters; a 30 KB one is refused as malformed.
+        let huge = "NO".to_string() + &"0".repeat(30_000);
+        let body = form(&[("Sid", &huge), ("AccountSid", ACCOUNT)]);
+        let err = decode_form(&body, 0).unwrap_err();
+        assert_eq!(err.field(), "Sid");
+        assert!(err.to_string().len() < 100);
+        assert_eq!(
+            DecodeError::Missing {
+                field: "data.account_sid"
+            }
+            .at(2)
+            .field(),
+            "[2].data.account_sid"
+        );
+        assert_eq!(DecodeError::Body("x".into()).at(0).field(), "[0]");
     }
 
     #[test]
