@@ -7,6 +7,7 @@ use crate::event::{
     DebuggerEvent, ErrorCode, Level, Payload, PayloadState, Sid, Webhook, WebhookRequest,
     WebhookResponse,
 };
+use crate::ingest::cloudevents::{self, Item};
 use crate::ingest::{decode, signature};
 use crate::notification::{Digest, Notification};
 use crate::render::{Kind, Payload as Rendered, Renderer};
@@ -25,6 +26,24 @@ pub fn decode_form(data: &[u8]) {
 pub fn decode_json(data: &[u8]) {
     if let Ok(ev) = decode::decode_json(data, 0) {
         round_trip(&ev);
+    }
+}
+
+/// Event Streams bodies (CloudEvents): decoding never panics; a decoded array has
+/// one item per element; every error log is marked as coming from Event Streams and
+/// survives the store's JSON round trip unchanged.
+pub fn decode_events(data: &[u8]) {
+    let Ok(items) = cloudevents::decode_events(data, 0) else {
+        return;
+    };
+    if let Ok(serde_json::Value::Array(all)) = serde_json::from_slice(data) {
+        assert_eq!(all.len(), items.len(), "an event was dropped or invented");
+    }
+    for item in items {
+        if let Item::Error(ev) = item {
+            assert_eq!(ev.source, crate::event::Source::EventStreams);
+            round_trip(&ev);
+        }
     }
 }
 

@@ -4,10 +4,12 @@
 
 mod helpers;
 
+mod bounded_http;
 mod channels;
 mod cli;
 mod durability;
 mod email;
+mod event_streams;
 mod grouping;
 mod ingest;
 mod reload;
