@@ -92,6 +92,34 @@ pub fn signature(data: &[u8]) {
         other.verify_form(Some(&sig), url, &params).is_err(),
         "another token accepted"
     );
+    // Shared keys: any settings header never panics; our HMAC-SHA256 signature
+    // verifies under the key it names; SHA-1 under that header never does.
+    let shared = signature::Verifier::new(vec![])
+        .with_shared_keys([("KS1".to_string(), token.to_string().into())].into());
+    let _ = shared.verify_form_with(Some(rest), Some(url), url, &params);
+    let sig256 = signature::compute_sha256(token, url, &params);
+    assert!(
+        shared
+            .verify_form_with(
+                Some("key=KS1,algorithm=HMAC_SHA256"),
+                Some(&sig256),
+                url,
+                &params
+            )
+            .is_ok(),
+        "own shared-key signature refused"
+    );
+    assert!(
+        shared
+            .verify_form_with(
+                Some("key=KS1,algorithm=HMAC_SHA1"),
+                Some(&sig),
+                url,
+                &params
+            )
+            .is_err(),
+        "SHA-1 accepted under the shared-key header"
+    );
     // JSON bodies: signed over the URL with bodySHA256; another body is refused.
     // A URL already carrying a bodySHA256 value is not one Twilio signs (its own
     // validator reads the first value too), so that case only must not panic.

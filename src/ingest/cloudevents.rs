@@ -226,5 +226,4 @@ fn prefix_data(e: DecodeError) -> DecodeError {
 }
 
 #[cfg(test)]
-#[path = "cloudevents_tests.rs"]
 mod tests;
