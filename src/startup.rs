@@ -162,7 +162,7 @@ impl Application {
         }
         let server = server.run();
         let handle = server.handle();
-        tracing::info!(port, path = %s.server.path, store = %s.store.path.display(), "twilert listening");
+        tracing::info!(port, path = %s.server.path, event_streams_path = %s.server.event_streams_path, store = %s.store.path.display(), "twilert listening");
         Ok(Application {
             port,
             server,
