@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../fuzz"
 secs="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(decode_form decode_json signature route_patterns render)
+[ ${#targets[@]} -eq 0 ] && targets=(decode_form decode_json decode_events signature route_patterns render)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 mkdir -p logs
 failed=()

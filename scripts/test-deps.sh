@@ -41,4 +41,14 @@ else
     echo "test-deps: npm ci in tests/validators"
     npm ci --prefix tests/validators --no-audit --no-fund --silent
 fi
+
+# Twilio's Node SDK (npm twilio, pinned in tests/validators/package-lock.json): its
+# webhook validator implements shared-key signing (X-Twilio-Webhooks-Signature-Settings,
+# HMAC_SHA256); tests/validators/twilio_node_sign.js signs with it for tests/api/event_streams.rs.
+if [ -f tests/validators/node_modules/twilio/lib/webhooks/webhooks.js ]; then
+    echo "test-deps: twilio (npm, for shared-key signing) already installed"
+else
+    echo "test-deps: installing twilio (npm) into tests/validators/node_modules"
+    npm install --prefix tests/validators --no-audit --no-fund --silent
+fi
 echo "test-deps: ok"

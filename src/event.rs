@@ -176,6 +176,31 @@ pub enum PayloadState {
     },
 }
 
+/// Longest value kept for a SID-like free field (`resource_sid`, `service_sid`,
+/// `ParentAccountSid`); Twilio's are 34 characters. Longer is a `400` naming the field.
+pub const MAX_SID_FIELD_LEN: usize = 64;
+
+/// Which way an event came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The Console Debugger webhook (`server.path`); also every event stored before
+    /// the field existed.
+    #[default]
+    Debugger,
+    /// An Event Streams webhook sink (`server.event_streams_path`).
+    EventStreams,
+}
+
+impl Source {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Source::Debugger => "debugger",
+            Source::EventStreams => "event_streams",
+        }
+    }
+}
+
 /// One Twilio Debugger event, validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DebuggerEvent {
@@ -194,6 +219,9 @@ pub struct DebuggerEvent {
     pub raw_payload: String,
     /// When twilert accepted it, unix milliseconds.
     pub received_at_ms: i64,
+    /// The path it came by; rows stored before this field read as `debugger`.
+    #[serde(default)]
+    pub source: Source,
 }
 
 /// The stored form of an event: the same fields, but the raw payload text only when
@@ -212,6 +240,7 @@ struct Stored<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
     raw_payload: &'a str,
     received_at_ms: i64,
+    source: Source,
 }
 
 impl DebuggerEvent {
@@ -230,6 +259,7 @@ impl DebuggerEvent {
             payload: &self.payload,
             raw_payload: raw,
             received_at_ms: self.received_at_ms,
+            source: self.source,
         })
     }
 
@@ -304,6 +334,7 @@ mod tests {
             }),
             raw_payload: "{\"error_code\":\"11200\"}".into(),
             received_at_ms: 5,
+            source: Source::EventStreams,
         };
         let back: DebuggerEvent = serde_json::from_str(&ev.to_stored_json().unwrap()).unwrap();
         assert_eq!(
@@ -323,6 +354,14 @@ mod tests {
         };
         let back: DebuggerEvent = serde_json::from_str(&broken.to_stored_json().unwrap()).unwrap();
         assert_eq!(back, broken);
+    }
+
+    #[test]
+    fn rows_stored_before_the_source_field_read_as_debugger() {
+        let old = r#"{"sid":"NO00000000000000000000000000000001","account_sid":"AC00000000000000000000000000000001","level":"error","payload":{"state":"unreadable","reason":"x"},"received_at_ms":1}"#;
+        let ev: DebuggerEvent = serde_json::from_str(old).unwrap();
+        assert_eq!(ev.source, Source::Debugger);
+        assert_eq!(Source::EventStreams.as_str(), "event_streams");
     }
 
     #[test]

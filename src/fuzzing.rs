@@ -7,6 +7,7 @@ use crate::event::{
     DebuggerEvent, ErrorCode, Level, Payload, PayloadState, Sid, Webhook, WebhookRequest,
     WebhookResponse,
 };
+use crate::ingest::cloudevents::{self, Item};
 use crate::ingest::{decode, signature};
 use crate::notification::{Digest, Notification};
 use crate::render::{Kind, Payload as Rendered, Renderer};
@@ -25,6 +26,24 @@ pub fn decode_form(data: &[u8]) {
 pub fn decode_json(data: &[u8]) {
     if let Ok(ev) = decode::decode_json(data, 0) {
         round_trip(&ev);
+    }
+}
+
+/// Event Streams bodies (CloudEvents): decoding never panics; a decoded array has
+/// one item per element; every error log is marked as coming from Event Streams and
+/// survives the store's JSON round trip unchanged.
+pub fn decode_events(data: &[u8]) {
+    let Ok(items) = cloudevents::decode_events(data, 0) else {
+        return;
+    };
+    if let Ok(serde_json::Value::Array(all)) = serde_json::from_slice(data) {
+        assert_eq!(all.len(), items.len(), "an event was dropped or invented");
+    }
+    for item in items {
+        if let Item::Error(ev) = item {
+            assert_eq!(ev.source, crate::event::Source::EventStreams);
+            round_trip(&ev);
+        }
     }
 }
 
@@ -72,6 +91,34 @@ pub fn signature(data: &[u8]) {
     assert!(
         other.verify_form(Some(&sig), url, &params).is_err(),
         "another token accepted"
+    );
+    // Shared keys: any settings header never panics; our HMAC-SHA256 signature
+    // verifies under the key it names; SHA-1 under that header never does.
+    let shared = signature::Verifier::new(vec![])
+        .with_shared_keys([("KS1".to_string(), token.to_string().into())].into());
+    let _ = shared.verify_form_with(Some(rest), Some(url), url, &params);
+    let sig256 = signature::compute_sha256(token, url, &params);
+    assert!(
+        shared
+            .verify_form_with(
+                Some("key=KS1,algorithm=HMAC_SHA256"),
+                Some(&sig256),
+                url,
+                &params
+            )
+            .is_ok(),
+        "own shared-key signature refused"
+    );
+    assert!(
+        shared
+            .verify_form_with(
+                Some("key=KS1,algorithm=HMAC_SHA1"),
+                Some(&sig),
+                url,
+                &params
+            )
+            .is_err(),
+        "SHA-1 accepted under the shared-key header"
     );
     // JSON bodies: signed over the URL with bodySHA256; another body is refused.
     // A URL already carrying a bodySHA256 value is not one Twilio signs (its own
@@ -187,6 +234,7 @@ fn text_event(s: String) -> Option<DebuggerEvent> {
         }),
         raw_payload: s.clone(),
         received_at_ms: 0,
+        source: Default::default(),
     })
 }
 

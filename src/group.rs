@@ -269,6 +269,7 @@ mod tests {
             }),
             raw_payload: String::new(),
             received_at_ms: 0,
+            source: Default::default(),
         }
     }
 

@@ -94,12 +94,13 @@ impl Runtime {
         }
         if !settings.twilio.verify_signature {
             warnings.push("twilio.verify_signature = false: anyone who can reach the endpoint can post events".into());
-        } else if settings.twilio.auth_tokens.is_empty() {
+        } else if settings.twilio.auth_tokens.is_empty() && settings.twilio.shared_keys.is_empty() {
             errors.push("twilio.auth_tokens: no auth token configured; set TWILIO_AUTH_TOKEN or verify_signature = false".into());
         }
         if settings.twilio.public_url.is_none() && settings.twilio.verify_signature {
             warnings.push("twilio.public_url is not set: signatures are checked against a URL rebuilt from each request's Forwarded / X-Forwarded-Proto / X-Forwarded-Host / Host headers, which only a proxy that overwrites them makes trustworthy; set it to the URL configured in Twilio".into());
         }
+        errors.extend(crate::ingest::check::settings(&settings));
         if let Some(url) = &settings.twilio.public_url {
             if url.len() > 100 {
                 warnings.push(format!("twilio.public_url is {} characters; Twilio's Debugger webhook allows at most 100", url.len()));

@@ -5,8 +5,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::deliver::worker::Worker;
 use crate::dispatch::{self, Dispatcher, Wakers};
-use crate::ingest::handler::{debugger, IngestState};
-use crate::ingest::signature::Verifier;
+use crate::ingest::handler::{debugger, event_streams, IngestState};
 use crate::runtime::{Runtime, Shared};
 use crate::store::{Reader, Store};
 use crate::telemetry::Metrics;
@@ -140,11 +139,7 @@ impl Application {
             .with_context(|| format!("binding server.listen {}", s.server.listen))?;
         let port = listener.local_addr()?.port();
         let ingest = web::Data::new(IngestState::new(
-            s.twilio
-                .verify_signature
-                .then(|| Verifier::new(s.twilio.auth_tokens.clone())),
-            s.twilio.public_url.clone(),
-            s.server.max_body_bytes,
+            &s,
             dispatcher.clone(),
             clock.clone(),
             metrics.clone(),
@@ -152,6 +147,7 @@ impl Application {
         let ctl = web::Data::new(control.clone());
         let path = s.server.path.clone();
         let public = ctl.clone();
+        let events_path = s.server.event_streams_path.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(ingest.clone())
@@ -161,10 +157,16 @@ impl Application {
                         .route(web::post().to(debugger))
                         .default_service(web::to(crate::admin::post_only)),
                 )
+                .service(
+                    web::resource(&events_path)
+                        .route(web::post().to(event_streams))
+                        .default_service(web::to(crate::admin::post_only)),
+                )
                 .route("/healthz", web::get().to(crate::admin::healthz))
                 .route("/readyz", web::get().to(crate::admin::readyz))
                 .default_service(web::to(crate::admin::not_found))
         })
+        .max_connections(s.server.max_connections)
         .listen(listener)?
         .disable_signals()
         .shutdown_timeout(s.delivery.shutdown_grace.0.as_secs().max(1));
@@ -197,7 +199,7 @@ impl Application {
         .shutdown_timeout(1)
         .run();
         let admin_handle = admin_server.handle();
-        tracing::info!(port, path = %s.server.path, admin_port, store = %s.store.path.display(), "twilert listening");
+        tracing::info!(port, path = %s.server.path, event_streams_path = %s.server.event_streams_path, admin_port, store = %s.store.path.display(), "twilert listening");
         Ok(Application {
             port,
             admin_port,

@@ -110,7 +110,7 @@ impl Metrics {
         ] {
             self.counter(name, &[]).increment(0);
         }
-        for reason in crate::ingest::handler::IngestError::REASONS {
+        for reason in crate::ingest::error::IngestError::REASONS {
             self.counter("twilert_events_rejected_total", &[("reason", reason)])
                 .increment(0);
         }

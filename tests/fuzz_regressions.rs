@@ -34,6 +34,11 @@ fn decode_json() {
 }
 
 #[test]
+fn decode_events() {
+    replay("decode_events", twilert::fuzzing::decode_events);
+}
+
+#[test]
 fn signature() {
     replay("signature", twilert::fuzzing::signature);
 }

@@ -187,6 +187,7 @@ mute = true
             }),
             raw_payload: String::new(),
             received_at_ms: now,
+            source: Default::default(),
         }
     }
 

@@ -55,8 +55,8 @@ pub enum Command {
     /// Dry run: which routes an event matches and why, its group key, and each
     /// channel's rendered payload. Nothing is sent.
     Route {
-        /// A Debugger event: the form-encoded body Twilio sends, or its JSON form
-        /// (`-` reads standard input).
+        /// A Debugger event: the form-encoded body Twilio sends, its JSON form, or an
+        /// Event Streams CloudEvent (`-` reads standard input).
         event_file: PathBuf,
         /// Show only this channel's payload.
         #[arg(long)]
@@ -67,7 +67,8 @@ pub enum Command {
     SendTest {
         /// The channel's name (`[channels.<name>]`).
         channel: String,
-        /// Send this event instead of the built-in sample (form body or JSON).
+        /// Send this event instead of the built-in sample (form body, JSON or a
+        /// CloudEvent).
         #[arg(long)]
         event: Option<PathBuf>,
     },

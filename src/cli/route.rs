@@ -66,6 +66,7 @@ fn channel_names(rt: &Runtime) -> String {
 fn describe_event(rt: &Runtime, ev: &DebuggerEvent, product: Option<&str>) {
     out!("event {}", ev.sid);
     out!("  account      {}", ev.account_sid);
+    out!("  source       {}", ev.source.as_str());
     out!("  level        {}", ev.level.as_str());
     match ev.error_code() {
         Some(code) => {

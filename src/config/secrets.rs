@@ -13,7 +13,10 @@ use std::collections::{BTreeMap, HashMap};
 const PREFIX: &str = "twilert__";
 
 /// Secret keys outside `[channels.*]`, as dotted paths.
-const SECRET_PATHS: &[&str] = &["twilio.auth_tokens"];
+const SECRET_PATHS: &[&str] = &["twilio.auth_tokens", "twilio.shared_keys", "admin.tokens"];
+
+/// Secret lists an environment override gives comma-separated.
+const SECRET_LISTS: &[&str] = &["twilio.auth_tokens", "admin.tokens"];
 
 /// Shorter values would redact ordinary words; they are not real secrets.
 const MIN_SECRET: usize = 6;
@@ -87,7 +90,10 @@ fn type_name(v: &Value) -> &'static str {
 /// as secret.
 fn is_secret_path(path: &[&str]) -> bool {
     let dotted = path.join(".");
-    if SECRET_PATHS.contains(&dotted.as_str()) {
+    if SECRET_PATHS
+        .iter()
+        .any(|p| dotted == *p || dotted.starts_with(&format!("{p}.")))
+    {
         return true;
     }
     match path {
@@ -130,7 +136,7 @@ pub(super) fn apply_env(
     secret: Vec<(Vec<String>, String)>,
 ) -> Result<(), String> {
     for (path, value) in secret {
-        let value = if path.join(".") == "twilio.auth_tokens" {
+        let value = if SECRET_LISTS.contains(&path.join(".").as_str()) {
             Value::Array(value.split(',').map(|s| Value::String(s.into())).collect())
         } else {
             Value::String(value)

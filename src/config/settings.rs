@@ -60,7 +60,13 @@ pub struct ServerSettings {
     /// `host:port`; port 0 picks a free port.
     pub listen: String,
     pub path: String,
+    /// Where an Event Streams webhook sink posts CloudEvents (SPEC 16).
+    pub event_streams_path: String,
     pub max_body_bytes: usize,
+    /// A request whose body has not fully arrived by then is answered 408 and closed.
+    pub body_timeout: HumanDuration,
+    /// Open connections per HTTP worker; beyond it new ones wait to be accepted.
+    pub max_connections: usize,
     /// HTTP worker threads; 0 = number of cores.
     pub workers: usize,
 }
@@ -70,7 +76,10 @@ impl Default for ServerSettings {
         ServerSettings {
             listen: "127.0.0.1:8080".into(),
             path: "/twilio/debugger".into(),
+            event_streams_path: "/twilio/events".into(),
             max_body_bytes: 64 * 1024,
+            body_timeout: HumanDuration::secs(10),
+            max_connections: 10_000,
             workers: 0,
         }
     }
@@ -83,6 +92,9 @@ pub struct TwilioSettings {
     pub public_url: Option<String>,
     #[serde(deserialize_with = "super::secrets::secret_list")]
     pub auth_tokens: Vec<SecretString>,
+    /// Shared keys (Twilio's Webhooks configuration): key id → secret.
+    #[serde(deserialize_with = "super::secrets::secret_map")]
+    pub shared_keys: BTreeMap<String, SecretString>,
     pub verify_signature: bool,
 }
 
@@ -91,6 +103,7 @@ impl Default for TwilioSettings {
         TwilioSettings {
             public_url: None,
             auth_tokens: vec![],
+            shared_keys: BTreeMap::new(),
             verify_signature: true,
         }
     }
@@ -123,6 +136,7 @@ pub struct AdminSettings {
     /// `host:port`; port 0 picks a free port. Not loopback: `tokens` are required.
     pub listen: String,
     /// Bearer tokens; when set, every admin request needs one (loopback too).
+    #[serde(deserialize_with = "super::secrets::secret_list")]
     pub tokens: Vec<SecretString>,
     /// Least time between two configuration reloads; reloads sooner are refused (429).
     pub reload_interval: HumanDuration,

@@ -74,6 +74,11 @@ enum Command {
         event: Box<DebuggerEvent>,
         reply: oneshot::Sender<Result<Accepted, DispatchError>>,
     },
+    /// Several events that commit together or not at all (an Event Streams request).
+    IngestBatch {
+        events: Vec<DebuggerEvent>,
+        reply: oneshot::Sender<Result<Vec<Accepted>, DispatchError>>,
+    },
     Settle {
         id: i64,
         channel: String,
@@ -132,6 +137,19 @@ impl Dispatcher {
                 event: Box::new(event),
                 reply,
             })
+            .map_err(|_| DispatchError::Stopped)?;
+        rx.await.map_err(|_| DispatchError::Stopped)?
+    }
+
+    /// Stores, routes and groups every event in one transaction: all are committed,
+    /// or none is (an error). Answers per event, in order.
+    pub async fn ingest_batch(
+        &self,
+        events: Vec<DebuggerEvent>,
+    ) -> Result<Vec<Accepted>, DispatchError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::IngestBatch { events, reply })
             .map_err(|_| DispatchError::Stopped)?;
         rx.await.map_err(|_| DispatchError::Stopped)?
     }
@@ -249,6 +267,10 @@ struct Engine {
 /// Replies held until the batch commits.
 enum Reply {
     Ingest(oneshot::Sender<Result<Accepted, DispatchError>>, Accepted),
+    IngestBatch(
+        oneshot::Sender<Result<Vec<Accepted>, DispatchError>>,
+        Vec<Accepted>,
+    ),
     Unit(oneshot::Sender<()>),
     Settle(oneshot::Sender<Result<(), DispatchError>>),
     Retry(oneshot::Sender<Result<usize, DispatchError>>, usize),
@@ -352,6 +374,13 @@ impl Engine {
                         let a = ingest_one(b, groups, &rt, &event, now, &mut out)?;
                         replies.push(Reply::Ingest(reply, a));
                     }
+                    Command::IngestBatch { events, reply } => {
+                        let mut answers = Vec::with_capacity(events.len());
+                        for event in &events {
+                            answers.push(ingest_one(b, groups, &rt, event, now, &mut out)?);
+                        }
+                        replies.push(Reply::IngestBatch(reply, answers));
+                    }
                     Command::Settle {
                         id,
                         channel,
@@ -399,6 +428,9 @@ impl Engine {
                         Reply::Ingest(tx, a) => {
                             let _ = tx.send(Ok(a));
                         }
+                        Reply::IngestBatch(tx, a) => {
+                            let _ = tx.send(Ok(a));
+                        }
                         Reply::Unit(tx) => {
                             let _ = tx.send(());
                         }
@@ -426,6 +458,9 @@ impl Engine {
                 for r in replies {
                     match r {
                         Reply::Ingest(tx, _) => {
+                            let _ = tx.send(Err(DispatchError::Store(e.to_string())));
+                        }
+                        Reply::IngestBatch(tx, _) => {
                             let _ = tx.send(Err(DispatchError::Store(e.to_string())));
                         }
                         Reply::Unit(tx) => drop(tx),

@@ -4,10 +4,11 @@
 //! being malformed.
 
 use crate::event::{
-    DebuggerEvent, ErrorCode, Level, Payload, PayloadState, Sid, Webhook, WebhookRequest,
-    WebhookResponse,
+    DebuggerEvent, ErrorCode, Level, Payload, PayloadState, Sid, Source, Webhook, WebhookRequest,
+    WebhookResponse, MAX_SID_FIELD_LEN,
 };
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Why a body could not become an event. Answered `400 {"error": msg, "field": field}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,14 +22,35 @@ pub enum DecodeError {
     /// The body itself could not be decoded.
     #[error("{0}")]
     Body(String),
+    /// The error is about the event at `index` of an array (Event Streams).
+    #[error("event [{index}]: {inner}")]
+    At {
+        index: usize,
+        inner: Box<DecodeError>,
+    },
 }
 
 impl DecodeError {
-    /// The field the error is about (`Sid`, `AccountSid`, or `body`).
-    pub fn field(&self) -> &str {
+    /// The field the error is about (`Sid`, `AccountSid`, `resource_sid`, `body`;
+    /// `[2].data.account_sid` for an event of an array).
+    pub fn field(&self) -> Cow<'_, str> {
         match self {
-            DecodeError::Missing { field } | DecodeError::Invalid { field, .. } => field,
-            DecodeError::Body(_) => "body",
+            DecodeError::Missing { field } | DecodeError::Invalid { field, .. } => {
+                Cow::Borrowed(field)
+            }
+            DecodeError::Body(_) => Cow::Borrowed("body"),
+            DecodeError::At { index, inner } => Cow::Owned(match inner.as_ref() {
+                DecodeError::Body(_) => format!("[{index}]"),
+                other => format!("[{index}].{}", other.field()),
+            }),
+        }
+    }
+
+    /// The same error, about the event at `index` of an array.
+    pub fn at(self, index: usize) -> DecodeError {
+        DecodeError::At {
+            index,
+            inner: Box::new(self),
         }
     }
 }
@@ -66,16 +88,29 @@ pub fn decode_form(
     body: &[u8],
     received_at_ms: i64,
 ) -> Result<(DebuggerEvent, Vec<(String, String)>), DecodeError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|e| DecodeError::Body(format!("body is not valid form data: {e}")))?;
+    let pairs = form_pairs(body)?;
+    let event = decode_pairs(&pairs, received_at_ms)?;
+    Ok((event, pairs))
+}
 
+/// The name/value pairs of a form body, in received order.
+pub fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
+    serde_urlencoded::from_bytes(body)
+        .map_err(|e| DecodeError::Body(format!("body is not valid form data: {e}")))
+}
+
+/// The event in a form body's decoded pairs (see [`decode_form`]).
+pub fn decode_pairs(
+    pairs: &[(String, String)],
+    received_at_ms: i64,
+) -> Result<DebuggerEvent, DecodeError> {
     let mut sid = None;
     let mut account_sid = None;
     let mut parent = None;
     let mut timestamp = None;
     let mut level = None;
     let mut payload = None;
-    for (name, value) in &pairs {
+    for (name, value) in pairs {
         let slot = match Field::of(name) {
             Some(Field::Sid) => &mut sid,
             Some(Field::AccountSid) => &mut account_sid,
@@ -91,20 +126,20 @@ pub fn decode_form(
     let sid = required_sid("Sid", sid)?;
     let account_sid = required_sid("AccountSid", account_sid)?;
     let (payload, raw_payload) = match payload {
-        Some(raw) => (parse_payload(raw), raw.to_owned()),
+        Some(raw) => (parse_payload(raw)?, raw.to_owned()),
         None => (missing_payload(), String::new()),
     };
-    let event = DebuggerEvent {
+    Ok(DebuggerEvent {
         sid,
         account_sid,
-        parent_account_sid: non_empty(parent),
+        parent_account_sid: capped("ParentAccountSid", non_empty(parent))?,
         timestamp: non_empty(timestamp),
         level: level.and_then(Level::parse).unwrap_or(Level::Error),
         payload,
         raw_payload,
         received_at_ms,
-    };
-    Ok((event, pairs))
+        source: Source::Debugger,
+    })
 }
 
 /// Decodes an `application/json` body with the same top-level names as the form
@@ -140,10 +175,10 @@ pub fn decode_json(body: &[u8], received_at_ms: i64) -> Result<DebuggerEvent, De
     let sid = required_json_sid("Sid", sid)?;
     let account_sid = required_json_sid("AccountSid", account_sid)?;
     let (payload, raw_payload) = match payload {
-        Some(Value::String(raw)) => (parse_payload(&raw), raw),
+        Some(Value::String(raw)) => (parse_payload(&raw)?, raw),
         Some(value) => {
             let raw = value.to_string();
-            (payload_from_value(value), raw)
+            (payload_from_value(value)?, raw)
         }
         None => (missing_payload(), String::new()),
     };
@@ -154,54 +189,82 @@ pub fn decode_json(body: &[u8], received_at_ms: i64) -> Result<DebuggerEvent, De
     Ok(DebuggerEvent {
         sid,
         account_sid,
-        parent_account_sid: parent.and_then(lenient_string).filter(|s| !s.is_empty()),
+        parent_account_sid: capped(
+            "ParentAccountSid",
+            parent.and_then(lenient_string).filter(|s| !s.is_empty()),
+        )?,
         timestamp: timestamp.and_then(lenient_string).filter(|s| !s.is_empty()),
         level: level.unwrap_or(Level::Error),
         payload,
         raw_payload,
         received_at_ms,
+        source: Source::Debugger,
     })
 }
 
-/// Reads a `Payload` text. Never fails: anything unusable is
-/// [`PayloadState::Unreadable`] with a human-readable reason.
-pub fn parse_payload(raw: &str) -> PayloadState {
+/// Reads a `Payload` text. Fails only for an over-long SID field (a `400` naming
+/// it); anything else unusable is [`PayloadState::Unreadable`] with a reason.
+pub fn parse_payload(raw: &str) -> Result<PayloadState, DecodeError> {
     if raw.trim().is_empty() {
-        return unreadable("Payload is empty", None);
+        return Ok(unreadable("Payload is empty", None));
     }
     match serde_json::from_str::<Value>(raw) {
         Ok(value) => payload_from_value(value),
-        Err(e) => unreadable(format!("Payload is not JSON: {e}"), None),
+        Err(e) => Ok(unreadable(format!("Payload is not JSON: {e}"), None)),
     }
 }
 
 /// Reads an already-parsed `Payload` by picking fields, so one odd field never
-/// makes the rest unreadable.
-pub fn payload_from_value(value: Value) -> PayloadState {
+/// makes the rest unreadable. `resource_sid` and `service_sid` longer than
+/// [`MAX_SID_FIELD_LEN`] are refused (they key groups and fill alerts).
+pub fn payload_from_value(value: Value) -> Result<PayloadState, DecodeError> {
     let mut map = match value {
         Value::Object(map) => map,
-        _ => return unreadable("Payload is not a JSON object", None),
+        _ => return Ok(unreadable("Payload is not a JSON object", None)),
     };
-    let resource_sid = map.remove("resource_sid").and_then(sid_string);
+    let resource_sid = capped(
+        "resource_sid",
+        map.remove("resource_sid").and_then(sid_string),
+    )?;
+    let service_sid = capped(
+        "service_sid",
+        map.remove("service_sid").and_then(sid_string),
+    )?;
     let error_code = match map.remove("error_code") {
-        None | Some(Value::Null) => return unreadable("Payload has no error_code", resource_sid),
+        None | Some(Value::Null) => {
+            return Ok(unreadable("Payload has no error_code", resource_sid))
+        }
         Some(v) => match ErrorCode::from_json(&v) {
             Some(code) => code,
             None => {
-                return unreadable(
+                return Ok(unreadable(
                     "Payload error_code is not a Twilio error code (up to 6 digits)",
                     resource_sid,
-                )
+                ))
             }
         },
     };
-    PayloadState::Parsed(Payload {
+    Ok(PayloadState::Parsed(Payload {
         error_code,
         resource_sid,
-        service_sid: map.remove("service_sid").and_then(sid_string),
+        service_sid,
         more_info: map.remove("more_info").and_then(non_null),
         webhook: map.remove("webhook").and_then(webhook),
-    })
+    }))
+}
+
+/// `value`, refused when longer than [`MAX_SID_FIELD_LEN`] characters.
+pub(crate) fn capped(
+    field: &'static str,
+    value: Option<String>,
+) -> Result<Option<String>, DecodeError> {
+    match value {
+        Some(v) if v.chars().count() > MAX_SID_FIELD_LEN => Err(DecodeError::Invalid {
+            field,
+            reason: format!("is longer than {MAX_SID_FIELD_LEN} characters"),
+        }),
+        other => Ok(other),
+    }
 }
 
 fn webhook(value: Value) -> Option<Webhook> {
@@ -249,7 +312,7 @@ fn status_code(v: Value) -> Option<u16> {
     }
 }
 
-fn required_sid(field: &'static str, raw: Option<&str>) -> Result<Sid, DecodeError> {
+pub(crate) fn required_sid(field: &'static str, raw: Option<&str>) -> Result<Sid, DecodeError> {
     match raw {
         None => Err(DecodeError::Missing { field }),
         Some(raw) if raw.trim().is_empty() => Err(DecodeError::Missing { field }),
@@ -257,7 +320,10 @@ fn required_sid(field: &'static str, raw: Option<&str>) -> Result<Sid, DecodeErr
     }
 }
 
-fn required_json_sid(field: &'static str, raw: Option<Value>) -> Result<Sid, DecodeError> {
+pub(crate) fn required_json_sid(
+    field: &'static str,
+    raw: Option<Value>,
+) -> Result<Sid, DecodeError> {
     match raw {
         None => Err(DecodeError::Missing { field }),
         Some(Value::String(s)) => required_sid(field, Some(&s)),
@@ -269,7 +335,7 @@ fn required_json_sid(field: &'static str, raw: Option<Value>) -> Result<Sid, Dec
 }
 
 /// A SID-like field: strings as given, numbers stringified, anything else dropped.
-fn sid_string(v: Value) -> Option<String> {
+pub(crate) fn sid_string(v: Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s),
         Value::Number(n) => Some(n.to_string()),
@@ -278,7 +344,7 @@ fn sid_string(v: Value) -> Option<String> {
 }
 
 /// Strings as given, `null` dropped, any other JSON kept as its JSON text.
-fn lenient_string(v: Value) -> Option<String> {
+pub(crate) fn lenient_string(v: Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s),
         Value::Null => None,
@@ -306,392 +372,4 @@ fn unreadable(reason: impl Into<String>, resource_sid: Option<String>) -> Payloa
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    const SID: &str = "NO0123456789abcdef0123456789abcdef";
-    const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
-    const CALL: &str = "CA0123456789abcdef0123456789abcdef";
-
-    fn realistic_payload() -> String {
-        json!({
-            "resource_sid": CALL,
-            "service_sid": null,
-            "error_code": "11200",
-            "more_info": {"Msg": "An attempt to retrieve content returned 502", "sourceComponent": "14100"},
-            "webhook": {
-                "type": "application/json",
-                "request": {
-                    "method": "POST",
-                    "url": "https://example.com/voice",
-                    "headers": {},
-                    "parameters": {"CallSid": CALL}
-                },
-                "response": {
-                    "status_code": 502,
-                    "headers": {},
-                    "body": "<html>Bad Gateway</html>"
-                }
-            }
-        })
-        .to_string()
-    }
-
-    fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
-        serde_urlencoded::to_string(pairs).unwrap().into_bytes()
-    }
-
-    fn twilio_form(payload: &str) -> Vec<u8> {
-        form(&[
-            ("AccountSid", ACCOUNT),
-            ("Level", "ERROR"),
-            ("ParentAccountSid", ""),
-            ("Payload", payload),
-            ("PayloadType", "application/json"),
-            ("Sid", SID),
-            ("Timestamp", "2024-05-01T12:34:56.789Z"),
-        ])
-    }
-
-    fn parsed(state: &PayloadState) -> &Payload {
-        match state {
-            PayloadState::Parsed(p) => p,
-            other => panic!("expected a parsed payload, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn realistic_twilio_form() {
-        let payload = realistic_payload();
-        let body = twilio_form(&payload);
-        let (event, pairs) = decode_form(&body, 42).unwrap();
-        assert_eq!(event.sid.as_str(), SID);
-        assert_eq!(event.account_sid.as_str(), ACCOUNT);
-        assert_eq!(event.parent_account_sid, None);
-        assert_eq!(event.timestamp.as_deref(), Some("2024-05-01T12:34:56.789Z"));
-        assert_eq!(event.level, Level::Error);
-        assert_eq!(event.received_at_ms, 42);
-        assert_eq!(event.raw_payload, payload);
-        let p = parsed(&event.payload);
-        assert_eq!(p.error_code, ErrorCode(11200));
-        assert_eq!(p.resource_sid.as_deref(), Some(CALL));
-        assert_eq!(p.service_sid, None);
-        assert_eq!(p.more_info.as_ref().unwrap()["sourceComponent"], "14100");
-        let wh = p.webhook.as_ref().unwrap();
-        assert_eq!(wh.kind.as_deref(), Some("application/json"));
-        let req = wh.request.as_ref().unwrap();
-        assert_eq!(req.method.as_deref(), Some("POST"));
-        assert_eq!(req.url.as_deref(), Some("https://example.com/voice"));
-        assert_eq!(req.parameters, Some(json!({"CallSid": CALL})));
-        let resp = wh.response.as_ref().unwrap();
-        assert_eq!(resp.status_code, Some(502));
-        assert_eq!(resp.body.as_deref(), Some("<html>Bad Gateway</html>"));
-        // Pairs come back in received order for signature verification.
-        let names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "AccountSid",
-                "Level",
-                "ParentAccountSid",
-                "Payload",
-                "PayloadType",
-                "Sid",
-                "Timestamp"
-            ]
-        );
-        assert_eq!(pairs[3].1, payload);
-    }
-
-    #[test]
-    fn timestamp_spellings_and_precision() {
-        let p = realistic_payload();
-        for (name, ts) in [
-            ("Timestamp", "2024-05-01T12:34:56Z"),
-            ("TimeStamp", "2024-05-01T12:34:56Z"),
-            ("TimeStamp", "2024-05-01T12:34:56.123Z"),
-            ("Timestamp", "2024-05-01T12:34:56.123+00:00"),
-        ] {
-            let body = form(&[
-                ("Sid", SID),
-                ("AccountSid", ACCOUNT),
-                (name, ts),
-                ("Payload", &p),
-            ]);
-            let (event, _) = decode_form(&body, 0).unwrap();
-            assert_eq!(event.timestamp.as_deref(), Some(ts), "{name}={ts}");
-        }
-        let body = form(&[("Sid", SID), ("AccountSid", ACCOUNT), ("Payload", &p)]);
-        assert_eq!(decode_form(&body, 0).unwrap().0.timestamp, None);
-    }
-
-    #[test]
-    fn level_any_case_and_missing_is_error() {
-        let p = realistic_payload();
-        for (level, expected) in [
-            (Some("warning"), Level::Warning),
-            (Some("Error"), Level::Error),
-            (Some("WARNING"), Level::Warning),
-            (Some("debug"), Level::Debug),
-            (Some("bogus"), Level::Error),
-            (Some(""), Level::Error),
-            (None, Level::Error),
-        ] {
-            let mut pairs = vec![
-                ("Sid", SID),
-                ("AccountSid", ACCOUNT),
-                ("Payload", p.as_str()),
-            ];
-            if let Some(l) = level {
-                pairs.push(("Level", l));
-            }
-            let (event, _) = decode_form(&form(&pairs), 0).unwrap();
-            assert_eq!(event.level, expected, "{level:?}");
-        }
-    }
-
-    #[test]
-    fn parent_account_sid_kept_when_present() {
-        let p = realistic_payload();
-        let parent = "AC00000000000000000000000000000000";
-        let body = form(&[
-            ("Sid", SID),
-            ("AccountSid", ACCOUNT),
-            ("ParentAccountSid", parent),
-            ("Payload", &p),
-        ]);
-        let (event, _) = decode_form(&body, 0).unwrap();
-        assert_eq!(event.parent_account_sid.as_deref(), Some(parent));
-    }
-
-    #[test]
-    fn numeric_error_code_and_null_webhook_pieces() {
-        let raw = json!({
-            "resource_sid": 12345,
-            "service_sid": {"odd": true},
-            "error_code": 30003,
-            "more_info": null,
-            "webhook": {
-                "type": null,
-                "request": {"method": null, "url": null, "headers": null, "parameters": null},
-                "response": {"status_code": "404", "headers": null, "body": {"k": [1, 2]}}
-            }
-        })
-        .to_string();
-        let state = parse_payload(&raw);
-        let p = parsed(&state);
-        assert_eq!(p.error_code, ErrorCode(30003));
-        assert_eq!(p.resource_sid.as_deref(), Some("12345"));
-        assert_eq!(p.service_sid, None);
-        assert_eq!(p.more_info, None);
-        let wh = p.webhook.as_ref().unwrap();
-        assert_eq!(wh.kind, None);
-        assert_eq!(wh.request, Some(WebhookRequest::default()));
-        let resp = wh.response.as_ref().unwrap();
-        assert_eq!(resp.status_code, Some(404));
-        assert_eq!(resp.headers, None);
-        assert_eq!(resp.body.as_deref(), Some(r#"{"k":[1,2]}"#));
-
-        for webhook in [json!(null), json!("nope"), json!(3)] {
-            let raw = json!({"error_code": "11200", "webhook": webhook}).to_string();
-            assert_eq!(parsed(&parse_payload(&raw)).webhook, None);
-        }
-        let raw = json!({"error_code": "11200", "webhook": {"request": null, "response": []}})
-            .to_string();
-        let state = parse_payload(&raw);
-        let wh = parsed(&state).webhook.as_ref().unwrap();
-        assert_eq!((&wh.request, &wh.response), (&None, &None));
-    }
-
-    #[test]
-    fn status_code_forms() {
-        assert_eq!(status_code(json!(502)), Some(502));
-        assert_eq!(status_code(json!(" 502 ")), Some(502));
-        assert_eq!(status_code(json!(502.0)), Some(502));
-        assert_eq!(status_code(json!(502.5)), None);
-        assert_eq!(status_code(json!(70000)), None);
-        assert_eq!(status_code(json!(-1)), None);
-        assert_eq!(status_code(json!("5xx")), None);
-        assert_eq!(status_code(json!(null)), None);
-    }
-
-    #[test]
-    fn missing_sid_names_the_field() {
-        let p = realistic_payload();
-        let err = decode_form(&form(&[("AccountSid", ACCOUNT), ("Payload", &p)]), 0).unwrap_err();
-        assert_eq!(err.field(), "Sid");
-        assert_eq!(err.to_string(), "Sid is missing");
-        let err = decode_form(&form(&[("Sid", ""), ("AccountSid", ACCOUNT)]), 0).unwrap_err();
-        assert_eq!(
-            (err.field(), err.to_string().as_str()),
-            ("Sid", "Sid is missing")
-        );
-        let err = decode_form(&form(&[("Sid", SID)]), 0).unwrap_err();
-        assert_eq!(err.field(), "AccountSid");
-    }
-
-    #[test]
-    fn malformed_account_sid_names_the_field() {
-        let body = form(&[("Sid", SID), ("AccountSid", "AC123")]);
-        let err = decode_form(&body, 0).unwrap_err();
-        assert_eq!(err.field(), "AccountSid");
-        assert_eq!(
-            err.to_string(),
-            "AccountSid must be two letters followed by 32 hex digits"
-        );
-        let err = decode_json(
-            json!({"Sid": SID, "AccountSid": 7}).to_string().as_bytes(),
-            0,
-        )
-        .unwrap_err();
-        assert_eq!(err.field(), "AccountSid");
-    }
-
-    #[test]
-    fn broken_payload_is_unreadable_with_raw_kept() {
-        let raw = r#"{"resource_sid":"CA1","error_code":"#;
-        let (event, _) = decode_form(&twilio_form(raw), 0).unwrap();
-        assert_eq!(event.raw_payload, raw);
-        match &event.payload {
-            PayloadState::Unreadable { reason, .. } => {
-                assert!(reason.starts_with("Payload is not JSON"), "{reason}")
-            }
-            other => panic!("{other:?}"),
-        }
-
-        let no_code = json!({"resource_sid": CALL, "more_info": {}}).to_string();
-        let (event, _) = decode_form(&twilio_form(&no_code), 0).unwrap();
-        assert_eq!(
-            event.payload,
-            PayloadState::Unreadable {
-                reason: "Payload has no error_code".into(),
-                resource_sid: Some(CALL.into())
-            }
-        );
-        assert_eq!(event.resource_sid(), Some(CALL));
-        assert_eq!(event.error_code(), None);
-
-        let bad_code = json!({"error_code": "11x00"}).to_string();
-        assert!(matches!(
-            parse_payload(&bad_code),
-            PayloadState::Unreadable { .. }
-        ));
-        for raw in ["", "  ", "[1,2]", "\"str\"", "null", "11200"] {
-            assert!(
-                matches!(parse_payload(raw), PayloadState::Unreadable { .. }),
-                "{raw:?}"
-            );
-        }
-
-        let body = form(&[("Sid", SID), ("AccountSid", ACCOUNT)]);
-        let (event, _) = decode_form(&body, 0).unwrap();
-        assert_eq!(event.raw_payload, "");
-        assert!(matches!(
-            &event.payload,
-            PayloadState::Unreadable { reason, .. } if reason == "Payload is missing"
-        ));
-    }
-
-    #[test]
-    fn json_body_with_payload_as_object_and_as_string() {
-        let payload: Value = serde_json::from_str(&realistic_payload()).unwrap();
-        let as_object = json!({
-            "Sid": SID,
-            "AccountSid": ACCOUNT,
-            "Level": "WARNING",
-            "TimeStamp": "2024-05-01T12:34:56Z",
-            "PayloadType": "application/json",
-            "Payload": payload,
-        });
-        let event = decode_json(as_object.to_string().as_bytes(), 7).unwrap();
-        assert_eq!(event.level, Level::Warning);
-        assert_eq!(event.timestamp.as_deref(), Some("2024-05-01T12:34:56Z"));
-        assert_eq!(event.error_code(), Some(ErrorCode(11200)));
-        assert_eq!(
-            serde_json::from_str::<Value>(&event.raw_payload).unwrap(),
-            payload
-        );
-
-        let as_string = json!({
-            "sid": SID,
-            "accountSid": ACCOUNT,
-            "payload": realistic_payload(),
-        });
-        let event2 = decode_json(as_string.to_string().as_bytes(), 7).unwrap();
-        assert_eq!(event2.raw_payload, realistic_payload());
-        assert_eq!(event2.payload, event.payload);
-        assert_eq!(event2.level, Level::Error);
-
-        let event3 = decode_json(
-            json!({"Sid": SID, "AccountSid": ACCOUNT, "Payload": null})
-                .to_string()
-                .as_bytes(),
-            0,
-        )
-        .unwrap();
-        assert!(matches!(event3.payload, PayloadState::Unreadable { .. }));
-    }
-
-    #[test]
-    fn json_body_errors() {
-        for body in [&b"[]"[..], b"\"x\"", b"null", b"{", b"", b"\xff\xfe"] {
-            let err = decode_json(body, 0).unwrap_err();
-            assert_eq!(err.field(), "body", "{body:?}");
-        }
-        let err =
-            decode_json(json!({"AccountSid": ACCOUNT}).to_string().as_bytes(), 0).unwrap_err();
-        assert_eq!(err.field(), "Sid");
-    }
-
-    #[test]
-    fn hostile_strings_survive_byte_for_byte() {
-        let hostile =
-            "\"quoted\" 'single' \\ back\nnew line\r\n\t<!channel> @here <script>&amp; 🔥🚨 ünï";
-        let raw = json!({
-            "error_code": "11200",
-            "resource_sid": hostile,
-            "more_info": {"Msg": hostile},
-            "webhook": {"response": {"body": hostile}}
-        })
-        .to_string();
-        let body = form(&[
-            ("Sid", SID),
-            ("AccountSid", ACCOUNT),
-            ("Timestamp", hostile),
-            ("ParentAccountSid", hostile),
-            ("Payload", &raw),
-        ]);
-        let (event, pairs) = decode_form(&body, 0).unwrap();
-        assert_eq!(event.timestamp.as_deref(), Some(hostile));
-        assert_eq!(event.parent_account_sid.as_deref(), Some(hostile));
-        assert_eq!(event.raw_payload, raw);
-        assert_eq!(pairs[4].1, raw);
-        let p = parsed(&event.payload);
-        assert_eq!(p.resource_sid.as_deref(), Some(hostile));
-        assert_eq!(p.more_info.as_ref().unwrap()["Msg"], hostile);
-        let resp = p.webhook.as_ref().unwrap().response.as_ref().unwrap();
-        assert_eq!(resp.body.as_deref(), Some(hostile));
-
-        let json_body = json!({"Sid": SID, "AccountSid": ACCOUNT, "Payload": raw}).to_string();
-        let event = decode_json(json_body.as_bytes(), 0).unwrap();
-        assert_eq!(event.raw_payload, raw);
-        assert_eq!(
-            parsed(&event.payload).resource_sid.as_deref(),
-            Some(hostile)
-        );
-    }
-
-    #[test]
-    fn odd_form_bodies_do_not_panic() {
-        for body in [
-            &b""[..],
-            b"&&&==",
-            b"Sid=%ZZ&AccountSid",
-            b"\xff\xfe=\x00",
-            b"Payload=%7B%22error_code%22%3A",
-        ] {
-            let _ = decode_form(body, 0);
-        }
-    }
-}
+mod tests;

@@ -1,117 +1,111 @@
-//! `POST {server.path}`: size and type checks, signature, decode, durable store,
-//! answer (SPEC 2). Every input gets a 2xx/4xx/503 with a JSON body; never a 500.
+//! `POST {server.path}` (Debugger webhook, SPEC 2) and `POST
+//! {server.event_streams_path}` (Event Streams, SPEC 16): type and size checks,
+//! body within its deadline, signature ([`Unverified`] → [`Verified`]), decode,
+//! durable store, answer. Every input gets a 2xx/4xx/503 with a JSON body.
 
-use super::decode::{self, DecodeError};
-use super::signature::{request_url, SignatureError, Verifier};
+use super::body::{body_kind, read_body};
+use super::cloudevents::{self, Item};
+pub use super::error::IngestError;
+use super::signature::{request_url, Verifier, SETTINGS_HEADER};
+use super::verify::{BodyKind, Unverified, Verified};
+use super::{decode, ignored::IgnoredTypes};
 use crate::clock::SharedClock;
+use crate::config::Settings;
 use crate::dispatch::{Accepted, Dispatcher};
+use crate::event::DebuggerEvent;
 use crate::telemetry::Metrics;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use futures_util::StreamExt;
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// What the handler needs, shared by all HTTP workers.
+/// What the handlers need, shared by all HTTP workers.
 #[derive(Clone)]
 pub struct IngestState {
     /// `None` when `verify_signature = false`.
     pub verifier: Option<Verifier>,
+    /// `twilio.public_url`, and the same with the Event Streams path.
     pub public_url: Option<String>,
+    pub events_public_url: Option<String>,
     pub max_body_bytes: usize,
+    pub body_timeout: Duration,
     pub dispatcher: Dispatcher,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
+    ignored: Arc<IgnoredTypes>,
     /// Registered once: the per-request one is on the hot path.
     pub latency: metrics::Histogram,
 }
 
 impl IngestState {
     pub fn new(
-        verifier: Option<Verifier>,
-        public_url: Option<String>,
-        max_body_bytes: usize,
+        s: &Settings,
         dispatcher: Dispatcher,
         clock: SharedClock,
         metrics: Arc<Metrics>,
     ) -> IngestState {
+        let t = &s.twilio;
         IngestState {
             latency: metrics.histogram("twilert_ingest_seconds", &[]),
-            verifier,
-            public_url,
-            max_body_bytes,
+            verifier: t.verify_signature.then(|| {
+                Verifier::new(t.auth_tokens.clone()).with_shared_keys(t.shared_keys.clone())
+            }),
+            public_url: t.public_url.clone(),
+            events_public_url: t
+                .public_url
+                .as_deref()
+                .map(|u| events_url(u, &s.server.path, &s.server.event_streams_path)),
+            max_body_bytes: s.server.max_body_bytes,
+            body_timeout: s.server.body_timeout.0,
             dispatcher,
             clock,
             metrics,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    #[error("{0}")]
-    BadRequest(DecodeError),
-    #[error("{0}")]
-    Signature(SignatureError),
-    #[error("body is larger than server.max_body_bytes ({0} bytes)")]
-    TooLarge(usize),
-    #[error("unsupported Content-Type {0:?}; send application/x-www-form-urlencoded (as Twilio does) or application/json")]
-    UnsupportedType(String),
-    #[error("the event could not be stored; retry later")]
-    Unavailable,
-}
-
-impl IngestError {
-    /// Every [`IngestError::reason`], for `twilert_events_rejected_total{reason}`.
-    pub const REASONS: [&'static str; 5] = [
-        "bad_request",
-        "bad_signature",
-        "too_large",
-        "unsupported_type",
-        "store_unavailable",
-    ];
-
-    fn reason(&self) -> &'static str {
-        match self {
-            IngestError::BadRequest(_) => "bad_request",
-            IngestError::Signature(_) => "bad_signature",
-            IngestError::TooLarge(_) => "too_large",
-            IngestError::UnsupportedType(_) => "unsupported_type",
-            IngestError::Unavailable => "store_unavailable",
-        }
-    }
-}
-
-impl ResponseError for IngestError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            IngestError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            IngestError::Signature(_) => StatusCode::FORBIDDEN,
-            IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            IngestError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IngestError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ignored: Arc::new(IgnoredTypes::default()),
         }
     }
 
-    fn error_response(&self) -> HttpResponse {
-        let mut body = json!({ "error": self.to_string() });
-        match self {
-            IngestError::BadRequest(e) => body["field"] = json!(e.field()),
-            IngestError::Signature(_) => body["field"] = json!("X-Twilio-Signature"),
-            IngestError::UnsupportedType(_) => body["field"] = json!("Content-Type"),
-            _ => {}
+    /// Counts, logs and passes on the result of one request.
+    fn finish(
+        &self,
+        started: std::time::Instant,
+        result: Result<HttpResponse, IngestError>,
+    ) -> Result<HttpResponse, IngestError> {
+        match &result {
+            Ok(_) => self.latency.record(started.elapsed().as_secs_f64()),
+            Err(e) => {
+                self.metrics.count_rejected(e.reason());
+                tracing::warn!(status = e.status_code().as_u16(), reason = e.reason(), error = %e, "event rejected");
+            }
         }
-        let mut resp = HttpResponse::build(self.status_code());
-        if matches!(self, IngestError::Unavailable) {
-            resp.insert_header(("Retry-After", "5"));
-        }
-        resp.json(body)
+        result
     }
 }
 
-enum BodyKind {
-    Form,
-    Json,
+/// The Event Streams signing URL: `public_url` with its path changed — when the
+/// path ends with `server.path`, that ending becomes `server.event_streams_path`
+/// (a proxy prefix such as `/alerts` stays); otherwise the whole path becomes it.
+/// Scheme, host, port and query are kept byte for byte.
+pub fn events_url(public_url: &str, path: &str, events_path: &str) -> String {
+    let Some(scheme_end) = public_url.find("://") else {
+        return public_url.to_string();
+    };
+    let auth_start = scheme_end + 3;
+    let path_start = public_url[auth_start..]
+        .find(['/', '?', '#'])
+        .map_or(public_url.len(), |i| auth_start + i);
+    let path_end = public_url[path_start..]
+        .find(['?', '#'])
+        .map_or(public_url.len(), |i| path_start + i);
+    let old = &public_url[path_start..path_end];
+    let new = match old.strip_suffix(path) {
+        Some(prefix) if !path.is_empty() => format!("{prefix}{events_path}"),
+        _ => events_path.to_string(),
+    };
+    format!(
+        "{}{new}{}",
+        &public_url[..path_start],
+        &public_url[path_end..]
+    )
 }
 
 pub async fn debugger(
@@ -120,68 +114,121 @@ pub async fn debugger(
     state: web::Data<IngestState>,
 ) -> Result<HttpResponse, IngestError> {
     let started = std::time::Instant::now();
-    let result = handle(&req, &mut payload, &state).await;
-    match &result {
-        Ok(_) => state.latency.record(started.elapsed().as_secs_f64()),
-        Err(e) => {
-            state.metrics.count_rejected(e.reason());
-            tracing::warn!(status = e.status_code().as_u16(), reason = e.reason(), error = %e, "event rejected");
-        }
-    }
-    result
+    let result = handle_debugger(&req, &mut payload, &state).await;
+    state.finish(started, result)
 }
 
-async fn handle(
+pub async fn event_streams(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<IngestState>,
+) -> Result<HttpResponse, IngestError> {
+    let started = std::time::Instant::now();
+    let result = handle_events(&req, &mut payload, &state).await;
+    state.finish(started, result)
+}
+
+/// Reads the body and checks its signature: nothing is decoded before this.
+async fn receive(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    state: &IngestState,
+    kind: BodyKind,
+    public_url: Option<&str>,
+) -> Result<Verified, IngestError> {
+    let body = read_body(req, payload, state.max_body_bytes, state.body_timeout).await?;
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let unverified = Unverified {
+        body,
+        kind,
+        url: signing_url(req, public_url),
+        signature: header("X-Twilio-Signature"),
+        settings: header(SETTINGS_HEADER),
+    };
+    match &state.verifier {
+        Some(v) => unverified.verify(v).map_err(IngestError::Signature),
+        None => Ok(unverified.unchecked()),
+    }
+}
+
+async fn handle_debugger(
     req: &HttpRequest,
     payload: &mut web::Payload,
     state: &IngestState,
 ) -> Result<HttpResponse, IngestError> {
     let kind = body_kind(req)?;
-    let body = read_body(req, payload, state.max_body_bytes).await?;
-    let header = req
-        .headers()
-        .get("X-Twilio-Signature")
-        .and_then(|v| v.to_str().ok());
-    let url = signing_url(req, state);
+    let verified = receive(req, payload, state, kind, state.public_url.as_deref()).await?;
     let now = state.clock.now_ms();
     let event = match kind {
-        BodyKind::Form => match decode::decode_form(&body, now) {
-            Ok((event, pairs)) => {
-                if let Some(v) = &state.verifier {
-                    v.verify_form(header, &url, &pairs)
-                        .map_err(IngestError::Signature)?;
-                }
-                event
-            }
-            Err(e) => {
-                // An unsigned request is refused as such, whatever its body holds.
-                if let Some(v) = &state.verifier {
-                    let pairs: Vec<(String, String)> =
-                        serde_urlencoded::from_bytes(&body).unwrap_or_default();
-                    v.verify_form(header, &url, &pairs)
-                        .map_err(IngestError::Signature)?;
-                }
-                return Err(IngestError::BadRequest(e));
-            }
-        },
-        BodyKind::Json => {
-            if let Some(v) = &state.verifier {
-                v.verify_json(header, &url, &body)
-                    .map_err(IngestError::Signature)?;
-            }
-            decode::decode_json(&body, now).map_err(IngestError::BadRequest)?
-        }
-    };
-    let sid = event.sid.clone();
-    if let crate::event::PayloadState::Unreadable { reason, .. } = &event.payload {
-        tracing::warn!(sid = %sid, reason = %reason, "payload unreadable; the alert goes out with the raw text");
+        BodyKind::Form => verified
+            .form_pairs()
+            .and_then(|pairs| decode::decode_pairs(&pairs, now)),
+        BodyKind::Json => decode::decode_json(verified.body(), now),
     }
+    .map_err(IngestError::BadRequest)?;
+    let sid = event.sid.clone();
+    warn_unreadable(&event);
     match state.dispatcher.ingest(event).await {
         Ok(accepted) => Ok(ok_body(&sid, accepted)),
         Err(e) => {
             tracing::error!(sid = %sid, error = %e, "event not stored; answering 503 so Twilio retries");
             Err(IngestError::Unavailable)
         }
+    }
+}
+
+async fn handle_events(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    state: &IngestState,
+) -> Result<HttpResponse, IngestError> {
+    let kind = body_kind(req)?;
+    if kind != BodyKind::Json {
+        return Err(IngestError::UnsupportedType(
+            "Event Streams sends application/json".into(),
+        ));
+    }
+    let public_url = state.events_public_url.as_deref();
+    let verified = receive(req, payload, state, kind, public_url).await?;
+    let items = cloudevents::decode_events(verified.body(), state.clock.now_ms())
+        .map_err(IngestError::BadRequest)?;
+    let mut events = Vec::new();
+    let mut ignored = 0usize;
+    for item in items {
+        match item {
+            Item::Error(ev) => events.push(*ev),
+            Item::Ignored(kind) => {
+                ignored += 1;
+                let label = state.ignored.label(&kind);
+                state
+                    .metrics
+                    .counter("twilert_events_ignored_total", &[("type", &label)])
+                    .increment(1);
+            }
+        }
+    }
+    events.iter().for_each(warn_unreadable);
+    let sids: Vec<String> = events.iter().map(|e| e.sid.to_string()).collect();
+    // All or nothing: the whole array commits in one transaction, or it is a 503.
+    let accepted = match state.dispatcher.ingest_batch(events).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(sids = ?sids, error = %e, "Event Streams batch not stored; answering 503 so Twilio retries");
+            return Err(IngestError::Unavailable);
+        }
+    };
+    let new = accepted.iter().filter(|a| **a == Accepted::New).count();
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "accepted": new,
+        "duplicate": accepted.len() - new,
+        "ignored": ignored,
+    })))
+}
+
+fn warn_unreadable(event: &DebuggerEvent) {
+    if let crate::event::PayloadState::Unreadable { reason, .. } = &event.payload {
+        tracing::warn!(sid = %event.sid, reason = %reason, "payload unreadable; the alert goes out with the raw text");
     }
 }
 
@@ -197,57 +244,11 @@ fn ok_body(sid: &crate::event::Sid, accepted: Accepted) -> HttpResponse {
         .body(format!(r#"{{"status":"{status}","sid":"{sid}"}}"#))
 }
 
-fn body_kind(req: &HttpRequest) -> Result<BodyKind, IngestError> {
-    let ct = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
-        "application/x-www-form-urlencoded" => Ok(BodyKind::Form),
-        "application/json" => Ok(BodyKind::Json),
-        _ => Err(IngestError::UnsupportedType(ct.chars().take(100).collect())),
-    }
-}
-
-async fn read_body(
-    req: &HttpRequest,
-    payload: &mut web::Payload,
-    max: usize,
-) -> Result<web::BytesMut, IngestError> {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(IngestError::TooLarge(max));
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(max));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| {
-            IngestError::BadRequest(DecodeError::Body(
-                "the request body could not be read".into(),
-            ))
-        })?;
-        if body.len() + chunk.len() > max {
-            return Err(IngestError::TooLarge(max));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// The URL Twilio signed: `twilio.public_url` with this request's query string, or,
-/// when not configured, the URL as seen through proxies (`Forwarded`/`X-Forwarded-*`).
-fn signing_url(req: &HttpRequest, state: &IngestState) -> String {
-    match &state.public_url {
+/// The URL Twilio signed: `public_url` (for this path) with this request's query
+/// string, or, when not configured, the URL as seen through proxies
+/// (`Forwarded`/`X-Forwarded-*`).
+fn signing_url(req: &HttpRequest, public_url: Option<&str>) -> String {
+    match public_url {
         Some(u) => request_url(u, req.query_string()).into_owned(),
         None => {
             let info = req.connection_info();
@@ -261,5 +262,33 @@ fn signing_url(req: &HttpRequest, state: &IngestState) -> String {
                     .unwrap_or("/")
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::events_url;
+
+    #[test]
+    fn the_event_streams_url_replaces_the_path() {
+        let e = |u: &str| events_url(u, "/twilio/debugger", "/twilio/events");
+        assert_eq!(
+            e("https://alerts.example.com/twilio/debugger"),
+            "https://alerts.example.com/twilio/events"
+        );
+        assert_eq!(
+            e("https://h.example:8443/alerts/twilio/debugger?team=a"),
+            "https://h.example:8443/alerts/twilio/events?team=a"
+        );
+        assert_eq!(
+            e("https://h.example/hook"),
+            "https://h.example/twilio/events"
+        );
+        assert_eq!(e("https://h.example"), "https://h.example/twilio/events");
+        assert_eq!(
+            e("https://h.example?x=1"),
+            "https://h.example/twilio/events?x=1"
+        );
+        assert_eq!(e("not a url"), "not a url");
     }
 }

@@ -69,6 +69,7 @@ fn event(n: u8, level: Level, payload: PayloadState) -> DebuggerEvent {
         payload,
         raw_payload,
         received_at_ms: T0_MS,
+        source: Default::default(),
     }
 }
 

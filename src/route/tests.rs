@@ -50,6 +50,7 @@ fn event(code: Option<u32>, resource_sid: Option<&str>, level: Level) -> Debugge
         payload,
         raw_payload: "{}".into(),
         received_at_ms: 0,
+        source: Default::default(),
     }
 }
 

@@ -21,6 +21,7 @@ fn notification(sid_n: u32, channel: &str, digest: bool) -> Notification {
             },
             raw_payload: "x".into(),
             received_at_ms: 1,
+            source: Default::default(),
         },
         digest: digest.then(Digest::default),
     }

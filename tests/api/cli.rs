@@ -14,6 +14,10 @@ const JSON_EVENT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/debugger-30003.json"
 );
+const CLOUDEVENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/eventstreams-11200.json"
+);
 
 /// The Slack webhook's path; its last part is the secret that must never be printed.
 /// A made-up webhook path (not a real token): what `check` must never print.
@@ -655,4 +659,27 @@ fn send_test_refuses_unknown_and_disabled_channels() {
     let (code, _, stderr) = out(&env.run(&cfg, &["send-test", "slack"]));
     assert_eq!(code, 1);
     assert!(stderr.contains("channels.slack is disabled"), "{stderr}");
+}
+
+#[tokio::test]
+async fn route_dry_runs_an_event_streams_cloudevent_array() {
+    let slack = silent_slack().await;
+    let env = Env::new(&slack.uri());
+    let cfg = env.config(GOOD);
+    let o = blocking(move || {
+        let o = env.run(&cfg, &["route", CLOUDEVENT]);
+        (o, env)
+    })
+    .await;
+    let (code, stdout, stderr) = out(&o.0);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for want in [
+        "event NO5f1e2d3c4b5a69788796a5b4c3d2e1f1",
+        "source       event_streams",
+        "11200 HTTP retrieval failure",
+        "route \"voice\" (routes[0])",
+        "group key    voice|error_code=11200|resource_sid=CA7b2d6b0b5c4e4f3e8a9b1c2d3e4f5a6b",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
 }

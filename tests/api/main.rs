@@ -6,11 +6,13 @@ mod helpers;
 #[path = "../support/python.rs"]
 mod python;
 
+mod bounded_http;
 mod channels;
 mod cli;
 mod docs;
 mod durability;
 mod email;
+mod event_streams;
 mod grouping;
 mod hardening;
 mod ingest;
