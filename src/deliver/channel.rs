@@ -148,7 +148,7 @@ pub trait ChannelConfig: std::fmt::Debug + Send + Sync {
         use secrecy::ExposeSecret;
         self.secrets()
             .first()
-            .map_or(true, |s| !s.expose_secret().trim().is_empty())
+            .is_none_or(|s| !s.expose_secret().trim().is_empty())
     }
 }
 
