@@ -135,7 +135,8 @@ impl Application {
             shutdown_rx,
         ));
 
-        let listener = TcpListener::bind(&s.server.listen)
+        raise_fd_limit();
+        let listener = bind(&s.server.listen)
             .with_context(|| format!("binding server.listen {}", s.server.listen))?;
         let port = listener.local_addr()?.port();
         let ingest = web::Data::new(IngestState::new(
@@ -176,7 +177,7 @@ impl Application {
         let server = server.run();
         let handle = server.handle();
 
-        let admin_listener = TcpListener::bind(&s.admin.listen)
+        let admin_listener = bind(&s.admin.listen)
             .with_context(|| format!("binding admin.listen {}", s.admin.listen))?;
         let admin_port = admin_listener.local_addr()?.port();
         let admin_server = HttpServer::new(move || {
@@ -390,6 +391,55 @@ impl Control {
         self.dispatcher.reload(rt);
         self.start_workers().map_err(|e| vec![e.to_string()])?;
         Ok(warnings)
+    }
+}
+
+/// Listen queue for the public listener: a burst of connections (or many slow
+/// clients holding workers) waits in the kernel instead of being dropped.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Binds `addr` (`host:port`, port 0 picks one) with a deep listen queue.
+fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    use std::net::ToSocketAddrs;
+    let addr = addr.to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")
+    })?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Raises the soft open-files limit to the hard one: every connection, slow
+/// clients included (`server.max_connections`), holds a descriptor.
+fn raise_fd_limit() {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+                let wanted = libc::rlimit {
+                    rlim_cur: lim.rlim_max,
+                    rlim_max: lim.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+                    tracing::debug!(
+                        from = lim.rlim_cur,
+                        to = lim.rlim_max,
+                        "raised the open-files limit"
+                    );
+                }
+            }
+        }
     }
 }
 
