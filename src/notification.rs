@@ -7,7 +7,15 @@ use serde::{Deserialize, Serialize};
 /// on their own), when, on which resources, and a few sample Sids.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Digest {
+    /// Events counted into this digest (not sent on their own): what the SPEC 4
+    /// accounting counts as digested.
     pub count: u64,
+    /// Events the digest speaks for: `count` plus, in a group's first window, the
+    /// first alert (so 16 events = 1 alert + 15 counted). Times and resources
+    /// cover the same events. 0 in digests stored before this field: read
+    /// [`Digest::total`].
+    #[serde(default)]
+    pub total: u64,
     /// Unix milliseconds.
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
@@ -16,6 +24,13 @@ pub struct Digest {
     /// How many distinct resources there were in all (may exceed `resources.len()`).
     pub resources_total: u64,
     pub sample_sids: Vec<String>,
+}
+
+impl Digest {
+    /// The events this digest speaks for (never less than `count`).
+    pub fn total(&self) -> u64 {
+        self.total.max(self.count)
+    }
 }
 
 /// One message to send on one channel: a single event's alert, or a group's digest

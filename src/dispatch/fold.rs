@@ -85,6 +85,7 @@ fn merge(rows: &[Queued], now: i64) -> Notification {
         match &n.digest {
             Some(g) => {
                 d.count += g.count;
+                d.total += g.total();
                 d.first_seen_ms = d.first_seen_ms.min(g.first_seen_ms);
                 d.last_seen_ms = d.last_seen_ms.max(g.last_seen_ms);
                 d.resources_total += g.resources_total;
@@ -97,6 +98,7 @@ fn merge(rows: &[Queued], now: i64) -> Notification {
             }
             None => {
                 d.count += 1;
+                d.total += 1;
                 let t = n.event.received_at_ms;
                 d.first_seen_ms = d.first_seen_ms.min(t);
                 d.last_seen_ms = d.last_seen_ms.max(t);

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::context::Context;
 use super::templates::Failure;
+use super::untrusted::{inert, inert_json};
 use super::{fallback, limits, Kind, Payload, Rendered};
 
 /// Turns the rendered parts of `kind` (file, text) into its payload.
@@ -60,10 +61,31 @@ pub(crate) fn finish(
         }
     };
     Ok(Rendered {
-        payload,
+        payload: inert_payload(payload),
         fallback: None,
         truncated,
     })
+}
+
+/// The last word on control and bidi characters (SPEC 5): whatever a template
+/// or helper wrote, no string of the payload holds one.
+fn inert_payload(p: Payload) -> Payload {
+    match p {
+        Payload::Json(mut v) => {
+            inert_json(&mut v);
+            Payload::Json(v)
+        }
+        Payload::Email {
+            subject,
+            text,
+            html,
+        } => Payload::Email {
+            subject: inert(&subject).into_owned(),
+            text: inert(&text).into_owned(),
+            html: inert(&html).into_owned(),
+        },
+        Payload::Text(t) => Payload::Text(inert(&t).into_owned()),
+    }
 }
 
 /// The built-in plain message for `kind`, within limits, `fallback` = `why`.
@@ -90,7 +112,7 @@ pub(crate) fn fallback(kind: Kind, ctx: &Context, why: String) -> Rendered {
         other => other,
     };
     Rendered {
-        payload,
+        payload: inert_payload(payload),
         fallback: Some(why),
         truncated,
     }

@@ -13,9 +13,11 @@ mod escape;
 mod fallback;
 mod finish;
 mod helpers;
+mod layout;
 mod limits;
 mod samples;
 mod templates;
+mod untrusted;
 
 use std::path::{Path, PathBuf};
 
