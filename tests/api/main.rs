@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod alert_quality;
 mod channels;
 mod cli;
 mod durability;
