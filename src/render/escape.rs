@@ -320,6 +320,45 @@ mod tests {
         assert_eq!(Flavor::Json.escape("a\u{7}b\u{202E}c"), "a␇bc");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever the text, each flavor's escape keeps it out of the markup.
+        #[test]
+        fn escaped_text_is_never_markup(s in proptest::prelude::any::<String>(),
+                                        t in "[*_~`<>\\[\\]()#@!&|a-z \n]{0,60}") {
+            for s in [s, t] {
+                for f in Flavor::ALL {
+                    let out = f.escape(&s);
+                    proptest::prop_assert!(!out.chars().any(|c| (c.is_control() && c != '\n' && c != '\t') || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')), "{:?}: {:?}", f, out);
+                    if f.is_json() {
+                        let back: Result<String, _> = serde_json::from_str(&format!("\"{out}\""));
+                        proptest::prop_assert!(back.is_ok(), "{:?}: not a JSON string: {:?}", f, out);
+                    }
+                }
+                let slack = slack_text(&s);
+                proptest::prop_assert!(!slack.contains(['*', '~', '`', '<', '>']), "{:?}", slack);
+                for (i, _) in slack.match_indices('_') {
+                    let before = slack[..i].chars().next_back().is_some_and(char::is_alphanumeric);
+                    let after = slack[i + 1..].chars().next().is_some_and(char::is_alphanumeric);
+                    proptest::prop_assert!(before && after, "a _ that can open italics: {:?}", slack);
+                }
+                let teams = teams_text(&s);
+                proptest::prop_assert!(!teams.contains(['*', '`', '[', ']', '<', '>']), "{:?}", teams);
+                proptest::prop_assert!(!teams.lines().any(|l| l.trim_start().starts_with('#')));
+                let discord = discord_text(&s);
+                for (i, c) in discord.char_indices() {
+                    if matches!(c, '*' | '_' | '~' | '`' | '[' | ']' | '<' | '|') {
+                        let escapes = discord[..i].chars().rev().take_while(|&c| c == '\\').count();
+                        proptest::prop_assert!(escapes % 2 == 1, "unescaped {:?} in {:?}", c, discord);
+                    }
+                }
+                let html = html_escape(&s);
+                proptest::prop_assert!(!html.contains(['<', '>', '"', '\'']));
+            }
+        }
+    }
+
     #[test]
     fn trusted_text_keeps_markup_but_stays_valid_json() {
         assert_eq!(
