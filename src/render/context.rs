@@ -187,20 +187,21 @@ pub(crate) fn build(n: &Notification, entry: Option<&CatalogEntry>) -> Context {
         _ => error.message.clone(),
     };
     let raw_more_info = parsed.and_then(|p| p.more_info.as_ref());
+    let webhook = parsed
+        .and_then(|p| p.webhook.as_ref())
+        .map(untrusted::webhook);
+    let request = Request::of(webhook.as_ref());
     let msg = raw_more_info
         .and_then(more_info_msg)
-        .filter(|m| !layout::repeats(m, &title));
+        .filter(|m| !layout::repeats(m, &title))
+        .filter(|m| !layout::restates_request(m, webhook.as_ref()));
     let detail = msg.clone().or_else(|| {
         error
             .secondary_message
             .clone()
             .filter(|m| !layout::repeats(m, &title))
     });
-    let webhook = parsed
-        .and_then(|p| p.webhook.as_ref())
-        .map(untrusted::webhook);
     let more_info = raw_more_info.map(|m| untrusted::bounded(m, true));
-    let request = Request::of(webhook.as_ref());
     let (causes, causes_more) = layout::top_bullets(error.causes.as_deref());
     let (solutions, solutions_more) = layout::top_bullets(error.solutions.as_deref());
     let resource_short = resource_sid.as_deref().map(layout::short_sid);

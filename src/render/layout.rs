@@ -126,6 +126,22 @@ pub(crate) fn repeats(msg: &str, title: &str) -> bool {
     !m.is_empty() && (t.ends_with(&m) || m == t)
 }
 
+/// Whether `msg` only says what the what/where line already shows: it names
+/// the request's URL and its response status (Twilio's 11200 `Msg` does).
+pub(crate) fn restates_request(msg: &str, webhook: Option<&Webhook>) -> bool {
+    let Some(w) = webhook else { return false };
+    let url = w
+        .request
+        .as_ref()
+        .and_then(|r| r.url.as_deref())
+        .unwrap_or("");
+    let status = w.response.as_ref().and_then(|r| r.status_code);
+    !url.is_empty()
+        && msg.contains(url)
+        && status.is_some_and(|s| msg.contains(&s.to_string()))
+        && msg.chars().count() < url.chars().count() + 120
+}
+
 /// A `more_info` field worth a line.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Fact {
@@ -286,6 +302,20 @@ mod tests {
             "11200 HTTP retrieval failure"
         ));
         assert!(!repeats("", "x"));
+        let w = Webhook {
+            kind: None,
+            request: Some(crate::event::WebhookRequest {
+                url: Some("https://x.example/a".into()),
+                ..Default::default()
+            }),
+            response: Some(crate::event::WebhookResponse {
+                status_code: Some(502),
+                ..Default::default()
+            }),
+        };
+        let twilio = "An attempt to retrieve content from https://x.example/a returned the HTTP status code 502";
+        assert!(restates_request(twilio, Some(&w)));
+        assert!(!restates_request("Unable to connect: timed out", Some(&w)));
     }
 
     #[test]

@@ -11,5 +11,6 @@ mod durability;
 mod email;
 mod grouping;
 mod ingest;
+mod previews;
 mod reload;
 mod twilio_sdk;
