@@ -57,10 +57,10 @@ impl Flavor {
         }
         let s = inert(s);
         match self {
-            Flavor::Slack => json_escape(&slack_text(&s)),
-            Flavor::Teams => json_escape(&teams_text(&s)),
+            Flavor::Slack => json_escape(&slack_text(&unlinked(&s))),
+            Flavor::Teams => json_escape(&teams_text(&unlinked(&s))),
             Flavor::Json => json_escape(&s),
-            Flavor::Discord => json_escape(&discord_text(&s)),
+            Flavor::Discord => json_escape(&discord_text(&unlinked(&s))),
             Flavor::Html => html_escape(&s),
             Flavor::Text => s.into_owned(),
             Flavor::Subject => one_line(&s),
@@ -168,6 +168,16 @@ fn markers(s: &str) -> impl Iterator<Item = (char, bool)> + '_ {
         prev = Some(c);
         Some((out, at_start))
     })
+}
+
+/// `https://x` as `https꞉//x` (a modifier-letter colon), so chat clients that
+/// turn bare URLs into links (Slack, Teams, Discord) show event URLs as text.
+pub(crate) fn unlinked(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains("://") {
+        std::borrow::Cow::Owned(s.replace("://", "\u{A789}//"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
 }
 
 /// Bidi overrides and isolates removed (the console shows other controls as `\u{..}`).
@@ -288,6 +298,19 @@ mod tests {
             "identifiers keep their underscore"
         );
         assert!(s.ends_with("\n› quote"), "{s}");
+    }
+
+    #[test]
+    fn chat_flavors_leave_no_bare_url() {
+        for f in [Flavor::Slack, Flavor::Teams, Flavor::Discord] {
+            let out = f.escape("go to https://evil.example/login now");
+            assert!(
+                !out.contains("://") && out.contains("https꞉//evil.example/login"),
+                "{f:?}: {out}"
+            );
+        }
+        assert_eq!(Flavor::Json.escape("https://x"), "https://x");
+        assert_eq!(Flavor::Html.escape("https://x"), "https://x");
     }
 
     #[test]

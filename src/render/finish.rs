@@ -121,7 +121,10 @@ pub(crate) fn fallback(kind: Kind, ctx: &Context, why: String) -> Rendered {
 /// Provider limits, plus Discord's mention whitelist.
 fn enforce(kind: Kind, v: &mut Value, ctx: &Context) -> bool {
     match kind {
-        Kind::Slack => limits::slack(v),
+        Kind::Slack => {
+            verbatim(v);
+            limits::slack(v)
+        }
         Kind::Teams => limits::teams(v),
         Kind::Discord => {
             allowed_mentions(v, ctx.mention.as_deref());
@@ -129,6 +132,22 @@ fn enforce(kind: Kind, v: &mut Value, ctx: &Context) -> bool {
         }
         Kind::Pagerduty => limits::pagerduty(v),
         Kind::Webhook | Kind::Email | Kind::Console => false,
+    }
+}
+
+/// Every Slack `mrkdwn` text object gets `"verbatim": true`: Slack then turns
+/// no bare URL, channel name or mention in it into a link (SPEC 5: no link
+/// from event text), whatever the template wrote.
+fn verbatim(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if o.get("type").and_then(Value::as_str) == Some("mrkdwn") && o.contains_key("text") {
+                o.insert("verbatim".into(), Value::Bool(true));
+            }
+            o.values_mut().for_each(verbatim);
+        }
+        Value::Array(a) => a.iter_mut().for_each(verbatim),
+        _ => {}
     }
 }
 
