@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::layout::{self, Fact, Request};
+use super::summary::{self, DigestCtx};
 use super::untrusted;
 use crate::catalog::{docs_url, CatalogEntry};
 use crate::event::{Level, PayloadState, Sid, Webhook};
@@ -89,30 +90,6 @@ pub(crate) struct ErrorCtx {
     pub docs_url: String,
     /// Whether the catalog knew the code.
     pub known: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct DigestCtx {
-    /// Events counted into the digest (SPEC 4 accounting).
-    pub count: u64,
-    /// Events the digest speaks for (the first alert included in a group's
-    /// first window): the one number every line of a digest shows.
-    pub total: u64,
-    /// A later window of a group whose first alert went out earlier.
-    pub continued: bool,
-    /// `16 events on 6 resources, 06:47:50–06:47:53 UTC`.
-    pub headline: String,
-    /// `06:47:50–06:47:53 UTC`.
-    pub span: String,
-    /// Up to three resources as `CA…0002`, then `more_resources`.
-    pub resources_short: Vec<String>,
-    pub first_seen: String,
-    pub last_seen: String,
-    pub resources: Vec<String>,
-    pub resources_total: u64,
-    /// `resources_total` minus the ones in `resources_short`.
-    pub more_resources: u64,
-    pub sample_sids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -217,39 +194,11 @@ pub(crate) fn build(n: &Notification, entry: Option<&CatalogEntry>) -> Context {
         .and_then(|t| humantime::parse_rfc3339_weak(t.trim()).ok());
     let time_st = event_time.unwrap_or_else(|| system_time_ms(ev.received_at_ms));
     let (resource, resource_kind) = resource_link(resource_sid.as_deref(), ev.account_sid.as_str());
-    let digest = n.digest.as_ref().map(|d| {
-        let (first_seen, last_seen) = (rfc3339_ms(d.first_seen_ms), rfc3339_ms(d.last_seen_ms));
-        let resources_total = d.resources_total.max(d.resources.len() as u64);
-        let resources_short: Vec<String> = d
-            .resources
-            .iter()
-            .take(layout::DIGEST_RESOURCES)
-            .map(|r| layout::short_sid(r))
-            .collect();
-        let span = layout::span(&first_seen, &last_seen, false);
-        let continued = d.total() == d.count && d.total > 0;
-        DigestCtx {
-            count: d.count,
-            total: d.total(),
-            continued,
-            headline: layout::digest_headline(
-                d.total(),
-                resources_total,
-                continued,
-                unreadable.is_some(),
-                &span,
-            ),
-            span,
-            more_resources: resources_total.saturating_sub(resources_short.len() as u64),
-            resources_short,
-            first_seen,
-            last_seen,
-            resources: d.resources.clone(),
-            resources_total,
-            sample_sids: d.sample_sids.clone(),
-        }
-    });
-    let one_line = one_line(
+    let digest = n
+        .digest
+        .as_ref()
+        .map(|d| summary::digest(d, unreadable.is_some()));
+    let one_line = summary::one_line(
         &title,
         request.as_ref(),
         resource_short.as_deref(),
@@ -307,32 +256,6 @@ pub(crate) fn build(n: &Notification, entry: Option<&CatalogEntry>) -> Context {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0),
     }
-}
-
-/// `11200 HTTP retrieval failure: POST voice.example.com/answer → 404 (CA…0002)`,
-/// `16× …` for a digest; at most [`layout::ONE_LINE`] characters.
-fn one_line(
-    title: &str,
-    request: Option<&Request>,
-    resource: Option<&str>,
-    digest: Option<&DigestCtx>,
-    detail: Option<&str>,
-) -> String {
-    let mut s = String::new();
-    if let Some(d) = digest {
-        s.push_str(&format!("{}× ", d.total));
-    }
-    s.push_str(title);
-    match (request, detail) {
-        (Some(r), _) => s.push_str(&format!(": {}", r.line())),
-        (None, Some(m)) => s.push_str(&format!(": {m}")),
-        (None, None) => {}
-    }
-    if let Some(r) = resource {
-        s.push_str(&format!(" ({r})"));
-    }
-    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    untrusted::shorten(&s, layout::ONE_LINE).into_owned()
 }
 
 /// The payload as text for templates: for a parsed payload, its fields as

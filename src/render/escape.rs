@@ -7,7 +7,7 @@
 //! then Slack and Teams get lookalikes for their Markdown markers (neither has a
 //! reliable backslash escape), Discord backslash escapes, HTML entities.
 
-use super::untrusted::inert;
+use super::untrusted::{inert, is_bidi};
 
 /// Zero-width space, put after `@` so `@here` shows but does not notify.
 const ZWSP: char = '\u{200B}';
@@ -182,9 +182,7 @@ pub(crate) fn unlinked(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// Bidi overrides and isolates removed (the console shows other controls as `\u{..}`).
 fn strip_bidi(s: &str) -> String {
-    s.chars()
-        .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'))
-        .collect()
+    s.chars().filter(|&c| !is_bidi(c)).collect()
 }
 
 /// Discord text (before JSON): `@everyone`/`@here` broken and Markdown

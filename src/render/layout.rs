@@ -11,8 +11,6 @@ use crate::event::Webhook;
 
 /// Bullets of causes/solutions shown before "more in docs".
 pub(crate) const TOP_BULLETS: usize = 3;
-/// Resources a digest lists before "+N more".
-pub(crate) const DIGEST_RESOURCES: usize = 3;
 /// Characters of a bullet.
 const BULLET_CHARS: usize = 160;
 /// PagerDuty's summary limit is 1024; a pager screen shows about this much.
@@ -207,52 +205,6 @@ pub(crate) fn top_bullets(text: Option<&str>) -> (Vec<String>, bool) {
     (items.into_iter().take(TOP_BULLETS).collect(), more)
 }
 
-/// `06:47:50–06:47:53 UTC`, with the date when the span crosses midnight or
-/// `with_date`.
-pub(crate) fn span(first_iso: &str, last_iso: &str, with_date: bool) -> String {
-    let split = |iso: &str| {
-        let iso = iso.trim_end_matches('Z');
-        iso.split_once('T')
-            .map(|(d, t)| (d.to_string(), t.to_string()))
-            .unwrap_or((iso.to_string(), String::new()))
-    };
-    let ((d1, t1), (d2, t2)) = (split(first_iso), split(last_iso));
-    match (d1 == d2, with_date) {
-        (true, false) if t1 == t2 => format!("{t1} UTC"),
-        (true, false) => format!("{t1}–{t2} UTC"),
-        (true, true) if t1 == t2 => format!("{d1} {t1} UTC"),
-        (true, true) => format!("{d1} {t1}–{t2} UTC"),
-        (false, _) => format!("{d1} {t1} – {d2} {t2} UTC"),
-    }
-}
-
-/// `1 event`, `16 events`.
-pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// A digest's headline: `16 events on 6 resources, 06:47:50–06:47:53 UTC`;
-/// `3 more events …` for a later window; `16 unreadable payloads, …` when
-/// the payloads could not be read (they name no resource).
-pub(crate) fn digest_headline(
-    total: u64,
-    resources_total: u64,
-    continued: bool,
-    unreadable: bool,
-    span: &str,
-) -> String {
-    let events = match (unreadable, continued) {
-        (true, false) => plural(total, "unreadable payload", "unreadable payloads"),
-        (true, true) => plural(total, "more unreadable payload", "more unreadable payloads"),
-        (false, false) => plural(total, "event", "events"),
-        (false, true) => plural(total, "more event", "more events"),
-    };
-    match resources_total {
-        0 => format!("{events}, {span}"),
-        n => format!("{events} on {}, {span}", plural(n, "resource", "resources")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,27 +284,5 @@ mod tests {
         assert_eq!((b, more), (vec!["a".into(), "b".into(), "c".into()], true));
         let (b, more) = top_bullets(Some("One paragraph."));
         assert_eq!((b, more), (vec!["One paragraph.".to_string()], false));
-    }
-
-    #[test]
-    fn headlines() {
-        let s = span("2024-05-01T06:47:50Z", "2024-05-01T06:47:53Z", false);
-        assert_eq!(s, "06:47:50–06:47:53 UTC");
-        assert_eq!(
-            digest_headline(16, 6, false, false, &s),
-            "16 events on 6 resources, 06:47:50–06:47:53 UTC"
-        );
-        assert_eq!(
-            digest_headline(1, 1, true, false, "x"),
-            "1 more event on 1 resource, x"
-        );
-        assert_eq!(
-            digest_headline(4, 0, false, true, "x"),
-            "4 unreadable payloads, x"
-        );
-        assert_eq!(
-            span("2024-05-01T23:59:50Z", "2024-05-02T00:00:03Z", false),
-            "2024-05-01 23:59:50 – 2024-05-02 00:00:03 UTC"
-        );
     }
 }

@@ -16,6 +16,7 @@ mod helpers;
 mod layout;
 mod limits;
 mod samples;
+mod summary;
 mod templates;
 mod untrusted;
 

@@ -27,7 +27,7 @@ pub(crate) const MAX_ENTRIES: usize = 25;
 
 /// Whether `c` is removed (bidi controls) — the set SPEC 5 names plus the
 /// direction marks, which are just as invisible.
-fn is_bidi(c: char) -> bool {
+pub(crate) fn is_bidi(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
@@ -72,11 +72,7 @@ pub(crate) fn inert(s: &str) -> Cow<'_, str> {
 /// Every string (and key) in `v` made [`inert`], in place.
 pub(crate) fn inert_json(v: &mut Value) {
     match v {
-        Value::String(s) => {
-            if needs_inert(s) {
-                *s = inert(s).into_owned();
-            }
-        }
+        Value::String(s) if needs_inert(s) => *s = inert(s).into_owned(),
         Value::Array(items) => items.iter_mut().for_each(inert_json),
         Value::Object(map) => {
             if map.keys().any(|k| needs_inert(k)) {
