@@ -5,12 +5,14 @@ Usage: scripts/gen-builtin-catalog.py [twilio-error-codes.json] [out.tsv]
 (defaults: ../shared/data/twilio-error-codes.json, src/catalog_builtin.tsv,
 relative to the crate root).
 
-Every code gets its title, secondary message, log level and product. Causes
-and solutions are kept only for the codes people usually alert on (webhooks,
-TwiML, voice, API, messaging delivery, SIP, WhatsApp/conversations), cut to a
-few lines each so the file stays small; load the full JSON with
-`[catalog] path` for everything. Causes/solutions missing from an entry are taken from the
-"Possible Causes"/"Possible Solutions" sections of its `docs`. Texts are stored raw (HTML/markdown as
+Every code gets its title, secondary message, log level, product and its
+first causes/solutions: whole items (bullets or paragraphs), never a bullet
+cut from its text, after joining the lines Twilio hard-wrapped. The codes
+people usually alert on (webhooks, TwiML, voice, API, messaging delivery, SIP,
+WhatsApp/conversations) keep up to MAX_ITEMS items, the rest one; load the
+full JSON with `[catalog] path` for everything. Causes/solutions missing from
+an entry are taken from the "Possible Causes"/"Possible Solutions" sections of
+its `docs`. Texts are stored raw (HTML/markdown as
 Twilio wrote them): twilert's `catalog::plain_text` cleans them at load, so
 there is one cleaning implementation. Format: one record per line,
 tab-separated, `\\`, tab, newline escaped as `\\\\`, `\\t`, `\\n`; empty
@@ -36,8 +38,10 @@ PICKED = {
     21610, 21611, 21612, 21614, 21617, 21618, 21620, 21623, 21631, 21635,
     30130, 31002, 31003, 31005, 31009, 31205, 45301,
 }
-MAX_TEXT = 500  # characters per causes/solutions text (whole lines)
-MAX_FILE = 300 * 1024
+MAX_TEXT = 400  # about this many characters per causes/solutions text (whole items)
+MAX_ONE = 200  # about this many characters of causes/solutions for the other codes
+MAX_ITEMS = 4  # templates show three, then "more in docs"
+MAX_FILE = 480 * 1024
 
 
 def wants_details(code):
@@ -45,20 +49,93 @@ def wants_details(code):
     return (len(s) == 5 and s.startswith(FAMILY_PREFIXES)) or code in PICKED
 
 
-def short(text):
-    """Leading whole lines of `text` up to MAX_TEXT chars, never cutting an <a>."""
+ITEM_START = re.compile(r"^\s*([*+\-\u2022]\s|\d+[.)]\s|#|```|<li|<ul|<ol|<p|<br|<div)", re.I)
+
+
+def join_wrapped(text):
+    """Lines joined where Twilio hard-wrapped them: a line that starts no
+    bullet, numbered item, heading or paragraph continues the one before.
+    Code fences are kept line by line."""
     if not text:
         return ""
-    lines = [l.rstrip() for l in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    out, size = [], 0
-    for line in lines:
-        if out and size + len(line) + 1 > MAX_TEXT:
-            break
-        out.append(line)
-        size += len(line) + 1
-    while len(out) > 1 and "\n".join(out).lower().count("<a ") != "\n".join(out).lower().count("</a>"):
-        out.pop()
+    out, in_code, prev_blank = [], False, True
+    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = raw.rstrip()
+        if line.strip().startswith("```"):
+            in_code = not in_code
+            out.append(line)
+            prev_blank = False
+            continue
+        if in_code:
+            out.append(line)
+            continue
+        if not line.strip():
+            if out and out[-1] != "":
+                out.append("")
+            prev_blank = True
+            continue
+        starts_item = prev_blank or not out or ITEM_START.match(line) or out[-1].lstrip().startswith("#")
+        if starts_item:
+            out.append(line)
+        else:
+            out[-1] = out[-1] + " " + line.strip()
+        prev_blank = False
     return "\n".join(out).strip()
+
+
+def items(text):
+    """Whole bullets / paragraphs of a joined text (a fenced code block is one item)."""
+    result, cur, in_code = [], [], False
+    for line in text.split("\n"):
+        if line.strip().startswith("```"):
+            in_code = not in_code
+            cur.append(line)
+            if not in_code:
+                result.append("\n".join(cur))
+                cur = []
+            continue
+        if in_code:
+            cur.append(line)
+            continue
+        if cur:
+            result.append("\n".join(cur))
+            cur = []
+        if line.strip():
+            cur = [line]
+    if cur:
+        result.append("\n".join(cur))
+    return [r for r in result if r.strip()]
+
+
+def sentences(item, budget):
+    """Whole sentences of one long item, up to `budget` characters (at least one)."""
+    parts = re.split(r"(?<=[.!?])\s+", item)
+    out = parts[0]
+    for p in parts[1:]:
+        if len(out) + 1 + len(p) > budget:
+            break
+        out += " " + p
+    return out
+
+
+def short(text, limit, budget):
+    """The first whole items of `text` (never a bullet cut from its text),
+    up to `limit` items and about `budget` characters (a single long first
+    item is cut at a sentence end)."""
+    out, size = [], 0
+    for item in items(join_wrapped(text or "")):
+        if out and (len(out) >= limit or size + len(item) + 1 > budget):
+            break
+        out.append(item)
+        size += len(item) + 1
+    if len(out) == 1 and len(out[0]) > budget:
+        out = [sentences(out[0], budget)]
+    joined = "\n".join(out)
+    # Never leave an <a> open.
+    while len(out) > 1 and joined.lower().count("<a ") != joined.lower().count("</a>"):
+        out.pop()
+        joined = "\n".join(out)
+    return joined.strip()
 
 
 def docs_section(docs, title):
@@ -90,7 +167,9 @@ def main():
             code = int(e.get("code"))
         except (TypeError, ValueError):
             continue
-        details = wants_details(code)
+        # Common codes keep up to MAX_ITEMS items; every other code its first item
+        # each, so no alert says nothing about causes (82002, 64014, ...).
+        limit, budget = (MAX_ITEMS, MAX_TEXT) if wants_details(code) else (3, MAX_ONE)
         # Some entries have their causes/solutions only inside `docs`.
         causes = e.get("causes") or docs_section(e.get("docs"), "Causes")
         solutions = e.get("solutions") or docs_section(e.get("docs"), "Solutions")
@@ -101,8 +180,8 @@ def main():
                 field(e.get("product")),
                 field(e.get("message")),
                 field(e.get("secondary_message")),
-                field(short(causes) if details else None),
-                field(short(solutions) if details else None),
+                field(short(causes, limit, budget)),
+                field(short(solutions, limit, budget)),
             ]
         )
     header = (

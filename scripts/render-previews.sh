@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Renders the alert previews in docs/ALERTS.md from what the channels really
-# receive: the `previews_for_the_docs` test sends one event through the app to
-# Slack, Teams (wiremock) and email (the test SMTP sink) and saves the payloads;
-# docs/preview/build-pages.js renders the Teams card with Microsoft's Adaptive
-# Cards SDK and frames the email's HTML part; headless Chromium screenshots both.
+# Renders the alert pictures in README.md and docs/ALERTS.md from what the
+# channels really receive: the `previews_for_the_docs` test sends an alert, a
+# 16-event digest and a hostile event through the app to Slack and Teams
+# (wiremock) and email (the test SMTP sink) and saves the payloads;
+# docs/preview/build-pages.js renders Slack as a Block Kit approximation, the
+# Teams cards with Microsoft's Adaptive Cards SDK and frames the emails' HTML
+# parts; headless Chromium screenshots each at desktop width and at 375 px.
 #
 # Needs: cargo, python3, node, npm adaptivecards (scripts/test-deps.sh) and
 # Chromium (Debian: apt-get install chromium fonts-noto-color-emoji).
-# Writes docs/images/teams-card.png, docs/images/email.png and the sample Slack
-# payload between the slack-payload markers in docs/ALERTS.md.
+# Writes docs/images/{slack,teams,email}-{desktop,phone}.png and the sample
+# Slack payload between the slack-payload markers in docs/ALERTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,15 +28,15 @@ fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-echo "render-previews: sending a sample event through the app"
+echo "render-previews: sending an alert, a digest and a hostile event through the app"
 TWILERT_PREVIEW_DIR="$WORK/payloads" cargo test --quiet --test api \
-    email::previews_for_the_docs -- --ignored --exact >/dev/null
+    previews::previews_for_the_docs -- --ignored --exact >/dev/null
 node docs/preview/build-pages.js "$WORK/payloads" "$WORK/pages" "$AC_JS"
 
 chrome() {
     "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
         --disable-component-update --disable-sync --no-first-run \
-        --user-data-dir="$(mktemp -d -p "$WORK")" --hide-scrollbars \
+        --user-data-dir="$(mktemp -d -p "$WORK")" --hide-scrollbars --force-device-scale-factor=1 \
         --allow-file-access-from-files --virtual-time-budget=3000 "$@" 2>/dev/null
 }
 
@@ -52,9 +54,13 @@ shoot() { # page.html width out.png
 }
 
 mkdir -p docs/images
-shoot "$WORK/pages/teams.html" 760 "$PWD/docs/images/teams-card.png"
-shoot "$WORK/pages/email.html" 820 "$PWD/docs/images/email.png"
-python3 - "$WORK/payloads/slack.json" docs/ALERTS.md <<'PY'
+for channel in slack teams email; do
+    desktop=760
+    [ "$channel" = email ] && desktop=820
+    shoot "$WORK/pages/$channel-desktop.html" "$desktop" "$PWD/docs/images/$channel-desktop.png"
+    shoot "$WORK/pages/$channel-phone.html" 375 "$PWD/docs/images/$channel-phone.png"
+done
+python3 - "$WORK/payloads/alert.slack.json" docs/ALERTS.md <<'PY'
 import re, sys
 payload, doc = open(sys.argv[1], encoding="utf-8").read().strip(), sys.argv[2]
 text = open(doc, encoding="utf-8").read()

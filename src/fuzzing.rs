@@ -261,6 +261,7 @@ fn render_all(ev: &DebuggerEvent, s: &str) {
         };
         for kind in Kind::ALL {
             let out = renderer().render(kind, &n, catalog().get(code));
+            assert_inert(kind, &out.payload);
             match &out.payload {
                 Rendered::Json(v) => {
                     let text = v.to_string();
@@ -286,5 +287,37 @@ fn render_all(ev: &DebuggerEvent, s: &str) {
                 Rendered::Text(_) => {}
             }
         }
+    }
+}
+
+/// No control (C0 but tab/newline, DEL, C1) or bidi-override character in any
+/// string of a rendered payload (SPEC 5).
+fn assert_inert(kind: Kind, p: &Rendered) {
+    fn walk(v: &serde_json::Value, f: &mut dyn FnMut(&str)) {
+        match v {
+            serde_json::Value::String(s) => f(s),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, f)),
+            serde_json::Value::Object(o) => o.iter().for_each(|(k, x)| {
+                f(k);
+                walk(x, f)
+            }),
+            _ => {}
+        }
+    }
+    let mut check = |s: &str| {
+        let bad = s.chars().find(|&c| {
+            (c.is_control() && c != '\n' && c != '\t')
+                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        });
+        assert!(bad.is_none(), "{kind}: {bad:?} reached the payload");
+    };
+    match p {
+        Rendered::Json(v) => walk(v, &mut check),
+        Rendered::Email {
+            subject,
+            text,
+            html,
+        } => [subject, text, html].into_iter().for_each(|s| check(s)),
+        Rendered::Text(t) => check(t),
     }
 }

@@ -38,6 +38,11 @@ pub struct GroupState {
     /// ones this group's digest accounts for in the SPEC 4 invariant.
     #[serde(default)]
     pub accounted: u64,
+    /// Events of the current window that were alerted on their own (the group's
+    /// first alert, in its first window): counted in the digest's `total`, its
+    /// time span and resources, never in `count`.
+    #[serde(default)]
+    pub lead: u64,
 }
 
 impl GroupState {
@@ -59,17 +64,18 @@ impl GroupState {
             window_ms: window_ms.max(1),
             window_end_ms: now + window_ms.max(1),
             count: 0,
-            first_seen_ms: 0,
-            last_seen_ms: 0,
-            resources: vec![],
-            resources_total: 0,
+            first_seen_ms: now,
+            last_seen_ms: now,
+            resources: ev.resource_sid().map(str::to_string).into_iter().collect(),
+            resources_total: u64::from(ev.resource_sid().is_some()),
             sample_sids: vec![],
             accounted: 0,
+            lead: 1,
         }
     }
 
     fn count_event(&mut self, ev: &DebuggerEvent, now: i64) {
-        if self.count == 0 {
+        if self.count == 0 && self.lead == 0 {
             self.first_seen_ms = now;
             self.resources.clear();
             self.resources_total = 0;
@@ -98,6 +104,7 @@ impl GroupState {
     fn digest(&self) -> Digest {
         Digest {
             count: self.count,
+            total: self.count + self.lead,
             first_seen_ms: self.first_seen_ms,
             last_seen_ms: self.last_seen_ms,
             resources: self
@@ -221,6 +228,7 @@ impl Groups {
             });
             g.count = 0;
             g.accounted = 0;
+            g.lead = 0;
             g.resources.clear();
             g.resources_total = 0;
             g.sample_sids.clear();
@@ -297,14 +305,18 @@ mod tests {
         let d = g.due(1000);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].digest.count, 9);
-        assert_eq!(d[0].digest.first_seen_ms, 102);
+        // The first window's digest covers the first alert too: 10 events in all.
+        assert_eq!(d[0].digest.total, 10);
+        assert_eq!(d[0].digest.first_seen_ms, 0);
         assert_eq!(d[0].digest.last_seen_ms, 110);
         assert_eq!(d[0].digest.resources_total, 2);
         assert_eq!(d[0].digest.sample_sids.len(), 5);
         assert_eq!(g.pending_count(), 0);
         // Still open: an event in the second window is counted, digest at 2000.
         assert_eq!(observe(&mut g, &ev(11, "CA1"), 1500), Observed::Counted);
-        assert_eq!(g.due(2000)[0].digest.count, 1);
+        let d = g.due(2000);
+        assert_eq!((d[0].digest.count, d[0].digest.total), (1, 1));
+        assert_eq!(d[0].digest.first_seen_ms, 1500);
         // A quiet window closes it; the next event opens a new group.
         assert!(g.due(3000).is_empty());
         assert!(g.is_empty());
@@ -329,7 +341,10 @@ mod tests {
         }
         let st = g.get("r|k").unwrap();
         assert_eq!(st.resources.len(), MAX_TRACKED_RESOURCES);
-        assert_eq!(st.resources_total, 4999);
+        assert_eq!(
+            st.resources_total, 5000,
+            "the first event's CA0 and 4999 more"
+        );
         let dirty = g.take_dirty();
         assert_eq!(dirty.len(), 1);
         assert!(g.take_dirty().is_empty());

@@ -16,6 +16,7 @@ pub mod fuzzing;
 pub mod group;
 pub mod ingest;
 pub mod notification;
+pub mod product;
 pub mod render;
 pub mod route;
 pub mod runtime;

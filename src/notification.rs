@@ -7,7 +7,15 @@ use serde::{Deserialize, Serialize};
 /// on their own), when, on which resources, and a few sample Sids.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Digest {
+    /// Events counted into this digest (not sent on their own): what the SPEC 4
+    /// accounting counts as digested.
     pub count: u64,
+    /// Events the digest speaks for: `count` plus, in a group's first window, the
+    /// first alert (so 16 events = 1 alert + 15 counted). Times and resources
+    /// cover the same events. 0 in digests stored before this field: read
+    /// [`Digest::total`].
+    #[serde(default)]
+    pub total: u64,
     /// Unix milliseconds.
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
@@ -16,6 +24,13 @@ pub struct Digest {
     /// How many distinct resources there were in all (may exceed `resources.len()`).
     pub resources_total: u64,
     pub sample_sids: Vec<String>,
+}
+
+impl Digest {
+    /// The events this digest speaks for (never less than `count`).
+    pub fn total(&self) -> u64 {
+        self.total.max(self.count)
+    }
 }
 
 /// One message to send on one channel: a single event's alert, or a group's digest
@@ -40,7 +55,7 @@ pub struct Notification {
 pub struct FoldSummary {
     /// Route + error code: waiting notifications with the same key fold together.
     pub fold_key: String,
-    /// Events it stands for: 1 for an alert, the count for a digest.
+    /// Events it stands for: 1 for an alert, the total for a digest.
     pub events: u64,
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
@@ -58,7 +73,7 @@ impl Notification {
         match &self.digest {
             Some(d) => FoldSummary {
                 fold_key,
-                events: d.count,
+                events: d.total(),
                 first_seen_ms: d.first_seen_ms,
                 last_seen_ms: d.last_seen_ms,
                 resources: d.resources_total,

@@ -461,6 +461,7 @@ mod routing_table {
                     resource_sid: i.resource,
                     service_sid: i.service,
                     account_sid: "AC00000000000000000000000000000001",
+                    parent_account_sid: None,
                     level: &i.level,
                     product: i.product,
                 };

@@ -31,7 +31,7 @@ pub fn run(config: &Path, event_file: &Path, only: Option<&str>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let product = ev.error_code().and_then(|c| rt.catalog.product(c));
+    let product = crate::product::of_event(&rt.catalog, &ev);
     describe_event(&rt, &ev, product);
     let matches = rt.router.explain(&RouteInput::from_event(&ev, product));
     if matches.is_empty() {

@@ -85,7 +85,7 @@ pub fn run(config: &Path, channel: &str, event: Option<&Path>) -> ExitCode {
 /// mention and group key of the first matching route that lists the channel, else
 /// as route `send-test` with the default template.
 fn notification(rt: &Runtime, channel: &str, ev: DebuggerEvent) -> Notification {
-    let product = ev.error_code().and_then(|c| rt.catalog.product(c));
+    let product = crate::product::of_event(&rt.catalog, &ev);
     let matches = rt.router.routes_for(&RouteInput::from_event(&ev, product));
     let route = matches
         .iter()

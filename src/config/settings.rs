@@ -442,6 +442,9 @@ pub struct RouteSettings {
     pub service_sids: Vec<String>,
     #[serde(default)]
     pub account_sids: Vec<String>,
+    /// `ParentAccountSid`: one route for every subaccount of a parent.
+    #[serde(default)]
+    pub parent_account_sids: Vec<String>,
     #[serde(default)]
     pub levels: Vec<String>,
     #[serde(default)]

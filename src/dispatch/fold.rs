@@ -61,6 +61,7 @@ fn merge(bucket: &FoldBucket, samples: &[Queued], now: i64) -> Option<Notificati
     let first = &samples.first()?.notification;
     let mut d = Digest {
         count: bucket.events,
+        total: bucket.events,
         first_seen_ms: if bucket.first_seen_ms > 0 {
             bucket.first_seen_ms
         } else {

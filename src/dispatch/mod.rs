@@ -576,7 +576,7 @@ fn ingest_one(
         return Ok(Accepted::Duplicate);
     }
     out.delta.accepted += 1;
-    let product = ev.error_code().and_then(|c| rt.catalog.product(c));
+    let product = crate::product::of_event(&rt.catalog, ev);
     let matches = rt.router.routes_for(&RouteInput::from_event(ev, product));
     if matches.is_empty() {
         out.delta.unrouted += 1;

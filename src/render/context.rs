@@ -6,6 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::layout::{self, Fact, Request};
+use super::summary::{self, DigestCtx};
+use super::untrusted;
 use crate::catalog::{docs_url, CatalogEntry};
 use crate::event::{Level, PayloadState, Sid, Webhook};
 use crate::notification::Notification;
@@ -26,8 +29,29 @@ pub(crate) struct Context {
     pub links: Links,
     /// "11200 HTTP retrieval failure".
     pub title: String,
-    /// `more_info.Msg`: Twilio's one-line explanation for this event.
+    /// `more_info.Msg`: Twilio's one-line explanation for this event, unless it
+    /// only repeats the title.
     pub msg: Option<String>,
+    /// `msg`, else the catalog's secondary message (unless it repeats the title).
+    pub detail: Option<String>,
+    /// The event's product: the catalog's, else the resource Sid prefix's.
+    pub product: Option<String>,
+    /// The failing webhook request: method, `host/path`, response status.
+    pub request: Option<Request>,
+    /// `POST voice.example.com/answer → 404 · CA…0002 · Voice`.
+    pub what: String,
+    /// `CA…0002`.
+    pub resource_short: Option<String>,
+    /// Useful `more_info` fields (`To` for 21610, ...).
+    pub facts: Vec<Fact>,
+    /// The first three causes / solutions, and whether the docs have more.
+    pub causes: Vec<String>,
+    pub causes_more: bool,
+    pub solutions: Vec<String>,
+    pub solutions_more: bool,
+    /// One line of at most 120 characters (PagerDuty summary, plain text):
+    /// `11200 HTTP retrieval failure: POST voice.example.com/answer → 404 (CA…0002)`.
+    pub one_line: String,
     pub style: Style,
     /// RFC 3339, when twilert accepted the event.
     pub received_at: String,
@@ -69,21 +93,11 @@ pub(crate) struct ErrorCtx {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct DigestCtx {
-    pub count: u64,
-    pub first_seen: String,
-    pub last_seen: String,
-    pub resources: Vec<String>,
-    pub resources_total: u64,
-    /// `resources_total` minus the ones listed.
-    pub more_resources: u64,
-    pub sample_sids: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub(crate) struct Links {
     pub docs: String,
     pub console: String,
+    /// The Debugger's error list filtered to this code (digests).
+    pub debugger_code: String,
     /// The call or message in the Twilio console, when the resource is one.
     pub resource: Option<String>,
     /// "call" or "message", naming `resource`.
@@ -114,13 +128,20 @@ pub(crate) fn build(n: &Notification, entry: Option<&CatalogEntry>) -> Context {
         PayloadState::Unreadable { reason, .. } => Some(reason.clone()),
         PayloadState::Parsed(_) => None,
     };
-    let error = match (code, entry) {
+    let resource_sid = ev.resource_sid().map(str::to_string);
+    let product = entry.and_then(|e| e.product.clone()).or_else(|| {
+        resource_sid
+            .as_deref()
+            .and_then(crate::product::from_sid)
+            .map(str::to_string)
+    });
+    let mut error = match (code, entry) {
         (Some(c), Some(e)) => ErrorCtx {
             code: Some(c.0),
             message: e.message.clone(),
             secondary_message: e.secondary_message.clone(),
             log_level: e.log_level.clone(),
-            product: e.product.clone(),
+            product: None,
             causes: e.causes.clone(),
             solutions: e.solutions.clone(),
             docs_url: docs_url(c),
@@ -137,20 +158,53 @@ pub(crate) fn build(n: &Notification, entry: Option<&CatalogEntry>) -> Context {
             ..empty_error(None)
         },
     };
+    error.product = product.clone();
     let title = match (code, entry) {
         (Some(c), Some(_)) => format!("{c} {}", error.message),
         _ => error.message.clone(),
     };
-    let more_info = parsed.and_then(|p| p.more_info.clone());
-    let msg = more_info.as_ref().and_then(more_info_msg);
+    let raw_more_info = parsed.and_then(|p| p.more_info.as_ref());
+    let webhook = parsed
+        .and_then(|p| p.webhook.as_ref())
+        .map(untrusted::webhook);
+    let request = Request::of(webhook.as_ref());
+    let msg = raw_more_info
+        .and_then(more_info_msg)
+        .filter(|m| !layout::repeats(m, &title))
+        .filter(|m| !layout::restates_request(m, webhook.as_ref()));
+    let detail = msg.clone().or_else(|| {
+        error
+            .secondary_message
+            .clone()
+            .filter(|m| !layout::repeats(m, &title))
+    });
+    let more_info = raw_more_info.map(|m| untrusted::bounded(m, true));
+    let (causes, causes_more) = layout::top_bullets(error.causes.as_deref());
+    let (solutions, solutions_more) = layout::top_bullets(error.solutions.as_deref());
+    let resource_short = resource_sid.as_deref().map(layout::short_sid);
+    let what = layout::what_where(
+        request.as_ref(),
+        resource_sid.as_deref(),
+        product.as_deref(),
+    );
     let received = rfc3339_ms(ev.received_at_ms);
     let event_time = ev
         .timestamp
         .as_deref()
         .and_then(|t| humantime::parse_rfc3339_weak(t.trim()).ok());
     let time_st = event_time.unwrap_or_else(|| system_time_ms(ev.received_at_ms));
-    let resource_sid = ev.resource_sid().map(str::to_string);
     let (resource, resource_kind) = resource_link(resource_sid.as_deref(), ev.account_sid.as_str());
+    let digest = n
+        .digest
+        .as_ref()
+        .map(|d| summary::digest(d, unreadable.is_some()));
+    let one_line = summary::one_line(
+        &title,
+        request.as_ref(),
+        resource_short.as_deref(),
+        digest.as_ref(),
+        detail.as_deref(),
+    );
     Context {
         event: EventCtx {
             sid: ev.sid.to_string(),
@@ -161,36 +215,39 @@ pub(crate) fn build(n: &Notification, entry: Option<&CatalogEntry>) -> Context {
             error_code: code.map(|c| c.0),
             resource_sid,
             service_sid: ev.service_sid().map(str::to_string),
+            payload_raw: payload_raw(ev, more_info.as_ref(), webhook.as_ref()),
             more_info,
-            webhook: parsed.and_then(|p| p.webhook.clone()),
-            // Events read back from the store keep raw text only for unreadable payloads.
-            payload_raw: match (ev.raw_payload.is_empty(), parsed) {
-                (true, Some(p)) => serde_json::to_string(p).unwrap_or_default(),
-                _ => ev.raw_payload.clone(),
-            },
+            webhook,
             payload_unreadable: unreadable,
         },
         error,
         route: n.route.clone(),
         channel: n.channel.clone(),
         mention: n.mention.clone().filter(|m| !m.trim().is_empty()),
-        digest: n.digest.as_ref().map(|d| DigestCtx {
-            count: d.count,
-            first_seen: rfc3339_ms(d.first_seen_ms),
-            last_seen: rfc3339_ms(d.last_seen_ms),
-            resources: d.resources.clone(),
-            resources_total: d.resources_total.max(d.resources.len() as u64),
-            more_resources: d.resources_total.saturating_sub(d.resources.len() as u64),
-            sample_sids: d.sample_sids.clone(),
-        }),
+        digest,
         links: Links {
             docs: code.map(docs_url).unwrap_or_else(|| ERRORS_INDEX.into()),
             console: format!("{CONSOLE}/debugger/errors/{}", ev.sid),
+            debugger_code: match code {
+                Some(c) => format!("{CONSOLE}/debugger/errors?errorCode={c}"),
+                None => format!("{CONSOLE}/debugger/errors"),
+            },
             resource,
             resource_kind,
         },
         title,
         msg,
+        detail,
+        product,
+        request,
+        what,
+        resource_short,
+        facts: layout::facts(raw_more_info),
+        causes,
+        causes_more,
+        solutions,
+        solutions_more,
+        one_line,
         style: style(&ev.level),
         received_at: received,
         occurred_at: humantime::format_rfc3339_seconds(time_st).to_string(),
@@ -198,6 +255,28 @@ pub(crate) fn build(n: &Notification, entry: Option<&CatalogEntry>) -> Context {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0),
+    }
+}
+
+/// The payload as text for templates: for a parsed payload, its fields as
+/// templates see them (credential headers gone, bulk shortened); for an
+/// unreadable one, the start of what arrived with credential-looking values
+/// blanked.
+fn payload_raw(
+    ev: &crate::event::DebuggerEvent,
+    more_info: Option<&Value>,
+    webhook: Option<&Webhook>,
+) -> String {
+    match ev.parsed() {
+        Some(p) => serde_json::json!({
+            "error_code": p.error_code.0,
+            "resource_sid": p.resource_sid,
+            "service_sid": p.service_sid,
+            "more_info": more_info,
+            "webhook": webhook,
+        })
+        .to_string(),
+        None => untrusted::redact_text(&untrusted::shorten(&ev.raw_payload, untrusted::MAX_BODY)),
     }
 }
 
@@ -295,6 +374,19 @@ mod tests {
         assert_eq!(c.links.resource_kind.as_deref(), Some("call"));
         assert_eq!(c.style.severity, "error");
         assert!(c.msg.is_some());
+        assert_eq!(
+            c.what,
+            "POST voice.example.com/answer → 502 · CA…8f90 · Voice"
+        );
+        assert_eq!(c.product.as_deref(), Some("Programmable Voice"));
+        assert_eq!(
+            c.one_line,
+            "11200 HTTP retrieval failure: POST voice.example.com/answer → 502 (CA…8f90)"
+        );
+        // The request's X-Twilio-Signature never reaches a template.
+        assert!(!serde_json::to_string(&c)
+            .unwrap_or_default()
+            .contains("X-Twilio-Signature"));
     }
 
     #[test]
@@ -318,11 +410,16 @@ mod tests {
         let n = sample("digest");
         let c = build(&n, catalog_entry(11200).as_ref());
         let d = c.digest.expect("digest");
+        assert_eq!((d.count, d.total), (15, 16));
+        assert_eq!(d.resources_short.len(), 3);
+        assert_eq!(d.more_resources, 3);
+        assert!(!d.continued);
         assert_eq!(
-            d.more_resources,
-            d.resources_total - d.resources.len() as u64
+            d.headline,
+            "16 events on 6 resources, 12:00:03–12:00:06 UTC"
         );
         assert!(d.first_seen.ends_with('Z'));
+        assert!(c.links.debugger_code.ends_with("errors?errorCode=11200"));
     }
 
     #[test]

@@ -10,7 +10,12 @@ use super::{Kind, Payload};
 
 /// A short multi-line plain message, unescaped.
 pub(crate) fn plain_text(c: &Context) -> String {
-    let mut lines = vec![format!("[{}] {}", c.style.label, cut(&c.title, 200))];
+    let count = c
+        .digest
+        .as_ref()
+        .map(|d| format!("{}× ", d.total))
+        .unwrap_or_default();
+    let mut lines = vec![format!("[{}] {count}{}", c.style.label, cut(&c.title, 200))];
     let mut where_ = Vec::new();
     if let Some(r) = &c.event.resource_sid {
         where_.push(format!("resource {}", cut(r, 80)));
@@ -46,10 +51,7 @@ pub(crate) fn plain_text(c: &Context) -> String {
         lines.push(format!("Payload unreadable: {}", cut(reason, 200)));
     }
     if let Some(d) = &c.digest {
-        lines.push(format!(
-            "{} more occurrences between {} and {} on {} resource(s)",
-            d.count, d.first_seen, d.last_seen, d.resources_total
-        ));
+        lines.push(d.headline.clone());
     }
     lines.push(format!("Event {} at {}", c.event.sid, c.occurred_at));
     lines.push(format!("Docs: {}", c.links.docs));
@@ -61,10 +63,7 @@ pub(crate) fn plain_text(c: &Context) -> String {
 pub(crate) fn subject(c: &Context) -> String {
     let title = cut(&c.title, 150);
     match (&c.digest, &c.event.resource_sid) {
-        (Some(d), _) => format!(
-            "[twilert] {}× {title} — on {} resource(s)",
-            d.count, d.resources_total
-        ),
+        (Some(d), _) => format!("[twilert] {}× {title} — {}", d.total, d.headline),
         (None, Some(r)) => format!("[twilert] {} {title} — {}", c.style.label, cut(r, 40)),
         (None, None) => format!("[twilert] {} {title}", c.style.label),
     }
@@ -113,8 +112,8 @@ fn teams_card(c: &Context, text: &str) -> Value {
                 "version": "1.4",
                 "body": [{ "type": "TextBlock", "text": text, "wrap": true }],
                 "actions": [
-                    { "type": "Action.OpenUrl", "title": "Error docs", "url": c.links.docs },
-                    { "type": "Action.OpenUrl", "title": "Open in Debugger", "url": c.links.console },
+                    { "type": "Action.OpenUrl", "title": "Docs", "url": c.links.docs },
+                    { "type": "Action.OpenUrl", "title": "Debugger", "url": c.links.console },
                 ],
             },
         }],
@@ -125,14 +124,29 @@ fn pagerduty(c: &Context) -> Value {
     json!({
         "event_action": "trigger",
         "payload": {
-            "summary": cut(&plain_text(c).replace('\n', " — "), 1000),
+            "summary": c.one_line,
             "source": c.event.resource_sid.clone().unwrap_or_else(|| c.event.account_sid.clone()),
             "severity": c.style.severity,
             "timestamp": c.occurred_at,
-            "component": c.error.product.clone().unwrap_or_else(|| "twilio".into()),
+            "component": c.product.clone().unwrap_or_else(|| "Twilio".into()),
             "group": c.route,
             "class": c.error.code.map(|x| x.to_string()).unwrap_or_else(|| "unreadable".into()),
-            "custom_details": { "event": c.event, "error": c.error, "digest": c.digest },
+            // Flat facts only: no headers, no phone numbers, no bodies.
+            "custom_details": {
+                "error_code": c.error.code,
+                "error": c.error.message,
+                "level": c.style.label,
+                "product": c.product,
+                "method": c.request.as_ref().and_then(|r| r.method.clone()),
+                "url": c.request.as_ref().and_then(|r| r.target.clone()),
+                "status": c.request.as_ref().and_then(|r| r.status),
+                "resource": c.event.resource_sid,
+                "account": c.event.account_sid,
+                "event": c.event.sid,
+                "count": c.digest.as_ref().map_or(1, |d| d.total),
+                "first_seen": c.digest.as_ref().map_or(&c.occurred_at, |d| &d.first_seen),
+                "last_seen": c.digest.as_ref().map_or(&c.occurred_at, |d| &d.last_seen),
+            },
         },
         "links": [
             { "href": c.links.docs, "text": "Twilio error docs" },

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::context::Context;
 use super::templates::Failure;
+use super::untrusted::{inert, inert_json};
 use super::{fallback, limits, Kind, Payload, Rendered};
 
 /// Turns the rendered parts of `kind` (file, text) into its payload.
@@ -60,10 +61,31 @@ pub(crate) fn finish(
         }
     };
     Ok(Rendered {
-        payload,
+        payload: inert_payload(payload),
         fallback: None,
         truncated,
     })
+}
+
+/// The last word on control and bidi characters (SPEC 5): whatever a template
+/// or helper wrote, no string of the payload holds one.
+fn inert_payload(p: Payload) -> Payload {
+    match p {
+        Payload::Json(mut v) => {
+            inert_json(&mut v);
+            Payload::Json(v)
+        }
+        Payload::Email {
+            subject,
+            text,
+            html,
+        } => Payload::Email {
+            subject: inert(&subject).into_owned(),
+            text: inert(&text).into_owned(),
+            html: inert(&html).into_owned(),
+        },
+        Payload::Text(t) => Payload::Text(inert(&t).into_owned()),
+    }
 }
 
 /// The built-in plain message for `kind`, within limits, `fallback` = `why`.
@@ -90,7 +112,7 @@ pub(crate) fn fallback(kind: Kind, ctx: &Context, why: String) -> Rendered {
         other => other,
     };
     Rendered {
-        payload,
+        payload: inert_payload(payload),
         fallback: Some(why),
         truncated,
     }
@@ -99,7 +121,10 @@ pub(crate) fn fallback(kind: Kind, ctx: &Context, why: String) -> Rendered {
 /// Provider limits, plus Discord's mention whitelist.
 fn enforce(kind: Kind, v: &mut Value, ctx: &Context) -> bool {
     match kind {
-        Kind::Slack => limits::slack(v),
+        Kind::Slack => {
+            verbatim(v);
+            limits::slack(v)
+        }
         Kind::Teams => limits::teams(v),
         Kind::Discord => {
             allowed_mentions(v, ctx.mention.as_deref());
@@ -107,6 +132,22 @@ fn enforce(kind: Kind, v: &mut Value, ctx: &Context) -> bool {
         }
         Kind::Pagerduty => limits::pagerduty(v),
         Kind::Webhook | Kind::Email | Kind::Console => false,
+    }
+}
+
+/// Every Slack `mrkdwn` text object gets `"verbatim": true`: Slack then turns
+/// no bare URL, channel name or mention in it into a link (SPEC 5: no link
+/// from event text), whatever the template wrote.
+fn verbatim(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if o.get("type").and_then(Value::as_str) == Some("mrkdwn") && o.contains_key("text") {
+                o.insert("verbatim".into(), Value::Bool(true));
+            }
+            o.values_mut().for_each(verbatim);
+        }
+        Value::Array(a) => a.iter_mut().for_each(verbatim),
+        _ => {}
     }
 }
 

@@ -78,9 +78,23 @@ fn cap_items(v: Option<&mut Value>, max: usize) -> bool {
 /// elements, block count.
 pub(crate) fn slack(v: &mut Value) -> bool {
     let mut cut_any = cut_at(v.get_mut("text"), SLACK_TEXT);
-    let Some(Value::Array(blocks)) = v.get_mut("blocks") else {
-        return cut_any;
-    };
+    if let Some(Value::Array(blocks)) = v.get_mut("blocks") {
+        cut_any |= slack_blocks(blocks);
+    }
+    // Blocks inside attachments (the level-coloured bar) have the same limits.
+    if let Some(Value::Array(atts)) = v.get_mut("attachments") {
+        for a in atts {
+            cut_any |= cut_at(a.get_mut("fallback"), SLACK_SECTION);
+            if let Some(Value::Array(blocks)) = a.get_mut("blocks") {
+                cut_any |= slack_blocks(blocks);
+            }
+        }
+    }
+    cut_any
+}
+
+fn slack_blocks(blocks: &mut Vec<Value>) -> bool {
+    let mut cut_any = false;
     if blocks.len() > SLACK_BLOCKS {
         let dropped = blocks.len() - (SLACK_BLOCKS - 1);
         blocks.truncate(SLACK_BLOCKS - 1);

@@ -13,9 +13,12 @@ mod escape;
 mod fallback;
 mod finish;
 mod helpers;
+mod layout;
 mod limits;
 mod samples;
+mod summary;
 mod templates;
+mod untrusted;
 
 use std::path::{Path, PathBuf};
 

@@ -95,13 +95,13 @@ fn http_retrieval_failure() -> Notification {
             "sourceComponent": "14100",
             "ErrorCode": "11200",
             "LogLevel": "ERROR",
-            "url": "https://voice.example.com/twilio/answer",
+            "url": "https://voice.example.com/answer",
         })),
         webhook: Some(Webhook {
             kind: Some("application/json".into()),
             request: Some(WebhookRequest {
                 method: Some("POST".into()),
-                url: Some("https://voice.example.com/twilio/answer".into()),
+                url: Some("https://voice.example.com/answer".into()),
                 headers: Some(json!({"X-Twilio-Signature": "sig"})),
                 parameters: Some(json!({"CallSid": CALL, "From": "+15551230000"})),
             }),
@@ -134,12 +134,15 @@ fn message_undelivered() -> Notification {
 fn digest() -> Notification {
     let mut n = http_retrieval_failure();
     n.mention = None;
+    // A group's first window: the alert went out for the first event, 15 more
+    // were counted, on six calls in all.
     n.digest = Some(Digest {
-        count: 57,
+        count: 15,
+        total: 16,
         first_seen_ms: T0_MS,
-        last_seen_ms: T0_MS + 296_000,
-        resources: (0..5).map(|i| format!("CA{:032x}", 0xc0ffee + i)).collect(),
-        resources_total: 12,
+        last_seen_ms: T0_MS + 3_000,
+        resources: (0..6).map(|i| format!("CA{:032x}", 0xc0ffee + i)).collect(),
+        resources_total: 6,
         sample_sids: (0..3).map(|i| format!("NO{:032x}", 0xbeef + i)).collect(),
     });
     n
@@ -206,6 +209,7 @@ fn hostile() -> Notification {
         event: ev,
         digest: Some(Digest {
             count: 123_456,
+            total: 123_457,
             first_seen_ms: T0_MS,
             last_seen_ms: T0_MS + 60_000,
             resources: (0..60).map(|i| format!("{HOSTILE_TEXT} {i}")).collect(),

@@ -69,14 +69,19 @@ fn slack_shows_code_title_and_pings_only_the_configured_mention() {
     let r = builtin();
     let v = json_of(&render(&r, Kind::Slack, "http-retrieval-failure")).clone();
     let text = v["text"].as_str().expect("text");
-    assert!(
-        text.starts_with("<!here> 🔴 11200 HTTP retrieval failure on CA"),
-        "{text}"
+    assert_eq!(
+        text,
+        "<!here> 🔴 11200 HTTP retrieval failure — POST voice.example.com/answer → 502 · CA…8f90 · Voice"
     );
     assert_eq!(v["blocks"][1]["type"], "header");
+    assert_eq!(
+        v["attachments"][0]["color"], "#d92d20",
+        "the level's colour"
+    );
     let all = v.to_string();
-    assert!(all.contains("HTTP 502") && all.contains("https://voice.example.com/twilio/answer"));
+    assert!(all.contains("POST voice.example.com/answer → 502"));
     assert!(all.contains("https://www.twilio.com/docs/api/errors/11200"));
+    assert!(!all.contains("X-Twilio-Signature") && !all.contains("+15551230000"));
 
     let hostile = json_of(&render(&r, Kind::Slack, "hostile")).to_string();
     assert!(!hostile.contains("<!channel>"));
@@ -111,18 +116,22 @@ fn email_is_escaped_and_subject_one_line() {
     };
     assert_eq!(
         subject,
-        "[twilert] ERROR 11200 HTTP retrieval failure — CAa1b2c3d4e5f60718293a4b5c6d7e8f90"
+        "[twilert] ERROR 11200 HTTP retrieval failure — POST voice.example.com/answer → 502 · CA…8f90 · Voice"
     );
-    assert!(text.contains("Webhook:    POST https://voice.example.com/twilio/answer"));
-    assert!(html.contains("HTTP 502"));
+    assert!(text.contains("\nPOST voice.example.com/answer → 502 · CA…8f90 · Voice\n"));
+    assert!(html.contains("POST voice.example.com/answer → 502"));
+    assert!(
+        html.contains(r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#)
+    );
     let Payload::Email { subject, html, .. } = render(&r, Kind::Email, "digest").payload else {
         panic!("email")
     };
-    assert!(
-        subject.starts_with("[twilert] 57× 11200 HTTP retrieval failure"),
-        "{subject}"
+    assert_eq!(
+        subject,
+        "[twilert] 16× 11200 HTTP retrieval failure — 16 events on 6 resources, 12:00:03–12:00:06 UTC"
     );
-    assert!(html.contains("57 more occurrences"));
+    assert!(html.contains("16 events on 6 resources"));
+    assert!(html.contains("+3 more") && !html.contains("Possible causes"));
     let Payload::Email { subject, html, .. } = render(&r, Kind::Email, "hostile").payload else {
         panic!("email")
     };
@@ -141,10 +150,10 @@ fn console_is_readable_and_inert() {
         panic!("text")
     };
     assert!(
-        t.starts_with("🔴 ERROR  57× 11200 HTTP retrieval failure\n"),
+        t.starts_with("🔴 ERROR  16× 11200 HTTP retrieval failure\n"),
         "{t}"
     );
-    assert!(t.contains("webhook   POST https://voice.example.com/twilio/answer"));
+    assert!(t.contains("   16 events on 6 resources, 12:00:03–12:00:06 UTC\n"));
 }
 
 #[test]
@@ -163,11 +172,16 @@ fn pagerduty_maps_severity_and_leaves_routing_key_out() {
 fn webhook_carries_event_and_digest_as_json() {
     let r = builtin();
     let v = json_of(&render(&r, Kind::Webhook, "digest")).clone();
-    assert_eq!(v["digest"]["count"], 57);
+    assert_eq!(v["digest"]["total"], 16);
+    assert_eq!(v["digest"]["count"], 15);
     assert_eq!(v["event"]["error_code"], 11200);
     assert_eq!(v["error"]["message"], "HTTP retrieval failure");
     let v = json_of(&render(&r, Kind::Webhook, "hostile")).clone();
-    assert_eq!(v["event"]["more_info"]["Msg"], HOSTILE_TEXT);
+    // Event text arrives as text, with only control characters made visible.
+    assert_eq!(
+        v["event"]["more_info"]["Msg"],
+        HOSTILE_TEXT.replace('\u{1b}', "␛")
+    );
 }
 
 #[test]
@@ -182,7 +196,10 @@ fn broken_json_output_falls_back_to_plain_message() {
     );
     let v = json_of(&out);
     let text = v["text"].as_str().expect("text");
-    assert!(text.starts_with(&format!("<!here> [ERROR] {HOSTILE_CODE} Title")));
+    assert!(
+        text.starts_with(&format!("<!here> [ERROR] 123457× {HOSTILE_CODE} Title")),
+        "{text}"
+    );
     assert!(!text.contains("<!channel>"));
 }
 
@@ -276,5 +293,7 @@ fn plain_payload_is_escaped_for_slack() {
     let text = v["text"].as_str().expect("text");
     assert!(text.starts_with("<!here> ") && !text.contains("<!channel>"));
     let plain = r.plain_text(&n, None);
-    assert!(plain.starts_with(&format!("[ERROR] Unknown error code {HOSTILE_CODE}")));
+    assert!(plain.starts_with(&format!(
+        "[ERROR] 123457× Unknown error code {HOSTILE_CODE}"
+    )));
 }

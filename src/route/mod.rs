@@ -12,7 +12,10 @@
 //! - Missing values: an event without an error code (unreadable payload) matches only
 //!   routes with no `error_codes`, and no `exclude_error_codes` removes it. A missing
 //!   `resource_sid`/`service_sid` never matches a Sid matcher and is never excluded.
-//!   A `products` matcher never matches an event whose product is unknown.
+//!   A `products` matcher never matches an event whose product is unknown
+//!   (the product is the catalog's, else the resource Sid prefix's: [`crate::product`]).
+//!   A `parent_account_sids` matcher never matches an event without a
+//!   `ParentAccountSid` (a main account's own events).
 
 use crate::config::{GroupField, RouteSettings, Settings};
 use crate::event::{DebuggerEvent, ErrorCode, Level};
@@ -52,6 +55,8 @@ pub struct RouteInput<'a> {
     pub resource_sid: Option<&'a str>,
     pub service_sid: Option<&'a str>,
     pub account_sid: &'a str,
+    /// `ParentAccountSid`, when the account is a subaccount.
+    pub parent_account_sid: Option<&'a str>,
     pub level: &'a Level,
     pub product: Option<&'a str>,
 }
@@ -63,6 +68,11 @@ impl<'a> RouteInput<'a> {
             resource_sid: ev.resource_sid(),
             service_sid: ev.service_sid(),
             account_sid: ev.account_sid.as_str(),
+            parent_account_sid: ev
+                .parent_account_sid
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty()),
             level: &ev.level,
             product,
         }
@@ -90,6 +100,7 @@ pub struct CompiledRoute {
     pub exclude_resource_sids: Vec<SidPattern>,
     pub service_sids: Vec<SidPattern>,
     pub account_sids: Vec<SidPattern>,
+    pub parent_account_sids: Vec<SidPattern>,
     pub levels: Vec<Level>,
     /// As written; compared ASCII-case-insensitively.
     pub products: Vec<String>,
@@ -116,6 +127,7 @@ impl CompiledRoute {
             && self.exclude_resource_sids.is_empty()
             && self.service_sids.is_empty()
             && self.account_sids.is_empty()
+            && self.parent_account_sids.is_empty()
             && self.levels.is_empty()
             && self.products.is_empty()
     }
@@ -134,6 +146,8 @@ impl CompiledRoute {
                 || first_sid(&self.service_sids, input.service_sid).is_some())
             && (self.account_sids.is_empty()
                 || first_sid(&self.account_sids, Some(input.account_sid)).is_some())
+            && (self.parent_account_sids.is_empty()
+                || first_sid(&self.parent_account_sids, input.parent_account_sid).is_some())
     }
 
     /// Why the route matched, one entry per matcher; call only when [`Self::matches`].
@@ -159,6 +173,10 @@ impl CompiledRoute {
         hit(
             "account_sids",
             first_sid(&self.account_sids, Some(input.account_sid)).map(|p| p.to_string()),
+        );
+        hit(
+            "parent_account_sids",
+            first_sid(&self.parent_account_sids, input.parent_account_sid).map(|p| p.to_string()),
         );
         hit(
             "levels",
@@ -211,6 +229,7 @@ impl CompiledRoute {
         );
         list(&mut out, "service_sids", &self.service_sids);
         list(&mut out, "account_sids", &self.account_sids);
+        list(&mut out, "parent_account_sids", &self.parent_account_sids);
         list(&mut out, "levels", &self.levels);
         list(&mut out, "products", &self.products);
         if out.is_empty() {
@@ -355,6 +374,13 @@ fn compile_route(
             SidPattern::parse,
             errors,
         ),
+        parent_account_sids: parse_list(
+            &at,
+            "parent_account_sids",
+            &rs.parent_account_sids,
+            SidPattern::parse,
+            errors,
+        ),
         levels: parse_list(&at, "levels", &rs.levels, parse_level, errors),
         products: parse_list(&at, "products", &rs.products, parse_product, errors),
     }
@@ -411,6 +437,7 @@ impl Router {
                 exclude_resource_sids: vec![],
                 service_sids: vec![],
                 account_sids: vec![],
+                parent_account_sids: vec![],
                 levels: vec![],
                 products: vec![],
             })

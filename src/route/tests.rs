@@ -537,3 +537,92 @@ group_by = ["product", "service_sid", "account_sid", "level", "error_code"]
         format!("wide|product=Programmable Voice|service_sid=-|account_sid={ACCOUNT}|level=warning|error_code=-")
     );
 }
+
+#[test]
+fn parent_account_sids_exact_and_glob_roll_up_subaccounts() {
+    let r = router(
+        r#"
+[[routes]]
+name = "parent"
+channels = ["ops"]
+parent_account_sids = ["AC0000000000000000000000000000000a", "ACbb*"]
+[[routes]]
+name = "rest"
+channels = ["oncall"]
+"#,
+    );
+    let with_parent = |parent: Option<&str>| {
+        let mut ev = event(Some(11200), Some("CA1"), Level::Error);
+        ev.parent_account_sid = parent.map(Into::into);
+        r.routes_for(&input(&ev, None))
+            .into_iter()
+            .map(|m| m.route.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        with_parent(Some("AC0000000000000000000000000000000a")),
+        ["parent"]
+    );
+    assert_eq!(
+        with_parent(Some("ACbb000000000000000000000000000001")),
+        ["parent"]
+    );
+    assert_eq!(
+        with_parent(Some("ACcc000000000000000000000000000001")),
+        ["rest"]
+    );
+    assert_eq!(with_parent(None), ["rest"], "a main account's own event");
+    assert_eq!(with_parent(Some("")), ["rest"], "Twilio sends it empty");
+    let ev = {
+        let mut ev = event(Some(11200), None, Level::Error);
+        ev.parent_account_sid = Some("ACbb1".into());
+        ev
+    };
+    let m = r.explain(&input(&ev, None));
+    assert!(
+        m[0].reasons
+            .iter()
+            .any(|x| x.contains("parent_account_sids matched")),
+        "{:?}",
+        m[0].reasons
+    );
+    assert!(r.routes()[0]
+        .describe_matchers()
+        .contains("parent_account_sids=[AC0000000000000000000000000000000a,ACbb*]"));
+    let e =
+        errors("[[routes]]\nname = \"x\"\nchannels = [\"ops\"]\nparent_account_sids = [\"\"]\n");
+    assert!(
+        e[0].starts_with(r#"routes[0] ("x").parent_account_sids[0]"#),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn products_matcher_uses_the_sid_prefix_when_the_catalog_has_none() {
+    let r = router(
+        r#"
+[[routes]]
+name = "voice"
+channels = ["ops"]
+products = ["Programmable Voice"]
+"#,
+    );
+    let catalog = crate::catalog::Catalog::builtin();
+    // 11200 has no product in Twilio's catalog; the call Sid says Voice.
+    let ev = event(
+        Some(11200),
+        Some("CA00000000000000000000000000000001"),
+        Level::Error,
+    );
+    let product = crate::product::of_event(&catalog, &ev);
+    assert_eq!(product, Some("Programmable Voice"));
+    assert_eq!(r.routes_for(&input(&ev, product)).len(), 1);
+    let ev = event(
+        Some(11200),
+        Some("SM00000000000000000000000000000001"),
+        Level::Error,
+    );
+    let product = crate::product::of_event(&catalog, &ev);
+    assert_eq!(product, Some("Programmable Messaging"));
+    assert!(r.routes_for(&input(&ev, product)).is_empty());
+}

@@ -148,8 +148,12 @@ async fn teams_receives_an_adaptive_card_1_4_and_202_is_success() {
     let text = card.to_string();
     assert!(text.contains("11200"), "{text}");
     assert!(text.contains(&call_sid(1)), "{text}");
-    // The hostile text arrived as text, inside the card, not as structure.
-    assert!(text.contains("<script>alert('x')</script>"), "{text}");
+    // The hostile text arrived as text, inside the card, not as structure or Markdown.
+    assert!(text.contains("‹script›alert('x')‹/script›"), "{text}");
+    assert!(
+        !text.contains("[link](") && !text.contains("*bold*"),
+        "{text}"
+    );
     assert!(delivered(&app, 1).await);
     // Registered from start; no attempt failed.
     let m = app.metrics().await;
@@ -217,8 +221,9 @@ async fn webhook_posts_event_route_and_digest_with_headers() {
     assert_eq!(v["channel"], "ch");
     assert_eq!(v["digest"], Value::Null);
     assert_eq!(
-        v["event"]["more_info"]["Msg"], HOSTILE_TEXT,
-        "text kept exactly"
+        v["event"]["more_info"]["Msg"],
+        HOSTILE_TEXT.replace('\u{1b}', "␛"),
+        "text kept exactly, control characters shown as control pictures"
     );
     assert_eq!(v["error"]["code"], 11200);
     assert!(delivered(&app, 1).await);
@@ -378,7 +383,9 @@ async fn pagerduty_triggers_with_routing_key_and_the_group_as_dedup_key() {
     let key = a["dedup_key"].as_str().expect("dedup_key");
     assert!(key.starts_with("voice"), "the group key: {key}");
     assert_eq!(d["dedup_key"], a["dedup_key"], "one incident per group");
-    assert_eq!(d["payload"]["custom_details"]["digest"]["count"], 3);
+    // The digest speaks for the group's four events (the alert and three more).
+    assert_eq!(d["payload"]["custom_details"]["count"], 4);
+    assert_eq!(a["payload"]["custom_details"]["count"], 1);
     assert!(delivered(&app, 4).await);
     app.stop().await;
 }

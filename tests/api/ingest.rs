@@ -16,12 +16,16 @@ async fn signed_event_becomes_a_slack_block_kit_alert() {
         "{text}"
     );
     let blocks = m["blocks"].as_array().expect("blocks");
+    assert_eq!(blocks[0]["type"], "header");
+    // The rest sits in an attachment whose bar has the level's colour.
+    let att = &m["attachments"][0];
+    assert_eq!(att["color"], "#d92d20");
+    assert!(att["blocks"].as_array().is_some_and(|b| b.len() >= 3));
     let all = m.to_string();
-    assert!(blocks.len() >= 2);
     assert!(all.contains(&call_sid(7)), "resource shown");
     assert!(
-        all.contains("https://example.com/voice") && all.contains("502"),
-        "failing webhook and status shown"
+        all.contains("POST example.com/voice → 502"),
+        "failing webhook and status shown on one line"
     );
     assert!(
         all.contains("https://www.twilio.com/docs/api/errors/11200"),

@@ -6,6 +6,7 @@ mod helpers;
 #[path = "../support/python.rs"]
 mod python;
 
+mod alert_quality;
 mod bounded_http;
 mod channels;
 mod cli;
@@ -17,6 +18,7 @@ mod grouping;
 mod hardening;
 mod ingest;
 mod metrics;
+mod previews;
 mod quickstart;
 mod reload;
 mod scrub;

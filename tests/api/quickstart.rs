@@ -123,16 +123,16 @@ fn readme_quick_start_shows_the_alert_then_the_storm_digest() {
         let (code, stdout, stderr) = send_sample(&args, &url);
         assert_eq!(code, 0, "{line}:\n{stdout}\n{stderr}");
     }
-    let out = wait_for(&served.stdout, "49× 11200", Duration::from_secs(15));
+    let out = wait_for(&served.stdout, "50× 11200", Duration::from_secs(15));
     let alert = block_after(&readme, "The first terminal shows the alert");
     assert_shows(&out, &alert, "README quick start alert");
     assert!(
         out.contains("30003 Unreachable destination handset"),
         "--code 30003:\n{out}"
     );
-    assert!(out.contains("route     demo → console"), "{out}");
+    assert!(out.contains("route demo → console"), "{out}");
     assert!(
-        out.contains("49× 11200") && out.contains("49 more between"),
+        out.contains("50× 11200") && out.contains("50 events on 1 resource"),
         "the storm's digest:\n{out}"
     );
 }

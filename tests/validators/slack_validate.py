@@ -28,20 +28,38 @@ def check(path):
     text = payload.get("text")
     if not isinstance(text, str) or not text.strip():
         problems.append('missing non-empty "text" fallback')
-    blocks = payload.get("blocks", [])
+    lists = [("blocks", payload.get("blocks", []))]
+    attachments = payload.get("attachments", [])
+    if not isinstance(attachments, list):
+        return problems + ['"attachments" is not an array']
+    for j, att in enumerate(attachments):
+        if not isinstance(att, dict):
+            problems.append(f"attachments[{j}] is not an object")
+            continue
+        color = att.get("color")
+        if color is not None and not (isinstance(color, str) and color.startswith("#") and len(color) == 7):
+            problems.append(f"attachments[{j}].color {color!r} is not #rrggbb")
+        lists.append((f"attachments[{j}].blocks", att.get("blocks", [])))
+    for where, blocks in lists:
+        problems += check_blocks(where, blocks)
+    return problems
+
+
+def check_blocks(where, blocks):
+    problems = []
     if not isinstance(blocks, list):
-        return problems + ['"blocks" is not an array']
+        return [f'"{where}" is not an array']
     if len(blocks) > MAX_BLOCKS:
-        problems.append(f"{len(blocks)} blocks (max {MAX_BLOCKS})")
+        problems.append(f"{where}: {len(blocks)} blocks (max {MAX_BLOCKS})")
     for i, raw in enumerate(blocks):
         block = Block.parse(raw)
         if block is None:
-            problems.append(f"blocks[{i}]: unknown block type {raw.get('type')!r}")
+            problems.append(f"{where}[{i}]: unknown block type {raw.get('type')!r}")
             continue
         try:
             block.validate_json()
         except Exception as e:  # SlackObjectFormationError and friends
-            problems.append(f"blocks[{i}] ({raw.get('type')}): {type(e).__name__}: {e}")
+            problems.append(f"{where}[{i}] ({raw.get('type')}): {type(e).__name__}: {e}")
     return problems
 
 
