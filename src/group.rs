@@ -74,6 +74,16 @@ impl GroupState {
         }
     }
 
+    /// Route, template and mention of this group's notifications under `key`.
+    pub fn origin<'a>(&'a self, key: &'a str) -> crate::notification::Origin<'a> {
+        crate::notification::Origin {
+            route: &self.route,
+            group_key: key,
+            template: self.template.as_ref(),
+            mention: self.mention.as_ref(),
+        }
+    }
+
     fn count_event(&mut self, ev: &DebuggerEvent, now: i64) {
         if self.count == 0 && self.lead == 0 {
             self.first_seen_ms = now;
@@ -186,19 +196,33 @@ impl Groups {
         primary: bool,
         open: impl FnOnce() -> GroupState,
     ) -> Observed {
-        let shared = self.map.get_key_value(key).map(|(k, _)| k.clone());
-        if let (Some(k), Some(g)) = (shared, self.map.get_mut(key)) {
-            g.count_event(ev, now);
-            g.accounted += u64::from(primary);
-            self.dirty.insert(k);
+        if self.count(key, ev, now, primary) {
             return Observed::Counted;
         }
-        let k: Arc<str> = key.into();
-        let g = open();
-        self.deadlines.insert((g.window_end_ms, k.clone()));
-        self.dirty.insert(k.clone());
-        self.map.insert(k, g);
+        self.open_group(key, open());
         Observed::First
+    }
+
+    /// Counts `ev` into the open group `key`; false when no such group is open.
+    pub fn count(&mut self, key: &str, ev: &DebuggerEvent, now: i64, primary: bool) -> bool {
+        let shared = self.map.get_key_value(key).map(|(k, _)| k.clone());
+        match (shared, self.map.get_mut(key)) {
+            (Some(k), Some(g)) => {
+                g.count_event(ev, now);
+                g.accounted += u64::from(primary);
+                self.dirty.insert(k);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Opens group `key` with `state` (its first event already notified).
+    pub fn open_group(&mut self, key: &str, state: GroupState) {
+        let k: Arc<str> = key.into();
+        self.deadlines.insert((state.window_end_ms, k.clone()));
+        self.dirty.insert(k.clone());
+        self.map.insert(k, state);
     }
 
     /// Closes every window that ended at or before `now`: digests for groups with a

@@ -62,7 +62,44 @@ pub struct FoldSummary {
     pub resources: u64,
 }
 
+/// Where a group's notifications come from: its route and key, and the route's
+/// template and mention.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub route: &'a str,
+    pub group_key: &'a str,
+    pub template: Option<&'a String>,
+    pub mention: Option<&'a String>,
+}
+
 impl Notification {
+    /// The one place a `Notification` is built: one per channel, in order, each
+    /// with the accepted events it accounts for (SPEC 4) — `accounted` on the first
+    /// channel, 0 on the copies.
+    pub fn fan_out<'a>(
+        origin: Origin<'_>,
+        channels: impl Iterator<Item = &'a String>,
+        event: &DebuggerEvent,
+        digest: Option<&Digest>,
+        accounted: u64,
+    ) -> Vec<(Notification, u64)> {
+        channels
+            .enumerate()
+            .map(|(j, ch)| {
+                let n = Notification {
+                    channel: ch.clone(),
+                    route: origin.route.to_string(),
+                    group_key: origin.group_key.to_string(),
+                    template: origin.template.cloned(),
+                    mention: origin.mention.cloned(),
+                    event: event.clone(),
+                    digest: digest.cloned(),
+                };
+                (n, if j == 0 { accounted } else { 0 })
+            })
+            .collect()
+    }
+
     pub fn fold_summary(&self) -> FoldSummary {
         let code = self
             .event

@@ -8,7 +8,7 @@
 //! group would leave all of them queued.
 
 use super::BatchOutcome;
-use crate::notification::{Digest, Notification};
+use crate::notification::{Digest, Notification, Origin};
 use crate::runtime::Runtime;
 use crate::store::{Batch, FoldBucket, Queued, StoreError};
 
@@ -90,15 +90,22 @@ fn merge(bucket: &FoldBucket, samples: &[Queued], now: i64) -> Option<Notificati
             }
         }
     }
-    Some(Notification {
-        channel: first.channel.clone(),
-        route: first.route.clone(),
-        group_key: format!("{}|folded", bucket.fold_key),
-        template: first.template.clone(),
-        mention: first.mention.clone(),
-        event: first.event.clone(),
-        digest: Some(d),
-    })
+    let key = format!("{}|folded", bucket.fold_key);
+    let origin = Origin {
+        route: &first.route,
+        group_key: &key,
+        template: first.template.as_ref(),
+        mention: first.mention.as_ref(),
+    };
+    Notification::fan_out(
+        origin,
+        std::iter::once(&first.channel),
+        &first.event,
+        Some(&d),
+        0,
+    )
+    .pop()
+    .map(|(n, _)| n)
 }
 
 fn push_unique(v: &mut Vec<String>, s: &str, cap: usize) {

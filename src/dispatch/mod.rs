@@ -5,12 +5,13 @@
 //! event's notifications and group counts are durable together with the event.
 
 mod fold;
+pub mod plan;
 
 use crate::clock::SharedClock;
 use crate::event::DebuggerEvent;
-use crate::group::{GroupState, Groups, Observed};
+use crate::group::Groups;
 use crate::notification::Notification;
-use crate::route::{group_key, RouteInput};
+use crate::route::RouteInput;
 use crate::runtime::Runtime;
 use crate::store::{Batch, Counters, State, Store, StoreError};
 use crate::telemetry::Metrics;
@@ -575,88 +576,103 @@ fn ingest_one(
         tracing::info!(sid = %ev.sid, "duplicate Sid: already accepted, not notified again");
         return Ok(Accepted::Duplicate);
     }
-    out.delta.accepted += 1;
     let product = crate::product::of_event(&rt.catalog, ev);
     let matches = rt.router.routes_for(&RouteInput::from_event(ev, product));
-    if matches.is_empty() {
-        out.delta.unrouted += 1;
+    let input = plan::PlanInput {
+        enabled: &rt.enabled,
+        max_open_groups: rt.settings.defaults.max_open_groups,
+        product,
+    };
+    let p = plan::plan_event(ev, &matches, &input, groups, now);
+    out.delta.add(&p.delta);
+    if p.steps.is_empty() {
         tracing::info!(sid = %ev.sid, code = ?ev.error_code().map(|c| c.0), "no route matches: recorded as unrouted");
-        return Ok(Accepted::New);
     }
-    for (i, m) in matches.iter().enumerate() {
-        let primary = i == 0;
-        let route = &m.route;
-        out.metric_incs
-            .add("twilert_events_routed_total", "route", &route.name);
-        if route.mute {
-            out.delta.muted += u64::from(primary);
-            out.metric_incs
-                .add("twilert_events_muted_total", "route", &route.name);
-            tracing::debug!(sid = %ev.sid, route = %route.name, "muted");
-            continue;
-        }
-        let enabled = |c: &&String| rt.enabled.contains(*c);
-        if !route.channels.iter().any(|c| enabled(&c)) {
-            out.delta.unrouted += u64::from(primary);
-            tracing::warn!(sid = %ev.sid, route = %route.name, "route has no enabled channel: recorded as unrouted");
-            continue;
-        }
-        let mut key = group_key(route, ev, product);
-        if groups.len() >= rt.settings.defaults.max_open_groups && groups.get(&key).is_none() {
-            // Bounded memory: past the cap, new groups share one per route and code.
-            key = overflow_key(route, ev);
-            out.metric_incs
-                .add("twilert_groups_overflow_total", "route", &route.name);
-            tracing::info!(sid = %ev.sid, route = %route.name, group = %key, "defaults.max_open_groups reached: counted into the route's overflow group");
-        }
-        let window_ms = route.window.as_millis() as i64;
-        let observed = groups.observe(&key, ev, now, primary, || {
-            GroupState::open(
-                &route.name,
-                route.channels.iter().filter(enabled).cloned().collect(),
-                route.template.clone(),
-                route.mention.clone(),
-                window_ms,
-                ev,
-                now,
-            )
-        });
-        match observed {
-            Observed::Counted => {
-                out.metric_incs
-                    .add("twilert_events_suppressed_total", "route", &route.name);
-                tracing::debug!(sid = %ev.sid, route = %route.name, group = %key, "counted into group digest");
-            }
-            Observed::First => {
-                let channels: Vec<&String> = route.channels.iter().filter(enabled).collect();
-                for (j, ch) in channels.iter().enumerate() {
-                    let n = Notification {
-                        channel: (*ch).clone(),
-                        route: route.name.clone(),
-                        group_key: key.clone(),
-                        template: route.template.clone(),
-                        mention: route.mention.clone(),
-                        event: ev.clone(),
-                        digest: None,
-                    };
-                    b.insert_notification(&n, u64::from(primary && j == 0), now)?;
-                    out.woken.insert((*ch).clone());
-                    // One line per channel: `channel` is a plain field in JSON logs.
-                    tracing::info!(sid = %ev.sid, route = %route.name, channel = %ch, "alert queued");
-                }
-            }
-        }
+    for step in p.steps {
+        apply_step(b, groups, ev, now, step, out)?;
     }
     Ok(Accepted::New)
 }
 
-/// The group that takes a route's new groups of one error code past the cap.
-fn overflow_key(route: &crate::route::CompiledRoute, ev: &DebuggerEvent) -> String {
-    let code = ev
-        .error_code()
-        .map(|c| c.to_string())
-        .unwrap_or_else(|| "-".into());
-    format!("{}|error_code={code}|overflow", route.name)
+/// Carries out one step of an event's plan: group state, notifications, metrics, logs.
+fn apply_step(
+    b: &Batch<'_>,
+    groups: &mut Groups,
+    ev: &DebuggerEvent,
+    now: i64,
+    step: plan::Step,
+    out: &mut BatchOutcome,
+) -> Result<(), StoreError> {
+    let route = match &step {
+        plan::Step::Muted { route }
+        | plan::Step::NoChannel { route }
+        | plan::Step::Counted { route, .. }
+        | plan::Step::Opened { route, .. } => route.clone(),
+    };
+    out.metric_incs
+        .add("twilert_events_routed_total", "route", &route);
+    match step {
+        plan::Step::Muted { .. } => {
+            out.metric_incs
+                .add("twilert_events_muted_total", "route", &route);
+            tracing::debug!(sid = %ev.sid, route = %route, "muted");
+        }
+        plan::Step::NoChannel { .. } => {
+            tracing::warn!(sid = %ev.sid, route = %route, "route has no enabled channel: recorded as unrouted");
+        }
+        plan::Step::Counted {
+            key,
+            primary,
+            overflow,
+            ..
+        } => {
+            note_overflow(overflow, ev, &route, &key, out);
+            groups.count(&key, ev, now, primary);
+            out.metric_incs
+                .add("twilert_events_suppressed_total", "route", &route);
+            tracing::debug!(sid = %ev.sid, route = %route, group = %key, "counted into group digest");
+        }
+        plan::Step::Opened {
+            key,
+            state,
+            notifications,
+            overflow,
+            ..
+        } => {
+            note_overflow(overflow, ev, &route, &key, out);
+            groups.open_group(&key, *state);
+            for (n, accounted) in notifications {
+                b.insert_notification(&n, accounted, now)?;
+                out.woken.insert(n.channel.clone());
+                // One line per channel: `channel` is a plain field in JSON logs.
+                tracing::info!(sid = %ev.sid, route = %route, channel = %n.channel, "alert queued");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn note_overflow(
+    overflow: bool,
+    ev: &DebuggerEvent,
+    route: &str,
+    key: &str,
+    out: &mut BatchOutcome,
+) {
+    if overflow {
+        out.metric_incs
+            .add("twilert_groups_overflow_total", "route", route);
+        tracing::info!(sid = %ev.sid, route = %route, group = %key, "defaults.max_open_groups reached: counted into the route's overflow group");
+    }
+}
+
+impl plan::GroupView for Groups {
+    fn is_open(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+    fn open_count(&self) -> usize {
+        self.len()
+    }
 }
 
 fn settle_one(
@@ -722,18 +738,15 @@ fn emit_digests(
             tracing::error!(group = %due.key, count = due.digest.count, "digest cannot be sent (first event missing or no enabled channel)");
             continue;
         };
-        for (j, ch) in channels.iter().enumerate() {
-            let n = Notification {
-                channel: (*ch).clone(),
-                route: due.state.route.clone(),
-                group_key: due.key.clone(),
-                template: due.state.template.clone(),
-                mention: due.state.mention.clone(),
-                event: event.clone(),
-                digest: Some(due.digest.clone()),
-            };
-            b.insert_notification(&n, if j == 0 { due.state.accounted } else { 0 }, now)?;
-            out.woken.insert((*ch).clone());
+        for (n, accounted) in Notification::fan_out(
+            due.state.origin(&due.key),
+            channels.into_iter(),
+            &event,
+            Some(&due.digest),
+            due.state.accounted,
+        ) {
+            b.insert_notification(&n, accounted, now)?;
+            out.woken.insert(n.channel.clone());
         }
         tracing::info!(sid = %event.sid, route = %due.state.route, group = %due.key, count = due.digest.count, "digest queued");
     }

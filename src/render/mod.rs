@@ -15,7 +15,7 @@ mod finish;
 mod helpers;
 mod layout;
 mod limits;
-mod samples;
+pub(crate) mod samples;
 mod summary;
 mod templates;
 mod untrusted;

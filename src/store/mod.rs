@@ -129,6 +129,16 @@ impl Counters {
         })
     }
 
+    /// Adds `other` term by term (wrapping: dead-letter deltas may be negative).
+    pub fn add(&mut self, other: &Counters) {
+        for name in Self::NAMES {
+            let v = other.get(name);
+            if let Some(slot) = self.get_mut(name) {
+                *slot = slot.wrapping_add(v);
+            }
+        }
+    }
+
     fn get(&self, name: &str) -> u64 {
         let mut c = *self;
         c.get_mut(name).map(|v| *v).unwrap_or(0)

@@ -1,0 +1,299 @@
+//! The engine's decisions for one accepted event, as a pure function (STYLE: "a pure
+//! engine plan"): which routes mute it, which open group it counts into, which new
+//! group it opens and the notifications that go out now, and the accounting terms.
+//! No I/O and no clock: the engine applies the plan through the store.
+
+use crate::event::DebuggerEvent;
+use crate::group::GroupState;
+use crate::notification::Notification;
+use crate::route::{group_key, CompiledRoute, RouteMatch};
+use crate::store::Counters;
+use std::collections::BTreeSet;
+
+/// What the plan needs to know of the open groups (the store's, or memory's cache).
+pub trait GroupView {
+    fn is_open(&self, key: &str) -> bool;
+    fn open_count(&self) -> usize;
+}
+
+/// What one matched route does with the event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// `mute = true`: recorded and counted, never sent.
+    Muted { route: String },
+    /// None of the route's channels is enabled: recorded as unrouted.
+    NoChannel { route: String },
+    /// Counted into an open group's next digest.
+    Counted {
+        route: String,
+        key: String,
+        primary: bool,
+        overflow: bool,
+    },
+    /// Opens a group and notifies now: each notification with the events it accounts
+    /// for (the primary route's first channel carries the event, the copies 0).
+    Opened {
+        route: String,
+        key: String,
+        state: Box<GroupState>,
+        notifications: Vec<(Notification, u64)>,
+        overflow: bool,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventPlan {
+    /// Accounting terms this event adds (SPEC 4), `accepted` included.
+    pub delta: Counters,
+    pub steps: Vec<Step>,
+}
+
+/// Limits and switches the plan honours.
+pub struct PlanInput<'a> {
+    pub enabled: &'a BTreeSet<String>,
+    pub max_open_groups: usize,
+    pub product: Option<&'a str>,
+}
+
+/// Decides what an accepted (not duplicate) event does; `matches` in route order.
+pub fn plan_event(
+    ev: &DebuggerEvent,
+    matches: &[RouteMatch],
+    input: &PlanInput<'_>,
+    groups: &dyn GroupView,
+    now: i64,
+) -> EventPlan {
+    let mut plan = EventPlan::default();
+    plan.delta.accepted = 1;
+    if matches.is_empty() {
+        plan.delta.unrouted = 1;
+        return plan;
+    }
+    // Groups this event opens count against the cap too.
+    let mut opened = 0usize;
+    for (i, m) in matches.iter().enumerate() {
+        let primary = i == 0;
+        let route = &m.route;
+        if route.mute {
+            plan.delta.muted += u64::from(primary);
+            plan.steps.push(Step::Muted {
+                route: route.name.clone(),
+            });
+            continue;
+        }
+        let channels: Vec<&String> = route
+            .channels
+            .iter()
+            .filter(|c| input.enabled.contains(*c))
+            .collect();
+        if channels.is_empty() {
+            plan.delta.unrouted += u64::from(primary);
+            plan.steps.push(Step::NoChannel {
+                route: route.name.clone(),
+            });
+            continue;
+        }
+        let mut key = group_key(route, ev, input.product);
+        let mut overflow = false;
+        if !groups.is_open(&key) && groups.open_count() + opened >= input.max_open_groups {
+            // Bounded memory: past the cap, new groups share one per route and code.
+            key = overflow_key(route, ev);
+            overflow = true;
+        }
+        if groups.is_open(&key) {
+            plan.steps.push(Step::Counted {
+                route: route.name.clone(),
+                key,
+                primary,
+                overflow,
+            });
+            continue;
+        }
+        opened += 1;
+        let state = GroupState::open(
+            &route.name,
+            channels.iter().map(|c| (*c).clone()).collect(),
+            route.template.clone(),
+            route.mention.clone(),
+            route.window.as_millis() as i64,
+            ev,
+            now,
+        );
+        let notifications = Notification::fan_out(
+            state.origin(&key),
+            channels.into_iter(),
+            ev,
+            None,
+            u64::from(primary),
+        );
+        plan.steps.push(Step::Opened {
+            route: route.name.clone(),
+            key,
+            state: Box::new(state),
+            notifications,
+            overflow,
+        });
+    }
+    plan
+}
+
+/// The group that takes a route's new groups of one error code past the cap.
+fn overflow_key(route: &CompiledRoute, ev: &DebuggerEvent) -> String {
+    let code = ev
+        .error_code()
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "-".into());
+    format!("{}|error_code={code}|overflow", route.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::route::{RouteInput, Router};
+    use std::collections::HashSet;
+
+    struct Open(HashSet<String>);
+    impl GroupView for Open {
+        fn is_open(&self, key: &str) -> bool {
+            self.0.contains(key)
+        }
+        fn open_count(&self) -> usize {
+            self.0.len()
+        }
+    }
+
+    fn router(toml: &str) -> Router {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, toml).unwrap();
+        let s: Settings = crate::config::load(&p).unwrap();
+        Router::compile(&s).unwrap()
+    }
+
+    const ROUTES: &str = r#"
+[twilio]
+verify_signature = false
+[channels.a]
+kind = "console"
+[channels.b]
+kind = "console"
+[[routes]]
+name = "voice"
+error_codes = ["112xx"]
+channels = ["a", "b", "off"]
+continue = true
+[[routes]]
+name = "quiet"
+error_codes = ["11200"]
+mute = true
+[channels.off]
+kind = "slack"
+url = ""
+"#;
+
+    fn event_with(code: &str, resource: &str) -> DebuggerEvent {
+        let mut ev = crate::render::samples::sample("http-retrieval-failure").event;
+        if let crate::event::PayloadState::Parsed(p) = &mut ev.payload {
+            p.error_code = crate::event::ErrorCode::parse(code).unwrap();
+            p.resource_sid = Some(resource.into());
+        }
+        ev
+    }
+
+    fn event(resource: &str) -> DebuggerEvent {
+        event_with("11200", resource)
+    }
+
+    fn plan(groups: &Open, max: usize, resource: &str) -> EventPlan {
+        let r = router(ROUTES);
+        let ev = event(resource);
+        let matches = r.routes_for(&RouteInput::from_event(&ev, None));
+        let enabled: BTreeSet<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
+        let input = PlanInput {
+            enabled: &enabled,
+            max_open_groups: max,
+            product: None,
+        };
+        plan_event(&ev, &matches, &input, groups, 1_000)
+    }
+
+    #[test]
+    fn a_new_group_notifies_each_enabled_channel_and_only_the_first_is_accounted() {
+        let p = plan(&Open(HashSet::new()), 10, "CA01");
+        assert_eq!(p.delta.accepted, 1);
+        assert_eq!(p.delta.muted, 0, "muted only counts for the primary route");
+        let Step::Opened {
+            notifications, key, ..
+        } = &p.steps[0]
+        else {
+            panic!("{:?}", p.steps)
+        };
+        let channels: Vec<(&str, u64)> = notifications
+            .iter()
+            .map(|(n, c)| (n.channel.as_str(), *c))
+            .collect();
+        assert_eq!(
+            channels,
+            [("a", 1), ("b", 0)],
+            "the disabled channel is skipped"
+        );
+        assert!(notifications
+            .iter()
+            .all(|(n, _)| &n.group_key == key && n.digest.is_none()));
+        assert_eq!(
+            p.steps[1],
+            Step::Muted {
+                route: "quiet".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_open_group_counts_the_event() {
+        let first = plan(&Open(HashSet::new()), 10, "CA01");
+        let Step::Opened { key, .. } = &first.steps[0] else {
+            panic!()
+        };
+        let p = plan(&Open([key.clone()].into()), 10, "CA01");
+        assert_eq!(
+            p.steps[0],
+            Step::Counted {
+                route: "voice".into(),
+                key: key.clone(),
+                primary: true,
+                overflow: false
+            }
+        );
+    }
+
+    #[test]
+    fn past_the_cap_new_groups_go_to_the_overflow_group() {
+        let full = Open(["x".to_string(), "y".to_string()].into());
+        let p = plan(&full, 2, "CA01");
+        let Step::Opened { key, overflow, .. } = &p.steps[0] else {
+            panic!("{:?}", p.steps)
+        };
+        assert!(*overflow && key.ends_with("|overflow"), "{key}");
+        let mut with_overflow = full.0.clone();
+        with_overflow.insert(key.clone());
+        let p = plan(&Open(with_overflow), 2, "CA02");
+        assert!(matches!(&p.steps[0], Step::Counted { overflow: true, .. }));
+    }
+
+    #[test]
+    fn no_route_is_unrouted() {
+        let r = router(ROUTES);
+        let ev = event_with("30003", "SM01");
+        let matches = r.routes_for(&RouteInput::from_event(&ev, None));
+        let enabled = BTreeSet::new();
+        let input = PlanInput {
+            enabled: &enabled,
+            max_open_groups: 10,
+            product: None,
+        };
+        let p = plan_event(&ev, &matches, &input, &Open(HashSet::new()), 0);
+        assert_eq!((p.delta.accepted, p.delta.unrouted), (1, 1));
+        assert!(p.steps.is_empty());
+    }
+}
