@@ -5,8 +5,6 @@
 
 use crate::helpers::*;
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 use twilert::ingest::signature;
 
@@ -57,38 +55,12 @@ fn other(kind: &str) -> Value {
 
 /// Signs with Twilio's Node SDK; returns (url, signature) per case.
 fn node_sign(cases: &Value) -> Vec<(String, String)> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/validators/twilio_node_sign.js"
-    );
-    let mut child = Command::new("node")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node is needed: run scripts/test-deps.sh");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(cases.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "Twilio's Node SDK signer failed (run scripts/test-deps.sh to install npm `twilio`): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    v.iter()
-        .map(|c| {
-            (
-                c["url"].as_str().unwrap().into(),
-                c["signature"].as_str().unwrap().into(),
-            )
-        })
-        .collect()
+    sdk_signatures(
+        "node",
+        "twilio_node_sign.js",
+        cases,
+        "Twilio's Node SDK signer (npm `twilio`)",
+    )
 }
 
 /// POSTs `body` to the Event Streams path with the query of `signed_url`.

@@ -446,3 +446,43 @@ fn try_serve_binary_with(config: &std::path::Path, env: &[(&str, &str)]) -> Resu
         }
     }
 }
+
+/// Runs one of Twilio's SDKs as a signer: `program script` reads the JSON `cases`
+/// on stdin and prints `[{url, signature}, ...]`; returns (url, signature) per case.
+pub fn sdk_signatures(
+    program: impl AsRef<std::ffi::OsStr>,
+    script: &str,
+    cases: &serde_json::Value,
+    what: &str,
+) -> Vec<(String, String)> {
+    use std::io::Write;
+    let path = format!("{}/tests/validators/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = std::process::Command::new(program)
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start it: run scripts/test-deps.sh ({e})"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(cases.to_string().as_bytes())
+        .expect("write cases");
+    let out = child.wait_with_output().expect("signer runs");
+    assert!(
+        out.status.success(),
+        "{what} failed (run scripts/test-deps.sh): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("signer JSON");
+    v.iter()
+        .map(|c| {
+            (
+                c["url"].as_str().unwrap_or_default().to_string(),
+                c["signature"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}

@@ -4,43 +4,15 @@
 
 use crate::helpers::*;
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn sdk_sign(cases: &Value) -> Vec<(String, String)> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/validators/twilio_sign.py"
-    );
-    let mut child = Command::new(crate::python::python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("Python is needed: run scripts/test-deps.sh (see tests/support/python.rs)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(cases.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "Twilio's SDK signer failed (run scripts/test-deps.sh to install the `twilio` package): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    v.iter()
-        .map(|c| {
-            (
-                c["url"].as_str().unwrap().to_string(),
-                c["signature"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    sdk_signatures(
+        crate::python::python(),
+        "twilio_sign.py",
+        cases,
+        "Twilio's Python SDK signer (PyPI `twilio`)",
+    )
 }
 
 #[test]
