@@ -7,7 +7,7 @@ use crate::deliver::worker::Worker;
 use crate::dispatch::{self, Dispatcher, Wakers};
 use crate::ingest::handler::{debugger, event_streams, IngestState};
 use crate::runtime::{Runtime, Shared};
-use crate::store::{Reader, Store};
+use crate::store::Store;
 use crate::telemetry::Metrics;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
@@ -291,8 +291,9 @@ impl Control {
             if ws.running.contains(name) {
                 continue;
             }
-            let reader = Reader::open(&self.store_path)
-                .with_context(|| format!("opening a reader on {}", self.store_path.display()))?;
+            let reader = crate::store::open_queue(&rt.settings.store).with_context(|| {
+                format!("opening a reader on {}", rt.settings.store.path.display())
+            })?;
             let w = Worker {
                 channel: name.clone(),
                 shared: self.shared.clone(),

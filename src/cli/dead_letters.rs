@@ -3,7 +3,7 @@
 //! store it goes through that service's admin listener, else it takes the lock.
 
 use crate::clock::{rfc3339, Clock, SystemClock};
-use crate::store::{Reader, Store};
+use crate::store::{Outbox, OutboxTx, Store};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -11,7 +11,7 @@ pub fn list(config: &Path) -> ExitCode {
     let Some(s) = super::load(config) else {
         return ExitCode::from(1);
     };
-    let reader = match Reader::open(&s.store.path) {
+    let reader = match crate::store::open_views(&s.store) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

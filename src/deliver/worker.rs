@@ -8,7 +8,7 @@ use crate::clock::SharedClock;
 use crate::config::ChannelSettings;
 use crate::dispatch::{Dispatcher, Settled, Wakers};
 use crate::runtime::Shared;
-use crate::store::{Queued, Reader};
+use crate::store::{Queue, Queued};
 use crate::telemetry::Metrics;
 use governor::{DefaultDirectRateLimiter, RateLimiter};
 use std::collections::BTreeMap;
@@ -26,7 +26,7 @@ pub struct Worker {
     pub shared: Shared,
     pub dispatcher: Dispatcher,
     /// Behind a mutex only to make the worker `Sync`; never contended.
-    pub reader: std::sync::Mutex<Reader>,
+    pub reader: std::sync::Mutex<Box<dyn Queue>>,
     pub wakers: Wakers,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
@@ -321,7 +321,7 @@ impl Worker {
         settled
     }
 
-    fn reader(&self) -> std::sync::MutexGuard<'_, Reader> {
+    fn reader(&self) -> std::sync::MutexGuard<'_, Box<dyn Queue>> {
         self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
 

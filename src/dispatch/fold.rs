@@ -10,7 +10,7 @@
 use super::BatchOutcome;
 use crate::notification::{Digest, Notification, Origin};
 use crate::runtime::Runtime;
-use crate::store::{Batch, FoldBucket, Queued, StoreError};
+use crate::store::{FoldBucket, OutboxTx, Queued, StoreError};
 
 const MAX_RESOURCES: usize = 10;
 const MAX_SAMPLES: usize = 5;
@@ -21,7 +21,7 @@ const SAMPLE_ROWS: usize = 20;
 /// rows: a long outage with thousands of notifications on retry costs one index
 /// count per channel per tick, and no body is loaded unless a fold happens.
 pub(super) fn fold_backlogs(
-    b: &Batch<'_>,
+    b: &impl OutboxTx,
     rt: &Runtime,
     now: i64,
     out: &mut BatchOutcome,

@@ -13,10 +13,9 @@ use crate::group::Groups;
 use crate::notification::Notification;
 use crate::route::RouteInput;
 use crate::runtime::Runtime;
-use crate::store::{Batch, Counters, State, Store, StoreError};
+use crate::store::{Counters, Outbox, OutboxTx, State, StoreError};
 use crate::telemetry::Metrics;
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -222,8 +221,8 @@ impl Dispatcher {
 }
 
 /// Starts the engine thread. It ends when every [`Dispatcher`] handle is dropped.
-pub fn spawn(
-    store: Store,
+pub fn spawn<O: Outbox>(
+    store: O,
     runtime: Arc<Runtime>,
     clock: SharedClock,
     wakers: Wakers,
@@ -252,8 +251,8 @@ pub fn spawn(
     Ok((Dispatcher { tx }, handle))
 }
 
-struct Engine {
-    store: Store,
+struct Engine<O: Outbox> {
+    store: O,
     groups: Groups,
     runtime: Arc<Runtime>,
     clock: SharedClock,
@@ -301,7 +300,7 @@ impl MetricIncs {
     }
 }
 
-impl Engine {
+impl<O: Outbox> Engine<O> {
     fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
         let mut stopping = false;
         while let Some(first) = rx.blocking_recv() {
@@ -344,7 +343,7 @@ impl Engine {
                                     "pruned delivered events past store.retention"
                                 );
                             }
-                            Some(self.store.file_size())
+                            Some(self.store.size_bytes())
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "pruning the store failed");
@@ -479,7 +478,7 @@ impl Engine {
 
     fn write_succeeded(&mut self) {
         if let Some(cause) = self.last_error.take() {
-            tracing::info!(store = %self.store.path().display(), previous = %cause, "store takes writes again; ready");
+            tracing::info!(store = %self.store.describe(), previous = %cause, "store takes writes again; ready");
             self.metrics.gauge("twilert_store_ready", &[]).set(1.0);
         }
     }
@@ -492,25 +491,24 @@ impl Engine {
         self.save_deleted_store();
     }
 
-    /// When the store file was deleted under us, everything it held is still in the
-    /// open connection: copy it next to the path once, so nothing acknowledged is lost.
+    /// When the store's file was deleted under us, everything it held is still in
+    /// the open connection: save it once, so nothing acknowledged is lost.
     fn save_deleted_store(&mut self) {
-        let path = self.store.path().to_path_buf();
-        if self.recovered || path.exists() {
+        if self.recovered {
             return;
         }
-        self.recovered = true;
-        let dest = PathBuf::from(format!(
-            "{}.recovered-{}",
-            path.display(),
-            self.clock.now_ms()
-        ));
-        match self.store.backup_to(&dest) {
-            Ok(()) => tracing::error!(store = %path.display(), copy = %dest.display(),
+        let store = self.store.describe();
+        match self.store.rescue(self.clock.now_ms()) {
+            None => {}
+            Some(Ok(copy)) => {
+                self.recovered = true;
+                tracing::error!(store = %store, copy = %copy,
                 "the store file was deleted while open: everything it held is saved in the copy; \
-                 stop twilert, move the copy to store.path (removing any stale -wal/-shm files) and start it again"),
-            Err(err) => {
-                tracing::error!(store = %path.display(), error = %err, "the store file was deleted while open and saving a copy failed")
+                 stop twilert, move the copy to store.path (removing any stale -wal/-shm files) and start it again")
+            }
+            Some(Err(err)) => {
+                self.recovered = true;
+                tracing::error!(store = %store, error = %err, "the store file was deleted while open and saving a copy failed")
             }
         }
     }
@@ -560,7 +558,7 @@ impl Engine {
 }
 
 fn ingest_one(
-    b: &Batch<'_>,
+    b: &impl OutboxTx,
     groups: &mut Groups,
     rt: &Runtime,
     ev: &DebuggerEvent,
@@ -596,7 +594,7 @@ fn ingest_one(
 
 /// Carries out one step of an event's plan: group state, notifications, metrics, logs.
 fn apply_step(
-    b: &Batch<'_>,
+    b: &impl OutboxTx,
     groups: &mut Groups,
     ev: &DebuggerEvent,
     now: i64,
@@ -676,7 +674,7 @@ impl plan::GroupView for Groups {
 }
 
 fn settle_one(
-    b: &Batch<'_>,
+    b: &impl OutboxTx,
     id: i64,
     channel: &str,
     result: Settled,
@@ -717,7 +715,7 @@ fn settle_one(
 }
 
 fn emit_digests(
-    b: &Batch<'_>,
+    b: &impl OutboxTx,
     groups: &mut Groups,
     rt: &Runtime,
     now: i64,

@@ -12,7 +12,20 @@
 //! implement the same operations.
 
 mod identity;
+pub mod outbox;
 mod schema;
+
+pub use outbox::{Outbox, OutboxTx, Queue, Views};
+
+/// A delivery worker's queue on the configured store.
+pub fn open_queue(settings: &crate::config::StoreSettings) -> Result<Box<dyn Queue>> {
+    Ok(Box::new(Reader::open(&settings.path)?))
+}
+
+/// Read views on the configured store, for the CLI, the API and the console.
+pub fn open_views(settings: &crate::config::StoreSettings) -> Result<Box<dyn Views>> {
+    Ok(Box::new(Reader::open(&settings.path)?))
+}
 
 pub use identity::held_by_another;
 
@@ -23,15 +36,14 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
+    #[error("store {path}: {message}")]
+    Open { path: String, message: String },
+    /// The backend refused an operation (its own message).
     #[error("store: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Backend(String),
+    /// The schema cannot be brought up to date (or is newer than this binary).
     #[error("store: {0}")]
-    Schema(#[from] schema::SchemaError),
+    Schema(String),
     #[error("store: corrupt row {what}: {message}")]
     Corrupt { what: String, message: String },
     /// The store cannot take writes right now (file gone or replaced, not a store,
@@ -41,6 +53,19 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+impl From<schema::SchemaError> for StoreError {
+    fn from(e: schema::SchemaError) -> Self {
+        StoreError::Schema(e.to_string())
+    }
+}
+
+/// SQLite's errors stay inside this backend: the interface speaks [`StoreError`].
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
 
 /// Delivery state of a notification row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,9 +174,9 @@ pub fn open_connection(path: &Path) -> Result<Connection> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let _ = std::fs::create_dir_all(dir);
     }
-    let conn = Connection::open(path).map_err(|source| StoreError::Open {
+    let conn = Connection::open(path).map_err(|e| StoreError::Open {
         path: path.display().to_string(),
-        source,
+        message: e.to_string(),
     })?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -185,29 +210,12 @@ impl Store {
         })
     }
 
-    /// Whether the file at the path is still the store this writer opened: same
-    /// inode, a SQLite header. The error names the cause.
-    pub fn check(&mut self) -> Result<()> {
-        self.identity.check()
-    }
-
-    /// A tiny write transaction: proves the store takes writes again (disk space
-    /// back, file restored) after a failure.
-    pub fn probe_write(&mut self, now_ms: i64) -> Result<()> {
-        self.check()?;
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('probe', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [now_ms.to_string()],
-        )?;
-        Ok(())
-    }
-
     /// Copies everything the open connection holds to `dest` (SQLite's backup API):
     /// what is left when the store file was deleted while twilert had it open.
     pub fn backup_to(&self, dest: &Path) -> Result<()> {
-        let mut out = Connection::open(dest).map_err(|source| StoreError::Open {
+        let mut out = Connection::open(dest).map_err(|e| StoreError::Open {
             path: dest.display().to_string(),
-            source,
+            message: e.to_string(),
         })?;
         let backup = rusqlite::backup::Backup::new(&self.conn, &mut out)?;
         backup.run_to_completion(256, std::time::Duration::from_millis(0), None)?;
@@ -217,10 +225,31 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+impl Outbox for Store {
+    type Tx<'t> = Batch<'t>;
+
+    /// Whether the file at the path is still the store this writer opened: same
+    /// inode, a SQLite header. The error names the cause.
+    fn check(&mut self) -> Result<()> {
+        self.identity.check()
+    }
+
+    /// A tiny write transaction: proves the store takes writes again (disk space
+    /// back, file restored) after a failure.
+    fn probe_write(&mut self, now_ms: i64) -> Result<()> {
+        self.check()?;
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('probe', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [now_ms.to_string()],
+        )?;
+        Ok(())
+    }
 
     /// Runs `f` in one transaction (group commit), after checking that the file at
     /// the path is still this store (never acknowledge a write to a deleted file).
-    pub fn batch<T>(&mut self, f: impl FnOnce(&Batch<'_>) -> Result<T>) -> Result<T> {
+    fn batch<T>(&mut self, f: impl FnOnce(&Batch<'_>) -> Result<T>) -> Result<T> {
         self.identity.check()?;
         let tx = self.conn.transaction()?;
         let out = f(&Batch { tx: &tx })?;
@@ -228,7 +257,7 @@ impl Store {
         Ok(out)
     }
 
-    pub fn counters(&self) -> Result<Counters> {
+    fn counters(&self) -> Result<Counters> {
         let mut c = Counters::default();
         let mut st = self.conn.prepare("SELECT name, value FROM counters")?;
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
@@ -241,7 +270,7 @@ impl Store {
         Ok(c)
     }
 
-    pub fn load_groups(&self) -> Result<Vec<(String, GroupState)>> {
+    fn load_groups(&self) -> Result<Vec<(String, GroupState)>> {
         let mut st = self.conn.prepare("SELECT key, body FROM groups")?;
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut out = vec![];
@@ -258,7 +287,7 @@ impl Store {
     }
 
     /// Events counted in pending notifications (primary copies), for the invariant.
-    pub fn pending_notification_events(&self) -> Result<u64> {
+    fn pending_notification_events(&self) -> Result<u64> {
         let v: i64 = self.conn.query_row(
             "SELECT COALESCE(SUM(event_count), 0) FROM notifications WHERE state = 0",
             [],
@@ -268,7 +297,7 @@ impl Store {
     }
 
     /// Deletes delivered rows and events older than `before_ms`; returns rows removed.
-    pub fn prune(&mut self, before_ms: i64) -> Result<usize> {
+    fn prune(&mut self, before_ms: i64) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let mut n = tx.execute(
             "DELETE FROM notifications WHERE state IN (1, 3) AND updated_at < ?1",
@@ -282,13 +311,25 @@ impl Store {
         Ok(n)
     }
 
-    pub fn file_size(&self) -> u64 {
+    fn size_bytes(&self) -> u64 {
         let wal = PathBuf::from(format!("{}-wal", self.path.display()));
         [self.path.as_path(), wal.as_path()]
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum()
+    }
+
+    fn rescue(&mut self, now_ms: i64) -> Option<Result<String>> {
+        if self.path.exists() {
+            return None;
+        }
+        let dest = PathBuf::from(format!("{}.recovered-{now_ms}", self.path.display()));
+        Some(self.backup_to(&dest).map(|()| dest.display().to_string()))
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
     }
 }
 
@@ -297,21 +338,16 @@ pub struct Batch<'a> {
     tx: &'a rusqlite::Transaction<'a>,
 }
 
-impl Batch<'_> {
+impl OutboxTx for Batch<'_> {
     /// Stores an event; false when its Sid was seen before (a Twilio retry).
-    pub fn insert_event(&self, sid: &str, received_at_ms: i64, body: &str) -> Result<bool> {
+    fn insert_event(&self, sid: &str, received_at_ms: i64, body: &str) -> Result<bool> {
         let mut st = self.tx.prepare_cached(
             "INSERT OR IGNORE INTO events (sid, received_at, body) VALUES (?1, ?2, ?3)",
         )?;
         Ok(st.execute(params![sid, received_at_ms, body])? == 1)
     }
 
-    pub fn insert_notification(
-        &self,
-        n: &Notification,
-        event_count: u64,
-        now_ms: i64,
-    ) -> Result<i64> {
+    fn insert_notification(&self, n: &Notification, event_count: u64, now_ms: i64) -> Result<i64> {
         let body = serde_json::to_string(n).map_err(|e| StoreError::Corrupt {
             what: "notification".into(),
             message: e.to_string(),
@@ -340,7 +376,7 @@ impl Batch<'_> {
         Ok(self.tx.last_insert_rowid())
     }
 
-    pub fn save_group(&self, key: &str, g: Option<&GroupState>) -> Result<()> {
+    fn save_group(&self, key: &str, g: Option<&GroupState>) -> Result<()> {
         match g {
             Some(g) => {
                 let body = serde_json::to_string(g).map_err(|e| StoreError::Corrupt {
@@ -360,7 +396,7 @@ impl Batch<'_> {
         Ok(())
     }
 
-    pub fn add_counters(&self, delta: &Counters) -> Result<()> {
+    fn add_counters(&self, delta: &Counters) -> Result<()> {
         let mut st = self.tx.prepare_cached(
             "INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
         )?;
@@ -374,7 +410,7 @@ impl Batch<'_> {
         Ok(())
     }
 
-    pub fn get_event(&self, sid: &str) -> Result<Option<String>> {
+    fn get_event(&self, sid: &str) -> Result<Option<String>> {
         Ok(self
             .tx
             .prepare_cached("SELECT body FROM events WHERE sid = ?1")?
@@ -384,7 +420,7 @@ impl Batch<'_> {
 
     /// Moves a pending notification to `state`; false if it was no longer pending
     /// (folded into a digest meanwhile), so the caller does not count it twice.
-    pub fn set_state(
+    fn set_state(
         &self,
         id: i64,
         state: State,
@@ -400,7 +436,7 @@ impl Batch<'_> {
     }
 
     /// A notification's accounted event count and whether it is a digest.
-    pub fn accounting(&self, id: i64) -> Result<(u64, bool)> {
+    fn accounting(&self, id: i64) -> Result<(u64, bool)> {
         let v: Option<(i64, bool)> = self
             .tx
             .prepare_cached("SELECT event_count, is_digest FROM notifications WHERE id = ?1")?
@@ -409,7 +445,7 @@ impl Batch<'_> {
         Ok(v.map(|(n, d)| (n.max(0) as u64, d)).unwrap_or((0, false)))
     }
 
-    pub fn pending_count(&self, channel: &str) -> Result<u64> {
+    fn pending_count(&self, channel: &str) -> Result<u64> {
         let v: i64 = self
             .tx
             .prepare_cached("SELECT COUNT(*) FROM notifications WHERE state = 0 AND channel = ?1")?
@@ -419,7 +455,7 @@ impl Batch<'_> {
 
     /// Waiting, never-tried notifications of a channel that share a fold key (route +
     /// error code), counted in SQL from the fold index: no body is read.
-    pub fn fold_buckets(&self, channel: &str) -> Result<Vec<FoldBucket>> {
+    fn fold_buckets(&self, channel: &str) -> Result<Vec<FoldBucket>> {
         let mut st = self.tx.prepare_cached(
             "SELECT fold_key, COUNT(*), SUM(event_count), SUM(events), MIN(first_seen), MAX(last_seen), SUM(resources), MAX(id)
              FROM notifications INDEXED BY notifications_fold
@@ -443,7 +479,7 @@ impl Batch<'_> {
 
     /// The oldest `limit` rows of a bucket, with bodies: the merged digest's first
     /// event, resources and sample Sids.
-    pub fn fold_samples(&self, channel: &str, b: &FoldBucket, limit: usize) -> Result<Vec<Queued>> {
+    fn fold_samples(&self, channel: &str, b: &FoldBucket, limit: usize) -> Result<Vec<Queued>> {
         let mut st = self.tx.prepare_cached(
             "SELECT id, body, attempts, created_at, event_count FROM notifications
              WHERE state = 0 AND attempts = 0 AND channel = ?1 AND fold_key = ?2 AND id <= ?3
@@ -461,7 +497,7 @@ impl Batch<'_> {
     }
 
     /// Marks every row of a bucket folded; returns how many.
-    pub fn mark_folded(&self, channel: &str, b: &FoldBucket, now_ms: i64) -> Result<usize> {
+    fn mark_folded(&self, channel: &str, b: &FoldBucket, now_ms: i64) -> Result<usize> {
         Ok(self
             .tx
             .prepare_cached(
@@ -473,7 +509,7 @@ impl Batch<'_> {
 
     /// A delivery succeeded: the channel works again, so what waits on a retry
     /// backoff is due now (oldest first, within the rate limit) instead of later.
-    pub fn hurry_retries(&self, channel: &str, now_ms: i64) -> Result<usize> {
+    fn hurry_retries(&self, channel: &str, now_ms: i64) -> Result<usize> {
         Ok(self
             .tx
             .prepare_cached(
@@ -482,7 +518,7 @@ impl Batch<'_> {
             .execute(params![channel, now_ms])?)
     }
 
-    pub fn reschedule(
+    fn reschedule(
         &self,
         id: i64,
         attempts: u32,
@@ -498,7 +534,7 @@ impl Batch<'_> {
 
     /// Puts dead letters back in the queue (`id` = None: all) and moves the events
     /// they account for from dead-lettered back to pending; returns the rows requeued.
-    pub fn requeue_dead(&self, id: Option<i64>, now_ms: i64) -> Result<usize> {
+    fn requeue_dead(&self, id: Option<i64>, now_ms: i64) -> Result<usize> {
         let events = self.dead_event_count(id)?;
         let rows = self.retry_dead(id, now_ms)?;
         self.add_counters(&Counters {
@@ -507,7 +543,9 @@ impl Batch<'_> {
         })?;
         Ok(rows)
     }
+}
 
+impl Batch<'_> {
     fn retry_dead(&self, id: Option<i64>, now_ms: i64) -> Result<usize> {
         let n = match id {
             Some(id) => self.tx.execute(
@@ -563,8 +601,17 @@ impl Reader {
         Ok(Reader { conn })
     }
 
+    /// Whether the store answers (for `/readyz`).
+    pub fn ping(&self) -> bool {
+        self.conn
+            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .is_ok()
+    }
+}
+
+impl Queue for Reader {
     /// Pending notifications of `channel` due at `now_ms`, oldest first.
-    pub fn due(&self, channel: &str, now_ms: i64, limit: usize) -> Result<Vec<Queued>> {
+    fn due(&self, channel: &str, now_ms: i64, limit: usize) -> Result<Vec<Queued>> {
         let mut st = self.conn.prepare_cached(
             "SELECT id, body, attempts, created_at, event_count FROM notifications
              WHERE state = 0 AND channel = ?1 AND next_at <= ?2 ORDER BY next_at, id LIMIT ?3",
@@ -578,7 +625,7 @@ impl Reader {
     }
 
     /// Whether a notification is still waiting (not folded, sent or dead meanwhile).
-    pub fn is_pending(&self, id: i64) -> Result<bool> {
+    fn is_pending(&self, id: i64) -> Result<bool> {
         Ok(self
             .conn
             .prepare_cached("SELECT 1 FROM notifications WHERE id = ?1 AND state = 0")?
@@ -588,7 +635,7 @@ impl Reader {
     }
 
     /// The earliest `next_at` of a channel's pending work.
-    pub fn next_due_at(&self, channel: &str) -> Result<Option<i64>> {
+    fn next_due_at(&self, channel: &str) -> Result<Option<i64>> {
         Ok(self
             .conn
             .prepare_cached(
@@ -596,8 +643,10 @@ impl Reader {
             )?
             .query_row([channel], |r| r.get::<_, Option<i64>>(0))?)
     }
+}
 
-    pub fn pending_count(&self, channel: &str) -> Result<u64> {
+impl Views for Reader {
+    fn pending_count(&self, channel: &str) -> Result<u64> {
         let v: i64 = self
             .conn
             .prepare_cached("SELECT COUNT(*) FROM notifications WHERE state = 0 AND channel = ?1")?
@@ -605,7 +654,7 @@ impl Reader {
         Ok(v.max(0) as u64)
     }
 
-    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
+    fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
         let mut st = self.conn.prepare(
             "SELECT id, channel, route, group_key, event_sid, is_digest, attempts, COALESCE(last_error, ''), created_at, updated_at
              FROM notifications WHERE state = 2 ORDER BY id",
@@ -625,13 +674,6 @@ impl Reader {
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
-    }
-
-    /// Whether the store answers (for `/readyz`).
-    pub fn ping(&self) -> bool {
-        self.conn
-            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
-            .is_ok()
     }
 }
 

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use twilert::clock::{ManualClock, SharedClock, SystemClock};
 use twilert::ingest::signature;
 use twilert::startup::{Application, Control};
+// The store's read views, for the tests that look into it.
+pub use twilert::store::Views;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
