@@ -75,6 +75,8 @@ pub enum Command {
     /// Manage notifications that could not be delivered.
     #[command(subcommand)]
     DeadLetters(DeadLetterCommand),
+    /// Create or upgrade the store's schema, then exit (every start does the same).
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +109,26 @@ pub fn main() -> ExitCode {
         Command::DeadLetters(DeadLetterCommand::List) => dead_letters::list(&cli.config),
         Command::DeadLetters(DeadLetterCommand::Retry { id, all }) => {
             dead_letters::retry(&cli.config, id, all)
+        }
+        Command::Migrate => migrate(&cli.config),
+    }
+}
+
+fn migrate(config: &std::path::Path) -> ExitCode {
+    let Some(s) = load(config) else {
+        return ExitCode::from(1);
+    };
+    match crate::store::migrate(&s.store) {
+        Ok(version) => {
+            out!(
+                "store {} is at schema version {version}",
+                s.store.path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
         }
     }
 }

@@ -29,6 +29,16 @@ pub fn open_views(settings: &crate::config::StoreSettings) -> Result<Box<dyn Vie
 
 pub use identity::held_by_another;
 
+/// `twilert migrate`: creates or upgrades the configured store's schema (the same
+/// steps every start runs) and returns its version. Safe beside a running service:
+/// on an up-to-date store it changes nothing.
+pub fn migrate(settings: &crate::config::StoreSettings) -> Result<i64> {
+    identity::refuse_damaged(&settings.path)?;
+    let conn = open_connection(&settings.path)?;
+    schema::migrate(&conn)?;
+    Ok(schema::VERSION)
+}
+
 use crate::group::GroupState;
 use crate::notification::Notification;
 use rusqlite::{params, Connection, OptionalExtension};

@@ -453,3 +453,44 @@ async fn a_full_disk_is_503_and_a_delivery_it_could_not_record_is_never_resent()
     assert_eq!(got.len(), 2, "event 1 once, event 3 once");
     app.stop().await;
 }
+
+#[test]
+fn migrate_creates_the_schema_and_refuses_a_newer_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    let text = BASE_CONFIG
+        .replace("{slack}", "http://127.0.0.1:9")
+        .replace("{dir}", &dir.path().display().to_string());
+    std::fs::write(&config, text).expect("write");
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_twilert"))
+            .env_clear()
+            .arg("--config")
+            .arg(&config)
+            .arg("migrate")
+            .output()
+            .expect("run migrate")
+    };
+    let o = run();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("schema version 2"),
+        "{out}"
+    );
+    let db = dir.path().join("twilert.db");
+    rusqlite::Connection::open(&db)
+        .and_then(|c| {
+            c.execute(
+                "UPDATE meta SET value = '9' WHERE key = 'schema_version'",
+                [],
+            )
+        })
+        .expect("pretend a newer twilert wrote it");
+    let o = run();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("version 9") && err.contains("upgrade twilert"),
+        "{err}"
+    );
+}
