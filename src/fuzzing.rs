@@ -258,6 +258,7 @@ fn render_all(ev: &DebuggerEvent, s: &str) {
             mention: None,
             event: ev.clone(),
             digest,
+            threshold: None,
         };
         for kind in Kind::ALL {
             let out = renderer().render(kind, &n, catalog().get(code));

@@ -38,6 +38,12 @@ pub struct GroupState {
     /// ones this group's digest accounts for in the SPEC 4 invariant.
     #[serde(default)]
     pub accounted: u64,
+    /// A `threshold` route's group before it fired: (count, within ms), and the
+    /// events in the sliding window as (received ms, primary). Empty once fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<(u32, i64)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<(i64, bool)>,
     /// Events of the current window that were alerted on their own (the group's
     /// first alert, in its first window): counted in the digest's `total`, its
     /// time span and resources, never in `count`.
@@ -71,7 +77,39 @@ impl GroupState {
             sample_sids: vec![],
             accounted: 0,
             lead: 1,
+            threshold: None,
+            held: vec![],
         }
+    }
+
+    /// Whether the group is still below its route's threshold (nothing sent yet).
+    pub fn armed(&self) -> bool {
+        self.threshold.is_some() && !self.held.is_empty()
+    }
+
+    /// Drops held events older than the sliding window; returns how many of them
+    /// were primary (they end as `below_threshold`).
+    fn expire_held(&mut self, now: i64) -> u64 {
+        let Some((_, within)) = self.threshold else {
+            return 0;
+        };
+        let before = self.held.len();
+        let expired_primary = self
+            .held
+            .iter()
+            .filter(|(t, p)| *p && *t <= now - within)
+            .count() as u64;
+        self.held.retain(|(t, _)| *t > now - within);
+        if self.held.len() != before {
+            self.accounted = self.accounted.saturating_sub(expired_primary);
+        }
+        expired_primary
+    }
+
+    /// When the oldest held event leaves the sliding window.
+    fn held_deadline(&self) -> Option<i64> {
+        let (_, within) = self.threshold?;
+        self.held.iter().map(|(t, _)| t + within).min()
     }
 
     /// Route, template and mention of this group's notifications under `key`.
@@ -153,6 +191,8 @@ pub struct Groups {
     /// (window_end_ms, key), to find due groups without scanning them all.
     deadlines: BTreeSet<(i64, Arc<str>)>,
     dirty: HashSet<Arc<str>>,
+    /// Primary events that left armed groups' windows (see `take_below_threshold`).
+    below_threshold: u64,
 }
 
 impl Groups {
@@ -217,7 +257,67 @@ impl Groups {
         }
     }
 
-    /// Opens group `key` with `state` (its first event already notified).
+    /// Holds `ev` in the armed group `key` (below its threshold); returns how many
+    /// primary events left the sliding window (`below_threshold`).
+    pub fn hold(&mut self, key: &str, ev: &DebuggerEvent, now: i64, primary: bool) -> u64 {
+        let Some((k, g)) = self
+            .map
+            .get_key_value(key)
+            .map(|(k, _)| k.clone())
+            .zip(self.map.get_mut(key))
+        else {
+            return 0;
+        };
+        let expired = g.expire_held(now);
+        g.held.push((now, primary));
+        g.accounted += u64::from(primary);
+        g.last_seen_ms = now;
+        if let Some(r) = ev.resource_sid() {
+            if !g.resources.iter().any(|x| x == r) && g.resources.len() < MAX_TRACKED_RESOURCES {
+                g.resources.push(r.to_string());
+                g.resources_total += 1;
+            }
+        }
+        if let Some(end) = g.held_deadline() {
+            g.window_end_ms = end;
+            self.deadlines.insert((end, k.clone()));
+        }
+        self.dirty.insert(k);
+        expired
+    }
+
+    /// The armed group `key` crossed its threshold with `ev`: it now behaves like a
+    /// group whose first alert was just sent (the held events are in that alert).
+    /// Returns how many primary events had left the sliding window first.
+    pub fn fire(&mut self, key: &str, now: i64) -> u64 {
+        let Some((k, g)) = self
+            .map
+            .get_key_value(key)
+            .map(|(k, _)| k.clone())
+            .zip(self.map.get_mut(key))
+        else {
+            return 0;
+        };
+        let expired = g.expire_held(now);
+        g.lead = g.held.len() as u64 + 1;
+        g.held.clear();
+        g.threshold = None;
+        g.accounted = 0;
+        g.count = 0;
+        g.last_seen_ms = now;
+        g.window_end_ms = now + g.window_ms;
+        self.deadlines.insert((g.window_end_ms, k.clone()));
+        self.dirty.insert(k);
+        expired
+    }
+
+    /// Primary events that left an armed group's window since the last call.
+    pub fn take_below_threshold(&mut self) -> u64 {
+        std::mem::take(&mut self.below_threshold)
+    }
+
+    /// Opens group `key` with `state` (its first event already notified, or held
+    /// below a threshold).
     pub fn open_group(&mut self, key: &str, state: GroupState) {
         let k: Arc<str> = key.into();
         self.deadlines.insert((state.window_end_ms, k.clone()));
@@ -239,6 +339,19 @@ impl Groups {
                 continue;
             };
             if g.window_end_ms != end {
+                continue;
+            }
+            if g.armed() {
+                self.below_threshold += g.expire_held(now);
+                match g.held_deadline() {
+                    Some(next) => {
+                        g.window_end_ms = next;
+                        self.deadlines.insert((next, key));
+                    }
+                    None => {
+                        self.map.remove(&key);
+                    }
+                }
                 continue;
             }
             if g.count == 0 {

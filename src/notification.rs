@@ -48,6 +48,16 @@ pub struct Notification {
     pub event: DebuggerEvent,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
+    /// Set on the alert a route's `threshold` let through: how many led to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<ThresholdNote>,
+}
+
+/// How many events within how long crossed a route's threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThresholdNote {
+    pub count: u64,
+    pub within_ms: i64,
 }
 
 /// What folding a backlog needs of a notification, kept in columns beside it.
@@ -94,6 +104,7 @@ impl Notification {
                     mention: origin.mention.cloned(),
                     event: event.clone(),
                     digest: digest.cloned(),
+                    threshold: None,
                 };
                 (n, if j == 0 { accounted } else { 0 })
             })

@@ -518,7 +518,14 @@ pub async fn export_accounting(control: &Control) {
     m.set_received(c.accepted, c.duplicates);
     m.counter("twilert_events_duplicate_total", &[])
         .absolute(c.duplicates);
-    let values = [c.notified, c.digested, c.muted, c.unrouted, c.dead_lettered];
+    let values = [
+        c.notified,
+        c.digested,
+        c.muted,
+        c.unrouted,
+        c.dead_lettered,
+        c.below_threshold,
+    ];
     for (outcome, v) in crate::telemetry::OUTCOMES.into_iter().zip(values) {
         m.gauge("twilert_events_outcome", &[("outcome", outcome)])
             .set(v as f64);

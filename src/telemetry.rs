@@ -187,7 +187,14 @@ impl Metrics {
 }
 
 /// The `outcome` label values of `twilert_events_outcome`.
-pub const OUTCOMES: [&str; 5] = ["notified", "digested", "muted", "unrouted", "dead_lettered"];
+pub const OUTCOMES: [&str; 6] = [
+    "notified",
+    "digested",
+    "muted",
+    "unrouted",
+    "dead_lettered",
+    "below_threshold",
+];
 
 /// Log output format (`--log-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -115,6 +115,12 @@ fn describe_match(
         "  window       {}: the first event of a group is sent at once; more in the window are counted into one digest",
         humantime::format_duration(route.window)
     );
+    if let Some((count, within)) = route.threshold {
+        out!(
+            "  threshold    {count} events within {}: nothing is sent until a group has that many",
+            humantime::format_duration(within)
+        );
+    }
     if let Some(t) = &route.template {
         out!("  template     {t}");
     }
@@ -166,6 +172,7 @@ fn notification(
         mention: route.and_then(|r| r.mention.clone()),
         event: ev.clone(),
         digest: None,
+        threshold: None,
     }
 }
 

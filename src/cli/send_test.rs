@@ -102,6 +102,7 @@ fn notification(rt: &Runtime, channel: &str, ev: DebuggerEvent) -> Notification 
         mention: route.and_then(|r| r.mention.clone()),
         event: ev,
         digest: None,
+        threshold: None,
     }
 }
 

@@ -461,4 +461,15 @@ pub struct RouteSettings {
     pub group_by: Option<Vec<GroupField>>,
     #[serde(default)]
     pub mention: Option<String>,
+    /// Send nothing until the group has seen `count` events within `within`.
+    #[serde(default)]
+    pub threshold: Option<Threshold>,
+}
+
+/// `threshold = { count = 10, within = "5m" }` (SPEC 13): a sliding window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    pub count: u32,
+    pub within: HumanDuration,
 }

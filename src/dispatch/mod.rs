@@ -57,7 +57,13 @@ impl Snapshot {
     /// notified + digested + muted + unrouted + dead-lettered + pending.
     pub fn accounted(&self) -> u64 {
         let c = &self.counters;
-        c.notified + c.digested + c.muted + c.unrouted + c.dead_lettered + self.pending
+        c.notified
+            + c.digested
+            + c.muted
+            + c.unrouted
+            + c.dead_lettered
+            + c.below_threshold
+            + self.pending
     }
 }
 
@@ -605,6 +611,8 @@ fn apply_step(
         plan::Step::Muted { route }
         | plan::Step::NoChannel { route }
         | plan::Step::Counted { route, .. }
+        | plan::Step::Held { route, .. }
+        | plan::Step::Fired { route, .. }
         | plan::Step::Opened { route, .. } => route.clone(),
     };
     out.metric_incs
@@ -629,6 +637,26 @@ fn apply_step(
             out.metric_incs
                 .add("twilert_events_suppressed_total", "route", &route);
             tracing::debug!(sid = %ev.sid, route = %route, group = %key, "counted into group digest");
+        }
+        plan::Step::Held {
+            key, primary, open, ..
+        } => {
+            match open {
+                Some(state) => groups.open_group(&key, *state),
+                None => out.delta.below_threshold += groups.hold(&key, ev, now, primary),
+            }
+            tracing::debug!(sid = %ev.sid, route = %route, group = %key, "held below the route's threshold");
+        }
+        plan::Step::Fired {
+            key, notifications, ..
+        } => {
+            out.delta.below_threshold += groups.fire(&key, now);
+            for (n, accounted) in notifications {
+                b.insert_notification(&n, accounted, now)?;
+                out.woken.insert(n.channel.clone());
+                tracing::info!(sid = %ev.sid, route = %route, channel = %n.channel,
+                    count = n.threshold.map(|t| t.count).unwrap_or(0), "threshold reached: alert queued");
+            }
         }
         plan::Step::Opened {
             key,
@@ -665,8 +693,8 @@ fn note_overflow(
 }
 
 impl plan::GroupView for Groups {
-    fn is_open(&self, key: &str) -> bool {
-        self.get(key).is_some()
+    fn get(&self, key: &str) -> Option<&crate::group::GroupState> {
+        Groups::get(self, key)
     }
     fn open_count(&self) -> usize {
         self.len()
@@ -721,7 +749,9 @@ fn emit_digests(
     now: i64,
     out: &mut BatchOutcome,
 ) -> Result<(), StoreError> {
-    for due in groups.due(now) {
+    let due = groups.due(now);
+    out.delta.below_threshold += groups.take_below_threshold();
+    for due in due {
         let event: Option<DebuggerEvent> = b
             .get_event(&due.state.first_sid)?
             .and_then(|body| serde_json::from_str(&body).ok());

@@ -5,15 +5,18 @@
 
 use crate::event::DebuggerEvent;
 use crate::group::GroupState;
-use crate::notification::Notification;
+use crate::notification::{Notification, ThresholdNote};
 use crate::route::{group_key, CompiledRoute, RouteMatch};
 use crate::store::Counters;
 use std::collections::BTreeSet;
 
 /// What the plan needs to know of the open groups (the store's, or memory's cache).
 pub trait GroupView {
-    fn is_open(&self, key: &str) -> bool;
+    fn get(&self, key: &str) -> Option<&GroupState>;
     fn open_count(&self) -> usize;
+    fn is_open(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
 }
 
 /// What one matched route does with the event.
@@ -29,6 +32,21 @@ pub enum Step {
         key: String,
         primary: bool,
         overflow: bool,
+    },
+    /// Held below the route's threshold (nothing sent yet); `open`: the armed group
+    /// this event starts.
+    Held {
+        route: String,
+        key: String,
+        primary: bool,
+        open: Option<Box<GroupState>>,
+    },
+    /// The event takes an armed group to its threshold: the alert goes out now and
+    /// accounts for every held event of the window.
+    Fired {
+        route: String,
+        key: String,
+        notifications: Vec<(Notification, u64)>,
     },
     /// Opens a group and notifies now: each notification with the events it accounts
     /// for (the primary route's first channel carries the event, the copies 0).
@@ -100,6 +118,24 @@ pub fn plan_event(
             key = overflow_key(route, ev);
             overflow = true;
         }
+        if let Some((count, within)) = route.threshold {
+            if let Some(step) = threshold_step(
+                ev,
+                route,
+                &key,
+                primary,
+                groups.get(&key),
+                &channels,
+                (count, within),
+                now,
+            ) {
+                if matches!(&step, Step::Held { open: Some(_), .. }) {
+                    opened += 1;
+                }
+                plan.steps.push(step);
+                continue;
+            }
+        }
         if groups.is_open(&key) {
             plan.steps.push(Step::Counted {
                 route: route.name.clone(),
@@ -137,6 +173,72 @@ pub fn plan_event(
     plan
 }
 
+/// A `threshold` route's step while its group is armed (or not open yet); `None`
+/// once the group has fired (it then counts like any group).
+#[allow(clippy::too_many_arguments)]
+fn threshold_step(
+    ev: &DebuggerEvent,
+    route: &CompiledRoute,
+    key: &str,
+    primary: bool,
+    group: Option<&GroupState>,
+    channels: &[&String],
+    (count, within): (u32, std::time::Duration),
+    now: i64,
+) -> Option<Step> {
+    let within_ms = within.as_millis() as i64;
+    let held: Vec<(i64, bool)> = match group {
+        None => vec![],
+        Some(g) if g.armed() => g
+            .held
+            .iter()
+            .copied()
+            .filter(|(t, _)| *t > now - within_ms)
+            .collect(),
+        Some(_) => return None,
+    };
+    let live = held.len() as u64 + 1;
+    if live < u64::from(count) {
+        let open = group.is_none().then(|| {
+            let mut g = GroupState::open(
+                &route.name,
+                channels.iter().map(|c| (*c).clone()).collect(),
+                route.template.clone(),
+                route.mention.clone(),
+                route.window.as_millis() as i64,
+                ev,
+                now,
+            );
+            g.threshold = Some((count, within_ms));
+            g.held = vec![(now, primary)];
+            g.accounted = u64::from(primary);
+            g.window_end_ms = now + within_ms;
+            Box::new(g)
+        });
+        return Some(Step::Held {
+            route: route.name.clone(),
+            key: key.to_string(),
+            primary,
+            open,
+        });
+    }
+    let accounted = held.iter().filter(|(_, p)| *p).count() as u64 + u64::from(primary);
+    let g = group?;
+    let mut notifications =
+        Notification::fan_out(g.origin(key), channels.iter().copied(), ev, None, accounted);
+    for (n, _) in &mut notifications {
+        n.threshold = Some(ThresholdNote {
+            count: live,
+            within_ms,
+        });
+    }
+    Some(Step::Fired {
+        route: route.name.clone(),
+        key: key.to_string(),
+        notifications,
+    })
+}
+
 /// The group that takes a route's new groups of one error code past the cap.
 fn overflow_key(route: &CompiledRoute, ev: &DebuggerEvent) -> String {
     let code = ev
@@ -153,10 +255,18 @@ mod tests {
     use crate::route::{RouteInput, Router};
     use std::collections::HashSet;
 
-    struct Open(HashSet<String>);
+    /// Open groups by key (their state does not matter to these tests).
+    struct Open(HashSet<String>, GroupState);
+    impl Open {
+        fn of(keys: impl IntoIterator<Item = String>) -> Open {
+            let ev = event("CA00");
+            let g = GroupState::open("voice", vec![], None, None, 60_000, &ev, 0);
+            Open(keys.into_iter().collect(), g)
+        }
+    }
     impl GroupView for Open {
-        fn is_open(&self, key: &str) -> bool {
-            self.0.contains(key)
+        fn get(&self, key: &str) -> Option<&GroupState> {
+            self.0.contains(key).then_some(&self.1)
         }
         fn open_count(&self) -> usize {
             self.0.len()
@@ -220,7 +330,7 @@ url = ""
 
     #[test]
     fn a_new_group_notifies_each_enabled_channel_and_only_the_first_is_accounted() {
-        let p = plan(&Open(HashSet::new()), 10, "CA01");
+        let p = plan(&Open::of([]), 10, "CA01");
         assert_eq!(p.delta.accepted, 1);
         assert_eq!(p.delta.muted, 0, "muted only counts for the primary route");
         let Step::Opened {
@@ -251,11 +361,11 @@ url = ""
 
     #[test]
     fn an_open_group_counts_the_event() {
-        let first = plan(&Open(HashSet::new()), 10, "CA01");
+        let first = plan(&Open::of([]), 10, "CA01");
         let Step::Opened { key, .. } = &first.steps[0] else {
             panic!()
         };
-        let p = plan(&Open([key.clone()].into()), 10, "CA01");
+        let p = plan(&Open::of([key.clone()]), 10, "CA01");
         assert_eq!(
             p.steps[0],
             Step::Counted {
@@ -269,7 +379,7 @@ url = ""
 
     #[test]
     fn past_the_cap_new_groups_go_to_the_overflow_group() {
-        let full = Open(["x".to_string(), "y".to_string()].into());
+        let full = Open::of(["x".to_string(), "y".to_string()]);
         let p = plan(&full, 2, "CA01");
         let Step::Opened { key, overflow, .. } = &p.steps[0] else {
             panic!("{:?}", p.steps)
@@ -277,7 +387,7 @@ url = ""
         assert!(*overflow && key.ends_with("|overflow"), "{key}");
         let mut with_overflow = full.0.clone();
         with_overflow.insert(key.clone());
-        let p = plan(&Open(with_overflow), 2, "CA02");
+        let p = plan(&Open::of(with_overflow), 2, "CA02");
         assert!(matches!(&p.steps[0], Step::Counted { overflow: true, .. }));
     }
 
@@ -292,7 +402,7 @@ url = ""
             max_open_groups: 10,
             product: None,
         };
-        let p = plan_event(&ev, &matches, &input, &Open(HashSet::new()), 0);
+        let p = plan_event(&ev, &matches, &input, &Open::of([]), 0);
         assert_eq!((p.delta.accepted, p.delta.unrouted), (1, 1));
         assert!(p.steps.is_empty());
     }

@@ -242,7 +242,10 @@ pub(crate) fn build(n: &Notification, entry: Option<&CatalogEntry>) -> Context {
         request,
         what,
         resource_short,
-        facts: layout::facts(raw_more_info),
+        facts: threshold_fact(n)
+            .into_iter()
+            .chain(layout::facts(raw_more_info))
+            .collect(),
         causes,
         causes_more,
         solutions,
@@ -351,6 +354,17 @@ fn system_time_ms(ms: i64) -> SystemTime {
 /// Unix milliseconds → `2024-05-01T12:00:03Z`.
 pub(crate) fn rfc3339_ms(ms: i64) -> String {
     humantime::format_rfc3339_seconds(system_time_ms(ms)).to_string()
+}
+
+/// The alert a route's `threshold` let through says how many led to it.
+fn threshold_fact(n: &Notification) -> Option<layout::Fact> {
+    let t = n.threshold?;
+    let within =
+        humantime::format_duration(std::time::Duration::from_millis(t.within_ms.max(0) as u64));
+    Some(layout::Fact {
+        name: "Threshold".into(),
+        value: format!("{} events within {within}", t.count),
+    })
 }
 
 #[cfg(test)]

@@ -82,6 +82,7 @@ fn notification(event: DebuggerEvent) -> Notification {
         mention: None,
         event,
         digest: None,
+        threshold: None,
     }
 }
 
@@ -216,6 +217,7 @@ fn hostile() -> Notification {
             resources_total: 1000,
             sample_sids: (0..60).map(|i| format!("{HOSTILE_TEXT} {i}")).collect(),
         }),
+        threshold: None,
     }
 }
 

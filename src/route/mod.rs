@@ -94,6 +94,8 @@ pub struct CompiledRoute {
     /// The route's `group_by`, else `[defaults].group_by`.
     pub group_by: Vec<GroupField>,
     pub mention: Option<String>,
+    /// `threshold`: (count, within); `None` alerts on the first event.
+    pub threshold: Option<(u32, Duration)>,
     pub error_codes: Vec<CodePattern>,
     pub exclude_error_codes: Vec<CodePattern>,
     pub resource_sids: Vec<SidPattern>,
@@ -319,8 +321,18 @@ fn compile_route(
         ));
     }
     let defaults = &settings.defaults;
+    let threshold = rs.threshold.and_then(|t| {
+        if t.count == 0 {
+            errors.push(format!("{at}.threshold.count: must be at least 1"));
+        }
+        if t.within.0.is_zero() {
+            errors.push(format!("{at}.threshold.within: must be longer than 0s"));
+        }
+        (t.count > 1).then_some((t.count, t.within.0))
+    });
     CompiledRoute {
         name: rs.name.clone(),
+        threshold,
         index: Some(i),
         channels: rs.channels.clone(),
         mute: rs.mute,
@@ -431,6 +443,7 @@ impl Router {
                 window: defaults.window.0,
                 group_by: defaults.group_by.clone(),
                 mention: None,
+                threshold: None,
                 error_codes: vec![],
                 exclude_error_codes: vec![],
                 resource_sids: vec![],

@@ -138,10 +138,12 @@ pub struct Counters {
     pub muted: u64,
     pub unrouted: u64,
     pub dead_lettered: u64,
+    /// Events of a `threshold` route whose window passed below the threshold.
+    pub below_threshold: u64,
 }
 
 impl Counters {
-    const NAMES: [&'static str; 7] = [
+    const NAMES: [&'static str; 8] = [
         "accepted",
         "duplicates",
         "notified",
@@ -149,6 +151,7 @@ impl Counters {
         "muted",
         "unrouted",
         "dead_lettered",
+        "below_threshold",
     ];
 
     fn get_mut(&mut self, name: &str) -> Option<&mut u64> {
@@ -160,6 +163,7 @@ impl Counters {
             "muted" => &mut self.muted,
             "unrouted" => &mut self.unrouted,
             "dead_lettered" => &mut self.dead_lettered,
+            "below_threshold" => &mut self.below_threshold,
             _ => return None,
         })
     }

@@ -24,6 +24,7 @@ fn notification(sid_n: u32, channel: &str, digest: bool) -> Notification {
             source: Default::default(),
         },
         digest: digest.then(Digest::default),
+        threshold: None,
     }
 }
 

@@ -22,4 +22,5 @@ mod previews;
 mod quickstart;
 mod reload;
 mod scrub;
+mod threshold;
 mod twilio_sdk;
