@@ -259,6 +259,7 @@ fn render_all(ev: &DebuggerEvent, s: &str) {
             event: ev.clone(),
             digest,
             threshold: None,
+            resolved: None,
         };
         for kind in Kind::ALL {
             let out = renderer().render(kind, &n, catalog().get(code));

@@ -44,6 +44,12 @@ pub struct GroupState {
     pub threshold: Option<(u32, i64)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<(i64, bool)>,
+    /// The route's `resolve_after` (ms): a quiet group is resolved, not just closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_after_ms: Option<i64>,
+    /// Events of the group's last window that had any (for the resolved notice).
+    #[serde(default)]
+    pub last_total: u64,
     /// Events of the current window that were alerted on their own (the group's
     /// first alert, in its first window): counted in the digest's `total`, its
     /// time span and resources, never in `count`.
@@ -79,6 +85,8 @@ impl GroupState {
             lead: 1,
             threshold: None,
             held: vec![],
+            resolve_after_ms: None,
+            last_total: 0,
         }
     }
 
@@ -193,6 +201,8 @@ pub struct Groups {
     dirty: HashSet<Arc<str>>,
     /// Primary events that left armed groups' windows (see `take_below_threshold`).
     below_threshold: u64,
+    /// Groups resolved by `due` (see `take_resolved`).
+    resolved: Vec<(String, GroupState)>,
 }
 
 impl Groups {
@@ -316,6 +326,11 @@ impl Groups {
         std::mem::take(&mut self.below_threshold)
     }
 
+    /// Groups that went quiet for their `resolve_after` since the last call.
+    pub fn take_resolved(&mut self) -> Vec<(String, GroupState)> {
+        std::mem::take(&mut self.resolved)
+    }
+
     /// Opens group `key` with `state` (its first event already notified, or held
     /// below a threshold).
     pub fn open_group(&mut self, key: &str, state: GroupState) {
@@ -355,9 +370,24 @@ impl Groups {
                 continue;
             }
             if g.count == 0 {
+                // A quiet window: the group closes, or with `resolve_after` waits
+                // until it has been quiet that long and is then resolved.
+                if let Some(after) = g.resolve_after_ms {
+                    let at = g.last_seen_ms + after;
+                    if at > now {
+                        g.window_end_ms = at;
+                        self.deadlines.insert((at, key));
+                        continue;
+                    }
+                    if let Some(g) = self.map.remove(&key) {
+                        self.resolved.push((key.to_string(), g));
+                    }
+                    continue;
+                }
                 self.map.remove(&key);
                 continue;
             }
+            g.last_total = g.count + g.lead;
             out.push(DueDigest {
                 key: key.to_string(),
                 state: g.clone(),

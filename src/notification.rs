@@ -51,6 +51,17 @@ pub struct Notification {
     /// Set on the alert a route's `threshold` let through: how many led to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<ThresholdNote>,
+    /// Set on the notice that a group went quiet (`resolve_after`, SPEC 13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<ResolvedNote>,
+}
+
+/// A group resolved: quiet since its last event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedNote {
+    pub quiet_since_ms: i64,
+    /// Events the group saw before it went quiet (its last window's).
+    pub events: u64,
 }
 
 /// How many events within how long crossed a route's threshold.
@@ -105,6 +116,7 @@ impl Notification {
                     event: event.clone(),
                     digest: digest.cloned(),
                     threshold: None,
+                    resolved: None,
                 };
                 (n, if j == 0 { accounted } else { 0 })
             })

@@ -17,6 +17,8 @@ pub struct Runtime {
     /// Channels with their secrets set; the others are skipped (with a warning).
     pub enabled: BTreeSet<String>,
     pub limits: BTreeMap<String, ChannelLimits>,
+    /// Channels with `notify_resolved = false`.
+    pub quiet_on_resolve: BTreeSet<String>,
     pub warnings: Vec<String>,
 }
 
@@ -66,6 +68,7 @@ impl Runtime {
         };
         let mut enabled = BTreeSet::new();
         let mut limits = BTreeMap::new();
+        let mut quiet_on_resolve = BTreeSet::new();
         for (name, ch) in &settings.channels {
             match crate::deliver::validate_channel(name, ch) {
                 Ok(()) => {}
@@ -76,6 +79,9 @@ impl Runtime {
                     limits.insert(name.clone(), l);
                 }
                 Err(e) => errors.push(e),
+            }
+            if ch.throttle().notify_resolved == Some(false) {
+                quiet_on_resolve.insert(name.clone());
             }
             if ch.enabled() {
                 enabled.insert(name.clone());
@@ -136,6 +142,7 @@ impl Runtime {
                     renderer,
                     enabled,
                     limits,
+                    quiet_on_resolve,
                     warnings,
                 })
             }

@@ -138,6 +138,8 @@ impl Metrics {
             self.counter("twilert_events_routed_total", &r).increment(0);
             self.counter("twilert_groups_overflow_total", &r)
                 .increment(0);
+            self.counter("twilert_groups_resolved_total", &r)
+                .increment(0);
             if route.mute {
                 self.counter("twilert_events_muted_total", &r).increment(0);
             } else {

@@ -173,6 +173,7 @@ fn notification(
         event: ev.clone(),
         digest: None,
         threshold: None,
+        resolved: None,
     }
 }
 

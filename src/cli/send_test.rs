@@ -103,6 +103,7 @@ fn notification(rt: &Runtime, channel: &str, ev: DebuggerEvent) -> Notification 
         event: ev,
         digest: None,
         threshold: None,
+        resolved: None,
     }
 }
 

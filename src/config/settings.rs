@@ -204,6 +204,9 @@ pub struct DefaultsSettings {
     /// Open groups kept at most; past it, a new group's events are counted into one
     /// group per route and error code (`twilert_groups_overflow_total`).
     pub max_open_groups: usize,
+    /// Routes without their own `resolve_after` use this; unset: groups close
+    /// silently after a quiet window.
+    pub resolve_after: Option<HumanDuration>,
 }
 
 impl Default for DefaultsSettings {
@@ -213,6 +216,7 @@ impl Default for DefaultsSettings {
             window: HumanDuration::secs(300),
             group_by: vec![GroupField::ErrorCode, GroupField::ResourceSid],
             max_open_groups: 100_000,
+            resolve_after: None,
         }
     }
 }
@@ -263,6 +267,8 @@ pub struct Throttle {
     pub burst: Option<u32>,
     /// Backlog size past which waiting notifications of one group fold into its digest.
     pub max_pending: Option<usize>,
+    /// `notify_resolved = false`: no notice when a group resolves (default true).
+    pub notify_resolved: Option<bool>,
 }
 
 /// `[channels.<name>]`, tagged by `kind`.
@@ -317,6 +323,8 @@ pub struct SlackChannel {
     pub burst: Option<u32>,
     #[serde(default)]
     pub max_pending: Option<usize>,
+    #[serde(default)]
+    pub notify_resolved: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -335,6 +343,8 @@ pub struct ConsoleChannel {
     pub burst: Option<u32>,
     #[serde(default)]
     pub max_pending: Option<usize>,
+    #[serde(default)]
+    pub notify_resolved: Option<bool>,
 }
 
 fn default_console_target() -> String {
@@ -355,6 +365,8 @@ pub struct TeamsChannel {
     pub burst: Option<u32>,
     #[serde(default)]
     pub max_pending: Option<usize>,
+    #[serde(default)]
+    pub notify_resolved: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -373,6 +385,8 @@ pub struct EmailChannel {
     pub burst: Option<u32>,
     #[serde(default)]
     pub max_pending: Option<usize>,
+    #[serde(default)]
+    pub notify_resolved: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -388,6 +402,8 @@ pub struct WebhookChannel {
     pub burst: Option<u32>,
     #[serde(default)]
     pub max_pending: Option<usize>,
+    #[serde(default)]
+    pub notify_resolved: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -401,6 +417,8 @@ pub struct DiscordChannel {
     pub burst: Option<u32>,
     #[serde(default)]
     pub max_pending: Option<usize>,
+    #[serde(default)]
+    pub notify_resolved: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -417,6 +435,8 @@ pub struct PagerDutyChannel {
     pub burst: Option<u32>,
     #[serde(default)]
     pub max_pending: Option<usize>,
+    #[serde(default)]
+    pub notify_resolved: Option<bool>,
 }
 
 fn default_pagerduty_url() -> String {
@@ -464,6 +484,9 @@ pub struct RouteSettings {
     /// Send nothing until the group has seen `count` events within `within`.
     #[serde(default)]
     pub threshold: Option<Threshold>,
+    /// A group with no event for this long is resolved, and its channels told.
+    #[serde(default)]
+    pub resolve_after: Option<HumanDuration>,
 }
 
 /// `threshold = { count = 10, within = "5m" }` (SPEC 13): a sliding window.

@@ -161,6 +161,7 @@ macro_rules! throttle_of {
             rate_limit: $c.rate_limit.clone(),
             burst: $c.burst,
             max_pending: $c.max_pending,
+            notify_resolved: $c.notify_resolved,
         }
     };
 }

@@ -109,6 +109,10 @@ fn event(rendered: &Value, n: &Notification, routing_key: &str) -> Value {
     obj.insert("routing_key".into(), json!(routing_key));
     obj.insert("dedup_key".into(), json!(dedup_key(&n.group_key)));
     obj.entry("event_action").or_insert(json!("trigger"));
+    if obj.get("event_action") == Some(&json!("resolve")) {
+        // A resolve names the incident by dedup_key alone.
+        return v;
+    }
     let payload = obj.entry("payload").or_insert_with(|| json!({}));
     if let Some(p) = payload.as_object_mut() {
         let valid = p
@@ -188,6 +192,7 @@ mod tests {
             rate_limit: None,
             burst: None,
             max_pending: None,
+            notify_resolved: None,
         };
         let p = c.build("pd", &reqwest::Client::new()).expect("builds");
         assert!(!format!("{p:?}").contains("R0UT1NGKEY"));

@@ -155,6 +155,7 @@ mod tests {
             rate_limit: None,
             burst: None,
             max_pending: None,
+            notify_resolved: None,
         }
     }
 }

@@ -701,6 +701,43 @@ impl plan::GroupView for Groups {
     }
 }
 
+/// A group went quiet for its `resolve_after`: each channel that wants it is told
+/// (PagerDuty resolves the incident, email replies in the thread, ...). Accounts
+/// for no event: they were accounted when the group alerted and digested.
+fn queue_resolved(
+    b: &impl OutboxTx,
+    rt: &Runtime,
+    key: &str,
+    g: &crate::group::GroupState,
+    now: i64,
+    out: &mut BatchOutcome,
+) -> Result<(), StoreError> {
+    let event: Option<DebuggerEvent> = b
+        .get_event(&g.first_sid)?
+        .and_then(|body| serde_json::from_str(&body).ok());
+    let Some(event) = event else {
+        tracing::warn!(group = %key, "group resolved, but its first event is gone (pruned?): no resolved notice");
+        return Ok(());
+    };
+    let channels = g
+        .channels
+        .iter()
+        .filter(|c| rt.enabled.contains(*c) && !rt.quiet_on_resolve.contains(*c));
+    let note = crate::notification::ResolvedNote {
+        quiet_since_ms: g.last_seen_ms,
+        events: g.last_total.max(g.lead),
+    };
+    for (mut n, _) in Notification::fan_out(g.origin(key), channels, &event, None, 0) {
+        n.resolved = Some(note);
+        b.insert_notification(&n, 0, now)?;
+        out.woken.insert(n.channel.clone());
+    }
+    out.metric_incs
+        .add("twilert_groups_resolved_total", "route", &g.route);
+    tracing::info!(sid = %event.sid, route = %g.route, group = %key, "group quiet for resolve_after: resolved");
+    Ok(())
+}
+
 fn settle_one(
     b: &impl OutboxTx,
     id: i64,
@@ -751,6 +788,9 @@ fn emit_digests(
 ) -> Result<(), StoreError> {
     let due = groups.due(now);
     out.delta.below_threshold += groups.take_below_threshold();
+    for (key, g) in groups.take_resolved() {
+        queue_resolved(b, rt, &key, &g, now, out)?;
+    }
     for due in due {
         let event: Option<DebuggerEvent> = b
             .get_event(&due.state.first_sid)?

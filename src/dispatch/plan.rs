@@ -146,7 +146,7 @@ pub fn plan_event(
             continue;
         }
         opened += 1;
-        let state = GroupState::open(
+        let mut state = GroupState::open(
             &route.name,
             channels.iter().map(|c| (*c).clone()).collect(),
             route.template.clone(),
@@ -155,6 +155,7 @@ pub fn plan_event(
             ev,
             now,
         );
+        state.resolve_after_ms = route.resolve_after.map(|d| d.as_millis() as i64);
         let notifications = Notification::fan_out(
             state.origin(&key),
             channels.into_iter(),
@@ -210,6 +211,7 @@ fn threshold_step(
                 now,
             );
             g.threshold = Some((count, within_ms));
+            g.resolve_after_ms = route.resolve_after.map(|d| d.as_millis() as i64);
             g.held = vec![(now, primary)];
             g.accounted = u64::from(primary);
             g.window_end_ms = now + within_ms;

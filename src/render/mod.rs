@@ -15,6 +15,7 @@ mod finish;
 mod helpers;
 mod layout;
 mod limits;
+mod resolved;
 pub(crate) mod samples;
 mod summary;
 mod templates;
@@ -168,6 +169,13 @@ impl Renderer {
     /// `fallback` set to the error (the delivery worker logs and counts it).
     pub fn render(&self, kind: Kind, n: &Notification, entry: Option<&CatalogEntry>) -> Rendered {
         let ctx = context::build(n, entry);
+        if let Some(r) = &n.resolved {
+            return Rendered {
+                payload: resolved::payload(kind, &ctx, r),
+                fallback: None,
+                truncated: false,
+            };
+        }
         match self.try_render(kind, n.template.as_deref(), &ctx) {
             Ok(r) => r,
             Err(failure) => finish::fallback(kind, &ctx, failure.to_string()),
@@ -190,6 +198,9 @@ impl Renderer {
         entry: Option<&CatalogEntry>,
     ) -> Payload {
         let ctx = context::build(n, entry);
+        if let Some(r) = &n.resolved {
+            return resolved::payload(kind, &ctx, r);
+        }
         let mut r = finish::fallback(kind, &ctx, String::new());
         r.fallback = None;
         r.payload

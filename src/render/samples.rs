@@ -83,6 +83,7 @@ fn notification(event: DebuggerEvent) -> Notification {
         event,
         digest: None,
         threshold: None,
+        resolved: None,
     }
 }
 
@@ -218,6 +219,7 @@ fn hostile() -> Notification {
             sample_sids: (0..60).map(|i| format!("{HOSTILE_TEXT} {i}")).collect(),
         }),
         threshold: None,
+        resolved: None,
     }
 }
 

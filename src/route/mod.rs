@@ -96,6 +96,8 @@ pub struct CompiledRoute {
     pub mention: Option<String>,
     /// `threshold`: (count, within); `None` alerts on the first event.
     pub threshold: Option<(u32, Duration)>,
+    /// `resolve_after`, else `[defaults].resolve_after`.
+    pub resolve_after: Option<Duration>,
     pub error_codes: Vec<CodePattern>,
     pub exclude_error_codes: Vec<CodePattern>,
     pub resource_sids: Vec<SidPattern>,
@@ -333,6 +335,7 @@ fn compile_route(
     CompiledRoute {
         name: rs.name.clone(),
         threshold,
+        resolve_after: rs.resolve_after.or(defaults.resolve_after).map(|d| d.0),
         index: Some(i),
         channels: rs.channels.clone(),
         mute: rs.mute,
@@ -444,6 +447,7 @@ impl Router {
                 group_by: defaults.group_by.clone(),
                 mention: None,
                 threshold: None,
+                resolve_after: defaults.resolve_after.map(|d| d.0),
                 error_codes: vec![],
                 exclude_error_codes: vec![],
                 resource_sids: vec![],

@@ -21,6 +21,7 @@ mod metrics;
 mod previews;
 mod quickstart;
 mod reload;
+mod resolve;
 mod scrub;
 mod threshold;
 mod twilio_sdk;

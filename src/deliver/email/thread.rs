@@ -29,6 +29,16 @@ pub fn thread_ids(n: &Notification, domain: &str) -> ThreadIds {
         .take(64)
         .collect();
     let root = format!("<{sid}.{}@{domain}>", &hash[..12]);
+    if let Some(r) = &n.resolved {
+        return ThreadIds {
+            message_id: format!(
+                "<{sid}.{}.resolved-{}@{domain}>",
+                &hash[..12],
+                r.quiet_since_ms.max(0)
+            ),
+            thread_root: Some(root),
+        };
+    }
     match &n.digest {
         None => ThreadIds {
             message_id: root,

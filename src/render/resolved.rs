@@ -1,0 +1,82 @@
+//! The notice that a group resolved (SPEC 13, `resolve_after`): one line for chat
+//! channels, `resolve` with the trigger's dedup_key for PagerDuty (added by the
+//! sender), `status = "resolved"` for webhooks, a reply in the alert's thread for
+//! email. Built in, like the plain fallback: it needs no template.
+
+use serde_json::json;
+
+use super::context::Context;
+use super::escape::{discord_text, html_escape, slack_text};
+use super::helpers::cut;
+use super::{Kind, Payload};
+use crate::notification::ResolvedNote;
+
+/// `✅ RESOLVED 11200 HTTP retrieval failure · CA…cdef — quiet since … (16 events)`.
+pub(crate) fn line(c: &Context, r: &ResolvedNote) -> String {
+    let code = c.error.code.map(|x| format!("{x} ")).unwrap_or_default();
+    let on = c
+        .resource_short
+        .as_ref()
+        .map(|s| format!(" · {s}"))
+        .unwrap_or_default();
+    let events = if r.events == 1 {
+        "1 event".to_string()
+    } else {
+        format!("{} events", r.events)
+    };
+    format!(
+        "✅ RESOLVED {code}{}{on} — quiet since {} ({events}) · route {}",
+        cut(&c.title, 150),
+        crate::clock::rfc3339(r.quiet_since_ms)
+            .replace('T', " ")
+            .replace('Z', " UTC"),
+        c.route
+    )
+}
+
+pub(crate) fn payload(kind: Kind, c: &Context, r: &ResolvedNote) -> Payload {
+    let text = line(c, r);
+    match kind {
+        Kind::Slack => Payload::Json(json!({ "text": slack_text(&text) })),
+        Kind::Discord => Payload::Json(json!({
+            "content": discord_text(&text),
+            "allowed_mentions": { "parse": [] },
+        })),
+        Kind::Teams => Payload::Json(json!({
+            "type": "message",
+            "attachments": [{
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": null,
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard",
+                    "version": "1.4",
+                    "body": [{ "type": "TextBlock", "text": text, "wrap": true, "color": "Good" }],
+                },
+            }],
+        })),
+        Kind::Webhook => Payload::Json(json!({
+            "status": "resolved",
+            "route": c.route,
+            "error_code": c.error.code,
+            "title": c.title,
+            "resource_sid": c.event.resource_sid,
+            "first_event_sid": c.event.sid,
+            "quiet_since": crate::clock::rfc3339(r.quiet_since_ms),
+            "events": r.events,
+            "links": c.links,
+            "text": text,
+        })),
+        // The sender adds routing_key and the trigger's dedup_key.
+        Kind::Pagerduty => Payload::Json(json!({ "event_action": "resolve" })),
+        Kind::Email => Payload::Email {
+            subject: format!("[twilert] RESOLVED {}", cut(&c.title, 150)),
+            html: format!(
+                "<p style=\"font-family:sans-serif\">{}</p>",
+                html_escape(&text)
+            ),
+            text,
+        },
+        Kind::Console => Payload::Text(text),
+    }
+}
