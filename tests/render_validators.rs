@@ -170,7 +170,12 @@ fn slack_payloads_pass_slack_sdk_and_ping_nobody() {
             "slack/{name}: user mention survived"
         );
         let here = all.matches("<!here>").count();
-        let expected = if n.mention.is_some() { 2 } else { 0 };
+        // A resolved notice pings nobody, the route's mention included.
+        let expected = if n.mention.is_some() && n.resolved.is_none() {
+            2
+        } else {
+            0
+        };
         assert_eq!(
             here, expected,
             "slack/{name}: <!here> only from the route's mention"
@@ -219,6 +224,28 @@ fn teams_cards_pass_adaptivecards_sdk() {
 fn discord_webhook_pagerduty_are_valid_and_inert() {
     let r = renderer();
     for (name, n, entry) in cases() {
+        if n.resolved.is_some() {
+            // The resolved notice: one line, the webhook's status, PagerDuty's resolve.
+            let d = json(
+                &r.render(Kind::Discord, &n, entry.as_ref()),
+                "discord/resolved",
+            );
+            assert_eq!(d["allowed_mentions"]["parse"], serde_json::json!([]));
+            assert!(d["content"]
+                .as_str()
+                .is_some_and(|c| c.contains("RESOLVED") && c.chars().count() <= 2000));
+            let w = json(
+                &r.render(Kind::Webhook, &n, entry.as_ref()),
+                "webhook/resolved",
+            );
+            assert_eq!(w["status"], "resolved");
+            let p = json(
+                &r.render(Kind::Pagerduty, &n, entry.as_ref()),
+                "pagerduty/resolved",
+            );
+            assert_eq!(p["event_action"], "resolve");
+            continue;
+        }
         let d = json(
             &r.render(Kind::Discord, &n, entry.as_ref()),
             &format!("discord/{name}"),

@@ -61,6 +61,12 @@ pub enum Command {
         /// Show only this channel's payload.
         #[arg(long)]
         channel: Option<String>,
+        /// Render the group's digest after N events instead of the first alert.
+        #[arg(long, value_name = "N", conflicts_with = "resolved")]
+        digest: Option<u64>,
+        /// Render the notice that the group resolved (`resolve_after`).
+        #[arg(long)]
+        resolved: bool,
     },
     /// Send a sample alert (or the given event) through one channel, for real, and
     /// report the provider's answer; exit 1 if it was not accepted.
@@ -102,7 +108,16 @@ pub fn main() -> ExitCode {
         Command::Route {
             event_file,
             channel,
-        } => route::run(&cli.config, &event_file, channel.as_deref()),
+            digest,
+            resolved,
+        } => {
+            let form = match (digest, resolved) {
+                (Some(n), _) => route::Form::Digest(n.max(1)),
+                (None, true) => route::Form::Resolved,
+                (None, false) => route::Form::Alert,
+            };
+            route::run(&cli.config, &event_file, channel.as_deref(), form)
+        }
         Command::SendTest { channel, event } => {
             send_test::run(&cli.config, &channel, event.as_deref())
         }

@@ -11,7 +11,18 @@ use crate::runtime::Runtime;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(config: &Path, event_file: &Path, only: Option<&str>) -> ExitCode {
+/// Which form of the notification to render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// The first alert of a group.
+    Alert,
+    /// The group's digest after this many events.
+    Digest(u64),
+    /// The notice that the group resolved.
+    Resolved,
+}
+
+pub fn run(config: &Path, event_file: &Path, only: Option<&str>, form: Form) -> ExitCode {
     let Some(rt) = super::runtime(config) else {
         return ExitCode::from(1);
     };
@@ -39,11 +50,11 @@ pub fn run(config: &Path, event_file: &Path, only: Option<&str>) -> ExitCode {
     }
     let mut shown = false;
     for m in &matches {
-        shown |= describe_match(&rt, &ev, product, m, only);
+        shown |= describe_match(&rt, &ev, product, m, only, form);
     }
     if let Some(name) = only.filter(|_| !shown) {
         out!("\nchannel {name:?} is on no matched route: nothing would be sent to it. Preview:");
-        let n = notification(&ev, name, matches.first(), product);
+        let n = notification(&ev, name, matches.first(), product, form);
         show_payload(&rt, name, &n);
     }
     out!("\ndry run: nothing was sent");
@@ -94,6 +105,7 @@ fn describe_match(
     product: Option<&str>,
     m: &RouteMatch,
     only: Option<&str>,
+    form: Form,
 ) -> bool {
     let route = &m.route;
     let at = match route.index {
@@ -151,7 +163,7 @@ fn describe_match(
         .filter(|c| only.is_none_or(|o| o == c.as_str()))
     {
         shown = true;
-        let n = notification(ev, ch, Some(m), product);
+        let n = notification(ev, ch, Some(m), product, form);
         show_payload(rt, ch, &n);
     }
     shown
@@ -162,8 +174,10 @@ fn notification(
     channel: &str,
     m: Option<&RouteMatch>,
     product: Option<&str>,
+    form: Form,
 ) -> Notification {
     let route = m.map(|m| &m.route);
+    let t = ev.received_at_ms;
     Notification {
         channel: channel.into(),
         route: route.map_or_else(|| "(none)".into(), |r| r.name.clone()),
@@ -171,9 +185,23 @@ fn notification(
         template: route.and_then(|r| r.template.clone()),
         mention: route.and_then(|r| r.mention.clone()),
         event: ev.clone(),
-        digest: None,
+        digest: match form {
+            Form::Digest(n) => Some(crate::notification::Digest {
+                count: n,
+                total: n,
+                first_seen_ms: t,
+                last_seen_ms: t,
+                resources: ev.resource_sid().map(str::to_string).into_iter().collect(),
+                resources_total: u64::from(ev.resource_sid().is_some()),
+                sample_sids: vec![ev.sid.to_string()],
+            }),
+            _ => None,
+        },
         threshold: None,
-        resolved: None,
+        resolved: (form == Form::Resolved).then_some(crate::notification::ResolvedNote {
+            quiet_since_ms: t,
+            events: 1,
+        }),
     }
 }
 

@@ -11,9 +11,9 @@ use super::helpers::cut;
 use super::{Kind, Payload};
 use crate::notification::ResolvedNote;
 
-/// `✅ RESOLVED 11200 HTTP retrieval failure · CA…cdef — quiet since … (16 events)`.
+/// `✅ RESOLVED 11200 HTTP retrieval failure · CA…cdef — quiet since … (16 events)`
+/// (the title carries the code).
 pub(crate) fn line(c: &Context, r: &ResolvedNote) -> String {
-    let code = c.error.code.map(|x| format!("{x} ")).unwrap_or_default();
     let on = c
         .resource_short
         .as_ref()
@@ -25,7 +25,7 @@ pub(crate) fn line(c: &Context, r: &ResolvedNote) -> String {
         format!("{} events", r.events)
     };
     format!(
-        "✅ RESOLVED {code}{}{on} — quiet since {} ({events}) · route {}",
+        "✅ RESOLVED {}{on} — quiet since {} ({events}) · route {}",
         cut(&c.title, 150),
         crate::clock::rfc3339(r.quiet_since_ms)
             .replace('T', " ")

@@ -32,7 +32,18 @@ pub fn sample_notifications() -> Vec<(&'static str, Notification)> {
         ("unreadable", unreadable()),
         ("unknown-code", unknown_code()),
         ("hostile", hostile()),
+        ("resolved", resolved()),
     ]
+}
+
+/// The notice that a group resolved (`resolve_after`).
+fn resolved() -> Notification {
+    let mut n = http_retrieval_failure();
+    n.resolved = Some(crate::notification::ResolvedNote {
+        quiet_since_ms: T0_MS + 600_000,
+        events: 16,
+    });
+    n
 }
 
 /// The catalog entry the hostile sample is rendered with (catalog texts are

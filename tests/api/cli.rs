@@ -383,6 +383,45 @@ async fn silent_slack() -> MockServer {
 }
 
 #[tokio::test]
+async fn route_renders_the_digest_and_the_resolved_forms() {
+    let slack = silent_slack().await;
+    let env = Env::new(&slack.uri());
+    let cfg = env.config(GOOD);
+    let (digest, resolved) = blocking(move || {
+        let d = env.run(
+            &cfg,
+            &[
+                "route",
+                FORM_EVENT,
+                "--digest",
+                "16",
+                "--channel",
+                "console",
+            ],
+        );
+        let r = env.run(
+            &cfg,
+            &["route", FORM_EVENT, "--resolved", "--channel", "console"],
+        );
+        (d, r)
+    })
+    .await;
+    let (code, stdout, stderr) = out(&digest);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("16× 11200 HTTP retrieval failure"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = out(&resolved);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("✅ RESOLVED 11200 HTTP retrieval failure"),
+        "{stdout}"
+    );
+    drop(slack);
+}
+
+#[tokio::test]
 async fn route_dry_runs_a_form_encoded_twilio_event() {
     let slack = silent_slack().await;
     let env = Env::new(&slack.uri());
