@@ -3,14 +3,13 @@
 //! `/metrics`, `POST /-/reload`, `/healthz` and `/readyz`, behind bearer tokens when
 //! `admin.tokens` is set.
 
-use crate::startup::{export_accounting, Control};
+use crate::control::{export_accounting, Control};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use std::time::Duration;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
@@ -146,21 +145,9 @@ fn token_matches(expected: &str, presented: &str) -> bool {
     expected.len() == presented.len() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }
 
-/// Time left until the next reload is allowed, given the last one and the interval.
-pub(crate) fn reload_wait(
-    last: Option<std::time::Instant>,
-    now: std::time::Instant,
-    interval: Duration,
-) -> Option<Duration> {
-    let last = last?;
-    let since = now.saturating_duration_since(last);
-    (since < interval).then(|| interval - since)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     #[test]
     fn tokens_compare_whole() {
@@ -168,17 +155,5 @@ mod tests {
         assert!(!token_matches("s3cret", "s3cre"));
         assert!(!token_matches("s3cret", "s3cret2"));
         assert!(!token_matches("s3cret", ""));
-    }
-
-    #[test]
-    fn reloads_are_spaced() {
-        let t0 = Instant::now();
-        let i = Duration::from_secs(1);
-        assert_eq!(reload_wait(None, t0, i), None);
-        assert_eq!(
-            reload_wait(Some(t0), t0 + Duration::from_millis(300), i),
-            Some(Duration::from_millis(700))
-        );
-        assert_eq!(reload_wait(Some(t0), t0 + i, i), None);
     }
 }

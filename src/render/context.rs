@@ -187,7 +187,7 @@ pub(crate) fn build(n: &Notification, entry: Option<&CatalogEntry>) -> Context {
         resource_sid.as_deref(),
         product.as_deref(),
     );
-    let received = rfc3339_ms(ev.received_at_ms);
+    let received = crate::clock::rfc3339(ev.received_at_ms);
     let event_time = ev
         .timestamp
         .as_deref()
@@ -352,10 +352,6 @@ fn system_time_ms(ms: i64) -> SystemTime {
 }
 
 /// Unix milliseconds → `2024-05-01T12:00:03Z`.
-pub(crate) fn rfc3339_ms(ms: i64) -> String {
-    humantime::format_rfc3339_seconds(system_time_ms(ms)).to_string()
-}
-
 /// The alert a route's `threshold` let through says how many led to it.
 fn threshold_fact(n: &Notification) -> Option<layout::Fact> {
     let t = n.threshold?;

@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use super::context::rfc3339_ms;
 use super::layout::{self, Request};
 use super::untrusted;
+use crate::clock::rfc3339 as rfc3339_ms;
 use crate::notification::Digest;
 
 /// Resources a digest lists before "+N more".

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twilert::clock::{ManualClock, SharedClock, SystemClock};
+use twilert::control::Control;
 use twilert::ingest::signature;
-use twilert::startup::{Application, Control};
+use twilert::startup::Application;
 // The store's read views, for the tests that look into it.
 pub use twilert::store::Views;
 use wiremock::matchers::method;
