@@ -142,7 +142,7 @@ def main():
     ap.add_argument("--count", type=int, help="events to send (default 1; --storm: %d)" % STORM_COUNT)
     ap.add_argument("--storm", action="store_true",
                     help="a storm on one demo resource: the shipped 'demo' route alerts once, then digests after 20 s")
-    ap.add_argument("--wait", type=float, default=10, help="seconds to wait for twilert to start (default 10)")
+    ap.add_argument("--wait", type=float, default=30, help="seconds to wait for twilert to start (default 30)")
     a = ap.parse_args()
     code = a.code.strip()
     if not code.isdigit():

@@ -50,6 +50,9 @@ pub struct GroupState {
     /// Events of the group's last window that had any (for the resolved notice).
     #[serde(default)]
     pub last_total: u64,
+    /// What each channel's provider gave back for the group's first alert.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub receipts: std::collections::BTreeMap<String, crate::notification::Receipt>,
     /// Events of the current window that were alerted on their own (the group's
     /// first alert, in its first window): counted in the digest's `total`, its
     /// time span and resources, never in `count`.
@@ -87,6 +90,7 @@ impl GroupState {
             held: vec![],
             resolve_after_ms: None,
             last_total: 0,
+            receipts: Default::default(),
         }
     }
 
@@ -319,6 +323,15 @@ impl Groups {
         self.deadlines.insert((g.window_end_ms, k.clone()));
         self.dirty.insert(k);
         expired
+    }
+
+    /// Keeps a channel's receipt for the first alert of group `key` (if still open).
+    pub fn set_receipt(&mut self, key: &str, channel: &str, receipt: crate::notification::Receipt) {
+        let shared = self.map.get_key_value(key).map(|(k, _)| k.clone());
+        if let (Some(k), Some(g)) = (shared, self.map.get_mut(key)) {
+            g.receipts.entry(channel.to_string()).or_insert(receipt);
+            self.dirty.insert(k);
+        }
     }
 
     /// Primary events that left an armed group's window since the last call.

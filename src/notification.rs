@@ -54,6 +54,10 @@ pub struct Notification {
     /// Set on the notice that a group went quiet (`resolve_after`, SPEC 13).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved: Option<ResolvedNote>,
+    /// On a digest or resolved notice: the receipt of the group's first alert on
+    /// this channel (a Slack `ts` to thread under, a Message-ID, a dedup_key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Receipt>,
 }
 
 /// A group resolved: quiet since its last event.
@@ -117,6 +121,7 @@ impl Notification {
                     digest: digest.cloned(),
                     threshold: None,
                     resolved: None,
+                    parent: None,
                 };
                 (n, if j == 0 { accounted } else { 0 })
             })
@@ -147,4 +152,17 @@ impl Notification {
             },
         }
     }
+}
+
+/// What a provider gives back for a sent message that later features need (to
+/// edit it, thread under it, resolve it). Stored with the group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Receipt {
+    /// A Slack Web API message: where it is and its `ts`.
+    Slack { channel: String, ts: String },
+    /// The email's `Message-ID` (with its angle brackets).
+    Email { message_id: String },
+    /// The PagerDuty incident's `dedup_key`.
+    Pagerduty { dedup_key: String },
 }

@@ -202,6 +202,7 @@ fn notification(
             quiet_since_ms: t,
             events: 1,
         }),
+        parent: None,
     }
 }
 

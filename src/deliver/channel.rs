@@ -10,7 +10,6 @@ use crate::config::Throttle;
 use crate::notification::Notification;
 use crate::render::{Kind, Payload, Rendered};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -77,18 +76,7 @@ impl Delivery {
     }
 }
 
-/// What a provider gives back for a sent message that later features need (to
-/// edit it, thread under it, resolve it). Stored with the group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Receipt {
-    /// A Slack Web API message: where it is and its `ts`.
-    Slack { channel: String, ts: String },
-    /// The email's `Message-ID` (with its angle brackets).
-    Email { message_id: String },
-    /// The PagerDuty incident's `dedup_key`.
-    Pagerduty { dedup_key: String },
-}
+pub use crate::notification::Receipt;
 
 /// One send: the notification, its rendered payload and the built-in plain
 /// form (Slack's retry-as-text), and the channel's [`Scrubber`].

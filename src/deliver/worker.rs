@@ -239,7 +239,7 @@ impl Worker {
             "alert"
         };
         let settled = match outcome {
-            Delivery::Sent { receipt: _ } => {
+            Delivery::Sent { receipt } => {
                 self.metrics
                     .gauge("twilert_channel_broken", &[("channel", &self.channel)])
                     .set(0.0);
@@ -257,7 +257,11 @@ impl Worker {
                     .record(((now - q.created_at_ms).max(0) as f64) / 1000.0);
                 tracing::info!(sid = %n.event.sid, route = %n.route, channel = %self.channel, what, attempts,
                     ms = started.elapsed().as_millis() as u64, "delivered");
-                Settled::Sent
+                Settled::Sent {
+                    group_key: n.group_key.clone(),
+                    // Only a first alert's receipt names the group's message.
+                    receipt: receipt.filter(|_| n.digest.is_none() && n.resolved.is_none()),
+                }
             }
             Delivery::Retry {
                 reason,

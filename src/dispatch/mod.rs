@@ -32,7 +32,12 @@ pub enum Accepted {
 /// How a delivery attempt ended, as decided by the worker's retry policy.
 #[derive(Debug, Clone)]
 pub enum Settled {
-    Sent,
+    /// Delivered; `receipt`: what the provider gave back for the group's first
+    /// alert (kept with the group for threading, edits and resolving).
+    Sent {
+        group_key: String,
+        receipt: Option<crate::notification::Receipt>,
+    },
     Retry {
         attempts: u32,
         next_at_ms: i64,
@@ -393,7 +398,7 @@ impl<O: Outbox> Engine<O> {
                         result,
                         reply,
                     } => {
-                        settle_one(b, id, &channel, result, now, &mut out)?;
+                        settle_one(b, groups, id, &channel, result, now, &mut out)?;
                         replies.push(Reply::Settle(reply));
                     }
                     Command::Tick { reply } => {
@@ -729,6 +734,7 @@ fn queue_resolved(
     };
     for (mut n, _) in Notification::fan_out(g.origin(key), channels, &event, None, 0) {
         n.resolved = Some(note);
+        n.parent = g.receipts.get(&n.channel).cloned();
         b.insert_notification(&n, 0, now)?;
         out.woken.insert(n.channel.clone());
     }
@@ -740,6 +746,7 @@ fn queue_resolved(
 
 fn settle_one(
     b: &impl OutboxTx,
+    groups: &mut Groups,
     id: i64,
     channel: &str,
     result: Settled,
@@ -747,7 +754,10 @@ fn settle_one(
     out: &mut BatchOutcome,
 ) -> Result<(), StoreError> {
     match result {
-        Settled::Sent => {
+        Settled::Sent { group_key, receipt } => {
+            if let Some(r) = receipt {
+                groups.set_receipt(&group_key, channel, r);
+            }
             let (count, is_digest) = b.accounting(id)?;
             if b.hurry_retries(channel, now)? > 0 {
                 out.woken.insert(channel.to_string());
@@ -806,13 +816,14 @@ fn emit_digests(
             tracing::error!(group = %due.key, count = due.digest.count, "digest cannot be sent (first event missing or no enabled channel)");
             continue;
         };
-        for (n, accounted) in Notification::fan_out(
+        for (mut n, accounted) in Notification::fan_out(
             due.state.origin(&due.key),
             channels.into_iter(),
             &event,
             Some(&due.digest),
             due.state.accounted,
         ) {
+            n.parent = due.state.receipts.get(&n.channel).cloned();
             b.insert_notification(&n, accounted, now)?;
             out.woken.insert(n.channel.clone());
         }

@@ -95,6 +95,7 @@ fn notification(event: DebuggerEvent) -> Notification {
         digest: None,
         threshold: None,
         resolved: None,
+        parent: None,
     }
 }
 
@@ -231,6 +232,7 @@ fn hostile() -> Notification {
         }),
         threshold: None,
         resolved: None,
+        parent: None,
     }
 }
 

@@ -26,6 +26,7 @@ fn notification(sid_n: u32, channel: &str, digest: bool) -> Notification {
         digest: digest.then(Digest::default),
         threshold: None,
         resolved: None,
+        parent: None,
     }
 }
 

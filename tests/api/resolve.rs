@@ -146,3 +146,47 @@ async fn without_resolve_after_a_quiet_group_just_closes() {
     assert_eq!(app.snapshot().await.open_groups, 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn receipts_are_kept_with_the_group_and_carried_by_its_digest() {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let app = spawn_with(CONFIG, mock().await, Some(clock.clone())).await;
+    app.send_event(1, "11200", &call_sid(1)).await;
+    let reqs = {
+        wait_for_requests(&app.slack, 4, Duration::from_secs(5)).await;
+        app.slack.received_requests().await.unwrap()
+    };
+    let trigger = at(&reqs, "/v2/enqueue")[0]["dedup_key"].clone();
+    let db = app.dir.path().join("twilert.db");
+    let group_receipt = |db: &std::path::Path| -> serde_json::Value {
+        let conn = rusqlite::Connection::open(db).expect("open");
+        let body: String = conn
+            .query_row("SELECT body FROM groups", [], |r| r.get(0))
+            .expect("one open group");
+        serde_json::from_str::<serde_json::Value>(&body).expect("json")["receipts"]["pd"].clone()
+    };
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            group_receipt(&db)["dedup_key"] == trigger
+        })
+        .await,
+        "the PagerDuty receipt is stored with the group: {}",
+        group_receipt(&db)
+    );
+    // The digest of the group carries it as its parent.
+    clock.advance_ms(1_000);
+    app.send_event(2, "11200", &call_sid(1)).await;
+    clock.advance_ms(61_000);
+    app.control.dispatcher.tick().await;
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let parent: String = conn
+        .query_row(
+            "SELECT body FROM notifications WHERE channel = 'pd' AND is_digest = 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the digest row");
+    let v: serde_json::Value = serde_json::from_str(&parent).expect("json");
+    assert_eq!(v["parent"]["dedup_key"], trigger);
+    app.stop().await;
+}
