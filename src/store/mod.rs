@@ -13,8 +13,12 @@
 
 mod identity;
 mod schema;
+mod views;
 
 pub use identity::held_by_another;
+pub use views::{
+    Backlog, CodeSeries, EventFilter, EventPage, EventRow, EventSummary, NotificationView,
+};
 
 use crate::group::GroupState;
 use crate::notification::Notification;
@@ -289,11 +293,14 @@ pub struct Batch<'a> {
 
 impl Batch<'_> {
     /// Stores an event; false when its Sid was seen before (a Twilio retry).
+    /// (Without the filter columns; ingest uses [`Batch::insert_indexed_event`].)
     pub fn insert_event(&self, sid: &str, received_at_ms: i64, body: &str) -> Result<bool> {
-        let mut st = self.tx.prepare_cached(
-            "INSERT OR IGNORE INTO events (sid, received_at, body) VALUES (?1, ?2, ?3)",
-        )?;
-        Ok(st.execute(params![sid, received_at_ms, body])? == 1)
+        self.insert_indexed_event(&EventRow {
+            sid,
+            received_at_ms,
+            body,
+            ..Default::default()
+        })
     }
 
     pub fn insert_notification(

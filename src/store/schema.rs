@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 /// The schema version this binary writes.
-pub(super) const VERSION: i64 = 2;
+pub(super) const VERSION: i64 = 3;
 
 /// Version 1: the first release's tables (created if missing; a first-release store
 /// has them and no `meta` table, and is taken as version 1).
@@ -53,7 +53,25 @@ const V2: &str = "ALTER TABLE notifications ADD COLUMN fold_key TEXT;
         (channel, fold_key, event_count, events, first_seen, last_seen, resources)
         WHERE state = 0 AND attempts = 0;";
 
-const STEPS: [(i64, &str); 1] = [(2, V2)];
+/// Version 3: what the console and `/api/v1/events` filter on, in columns with
+/// `(column, id)` indexes (keyset pagination newest first), and events per minute and
+/// code for the overview chart (one small row per minute and code, not a scan).
+/// Level has no index: four values, a scan by id finds a page quickly.
+const V3: &str = "ALTER TABLE events ADD COLUMN error_code INTEGER;
+    ALTER TABLE events ADD COLUMN resource_sid TEXT;
+    ALTER TABLE events ADD COLUMN level TEXT;
+    ALTER TABLE events ADD COLUMN route TEXT;
+    CREATE INDEX events_code ON events (error_code, id);
+    CREATE INDEX events_resource ON events (resource_sid, id);
+    CREATE INDEX events_route ON events (route, id);
+    CREATE TABLE IF NOT EXISTS event_minutes (
+        minute INTEGER NOT NULL,
+        error_code INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (minute, error_code)
+    ) WITHOUT ROWID;";
+
+const STEPS: [(i64, &str); 2] = [(2, V2), (3, V3)];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {

@@ -8,6 +8,7 @@ mod python;
 
 mod channels;
 mod cli;
+mod console;
 mod docs;
 mod durability;
 mod email;
@@ -19,3 +20,4 @@ mod quickstart;
 mod reload;
 mod scrub;
 mod twilio_sdk;
+mod webdriver;
