@@ -284,7 +284,7 @@ async fn console_in_a_browser() {
     b.goto(&ui("/ui/")).await;
     assert!(b.url().await.ends_with("/ui/login"), "{}", b.url().await);
     b.type_into("#token", ADMIN_TOKEN).await;
-    b.click("#login").await;
+    b.submit("#login").await;
     assert!(b.url().await.ends_with("/ui/"));
     let accepted: u64 = b.text("#acc-accepted").await.parse().unwrap();
     assert_eq!(
@@ -353,7 +353,7 @@ async fn console_in_a_browser() {
         .await
         .unwrap_or_default()
         .len();
-    b.click(&format!("#retry-{id}")).await;
+    b.submit(&format!("#retry-{id}")).await;
     let delivered = app.slack_messages(before + 1, Duration::from_secs(5)).await;
     assert!(
         slack_text(&delivered[before]).contains("11200"),
@@ -382,7 +382,7 @@ async fn console_in_a_browser() {
         json!([body]),
     )
     .await;
-    b.click("#test").await;
+    b.submit("#test").await;
     let payload: Value =
         serde_json::from_str(&b.text("pre.payload[data-channel=slack]").await).expect("Slack JSON");
     assert!(
@@ -408,7 +408,7 @@ async fn console_in_a_browser() {
         json!([]),
     )
     .await;
-    b.click("#test").await;
+    b.submit("#test").await;
     assert!(
         b.title().await.starts_with("Refused"),
         "{}",

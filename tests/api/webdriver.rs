@@ -168,10 +168,23 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    pub async fn click(&self, css: &str) {
+    /// Clicks a submit button and waits for the page it leads to (a click returns
+    /// before the form's navigation is done).
+    pub async fn submit(&self, css: &str) {
+        self.script("window.__twilertOldPage = true", json!([])).await;
         let id = self.find(css).await;
         self.call("POST", &format!("/element/{id}/click"), None)
             .await;
+        let loaded = super::helpers::eventually(Duration::from_secs(10), || async {
+            self.script(
+                "return typeof window.__twilertOldPage === 'undefined' && document.readyState === 'complete'",
+                json!([]),
+            )
+            .await
+                == json!(true)
+        })
+        .await;
+        assert!(loaded, "submitting {css} led to no new page");
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
@@ -232,6 +245,8 @@ fn end_session(base: &str) {
         s,
         "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
-    let mut sink = Vec::new();
-    let _ = s.read_to_end(&mut sink);
+    // The answer comes once the browser is closed; chromedriver may keep the
+    // connection open after it, so read the answer, not to the end.
+    let mut answer = [0u8; 4096];
+    let _ = s.read(&mut answer);
 }
