@@ -6,7 +6,9 @@
 #     tests/validators/twilio_sign.py); the tests find it through TWILERT_TEST_PYTHON
 #     (scripts/test.sh sets it) or at that path;
 #   - Microsoft's Adaptive Cards SDK (npm adaptivecards, tests/validators/teams_validate.js)
-#     into tests/validators/node_modules, exactly as tests/validators/package-lock.json pins it.
+#     into tests/validators/node_modules, exactly as tests/validators/package-lock.json pins it;
+#   - headless Chromium and its chromedriver (Debian's chromium, chromium-driver) for the
+#     console's browser tests (tests/api/console.rs), with apt-get when run as root.
 # Anything it cannot install is an error (exit 1), never a skipped test.
 set -eu
 cd "$(dirname "$0")/.."
@@ -40,5 +42,16 @@ if [ tests/validators/node_modules/.package-lock.json -nt tests/validators/packa
 else
     echo "test-deps: npm ci in tests/validators"
     npm ci --prefix tests/validators --no-audit --no-fund --silent
+fi
+if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    echo "test-deps: chromium and chromedriver present"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test-deps: installing chromium and chromium-driver (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+else
+    echo "test-deps: /usr/bin/chromium and /usr/bin/chromedriver are needed for the console's browser tests; as root: apt-get install chromium chromium-driver" >&2
+    if [ "${CI:-}" = true ]; then
+        exit 1
+    fi
 fi
 echo "test-deps: ok"

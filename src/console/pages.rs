@@ -45,27 +45,33 @@ async fn overview_body(ctl: &Control, views: &Views) -> Result<String, ViewError
     let from = now - 24 * 3_600_000;
     let series = views.read(move |r| r.per_minute(from, 5, None)).await?;
     let mut b = String::new();
-    b.push_str("<h2>Accepted events, accounted for</h2><table id=\"accounting\"><tr><th>outcome</th><th class=\"num\">events</th></tr>");
-    for (name, v) in a.terms() {
-        let _ = write!(
-            b,
-            "<tr><td>{name}</td><td class=\"num\" id=\"acc-{name}\">{v}</td></tr>"
-        );
+    // One line that adds up: accepted = notified + digested + ... + pending.
+    b.push_str("<h2>Accepted events, accounted for</h2><table id=\"accounting\"><tr><th class=\"num\">accepted</th><th></th>");
+    let terms = a.terms();
+    for (i, (name, _)) in terms.iter().enumerate() {
+        if i > 0 {
+            b.push_str("<th></th>");
+        }
+        let _ = write!(b, "<th class=\"num\">{name}</th>");
+    }
+    let _ = write!(b, "<th></th><th class=\"num\">sum</th></tr><tr class=\"sum\"><td class=\"num\" id=\"acc-accepted\">{}</td><td>=</td>", a.accepted);
+    for (i, (name, v)) in terms.iter().enumerate() {
+        if i > 0 {
+            b.push_str("<td>+</td>");
+        }
+        let _ = write!(b, "<td class=\"num\" id=\"acc-{name}\">{v}</td>");
     }
     let verdict = if a.balanced {
-        "<span class=\"ok\">= accepted: nothing lost</span>".to_string()
+        "<span class=\"ok\">the terms add up to the accepted count: nothing lost</span>".to_string()
     } else {
-        format!(
-            "<span class=\"bad\">≠ accepted ({}): check the logs</span>",
-            a.accepted
-        )
+        "<span class=\"bad\">the terms do not add up to the accepted count: check the logs</span>"
+            .to_string()
     };
     let _ = write!(
         b,
-        "<tr class=\"sum\"><td>sum</td><td class=\"num\" id=\"acc-sum\">{}</td></tr>\
-         <tr class=\"sum\"><td>accepted {verdict}</td><td class=\"num\" id=\"acc-accepted\">{}</td></tr></table>\
-         <p class=\"muted\">Plus {} duplicate deliveries by Twilio (stored once, not notified again) and {} open groups.</p>",
-        a.accounted, a.accepted, a.duplicates, a.open_groups
+        "<td>=</td><td class=\"num\" id=\"acc-sum\">{}</td></tr></table>\
+         <p>{verdict}. <span class=\"muted\">Plus {} duplicate deliveries by Twilio (stored once, not notified again); {} open groups.</span></p>",
+        a.accounted, a.duplicates, a.open_groups
     );
     b.push_str("<h2>Events per minute, last 24 hours (top codes)</h2>");
     b.push_str(&chart::svg(&series, from / 60_000, now / 60_000));

@@ -144,7 +144,8 @@ fn state_name(v: i64) -> &'static str {
 }
 
 impl Reader {
-    /// Events newest first. `since` becomes a lower id bound (ids grow with arrival),
+    /// Events newest first. `since` becomes a lower id bound (ids grow with arrival:
+    /// one writer stamps and inserts in order),
     /// so every filter walks one `(column, id)` index backwards and stops at `limit`.
     pub fn events(&self, f: &EventFilter, limit: usize) -> Result<EventPage> {
         let mut sql = format!("{SUMMARY} WHERE id < ?1");
@@ -166,11 +167,13 @@ impl Reader {
             add("route =", r.clone().into());
         }
         if let Some(since) = f.since_ms {
+            // The first event received at or after `since`, found on the received_at
+            // index (MIN(id) would walk the primary key from the oldest event).
             add(
-                "id >= (SELECT COALESCE(MIN(id), 9223372036854775807) FROM events WHERE received_at >=",
+                "id >= COALESCE((SELECT id FROM events WHERE received_at >=",
                 since.into(),
             );
-            sql.push(')');
+            sql.push_str(" ORDER BY received_at LIMIT 1), 9223372036854775807)");
         }
         args.push((limit as i64 + 1).into());
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));

@@ -171,7 +171,8 @@ impl Browser {
     /// Clicks a submit button and waits for the page it leads to (a click returns
     /// before the form's navigation is done).
     pub async fn submit(&self, css: &str) {
-        self.script("window.__twilertOldPage = true", json!([])).await;
+        self.script("window.__twilertOldPage = true", json!([]))
+            .await;
         let id = self.find(css).await;
         self.call("POST", &format!("/element/{id}/click"), None)
             .await;
