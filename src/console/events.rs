@@ -101,7 +101,11 @@ async fn list_body(qs: &str, ctl: &Control, views: &Views) -> Result<String, Vie
     }
     b.push_str("</table>");
     if page.events.is_empty() {
-        b.push_str("<p class=\"muted\">No events match.</p>");
+        if page.next.is_some() {
+            let _ = write!(b, "<p class=\"muted\">No event of this resource among these {} events; older ones may match.</p>", crate::store::RESOURCE_SCAN);
+        } else {
+            b.push_str("<p class=\"muted\">No events match.</p>");
+        }
     }
     if let Some(next) = page.next {
         let mut link: Vec<(String, String)> = q

@@ -18,6 +18,7 @@ mod views;
 pub use identity::held_by_another;
 pub use views::{
     Backlog, CodeSeries, EventFilter, EventPage, EventRow, EventSummary, NotificationView,
+    RESOURCE_SCAN,
 };
 
 use crate::group::GroupState;
