@@ -33,7 +33,7 @@ fn event_json(i: usize, code: u32, resource: &str) -> Vec<u8> {
     serde_json::json!({
         "Sid": sid("NO", i),
         "AccountSid": sid("AC", 1),
-        "Level": if i % 100 == 0 { "WARNING" } else { "ERROR" },
+        "Level": if i.is_multiple_of(100) { "WARNING" } else { "ERROR" },
         "Timestamp": "2026-12-01T10:00:00Z",
         "Payload": {
             "resource_sid": resource,
@@ -69,7 +69,7 @@ fn fill(db: &Path, events: usize) -> (String, String) {
                     // Codes spread over the day, and a storm of one code (ten times
                     // the usual rate) for about an hour in the evening.
                     let storm = (events * 80 / 100..events * 84 / 100).contains(&n);
-                    let code = if storm && n % 10 != 0 {
+                    let code = if storm && !n.is_multiple_of(10) {
                         CODES[2]
                     } else {
                         CODES[n % CODES.len()]
@@ -94,7 +94,7 @@ fn fill(db: &Path, events: usize) -> (String, String) {
                         delta.unrouted += 1;
                         continue;
                     };
-                    if n % 50 == 0 {
+                    if n.is_multiple_of(50) {
                         let note = Notification {
                             channel: "ops-console".into(),
                             route: route.into(),
@@ -105,14 +105,14 @@ fn fill(db: &Path, events: usize) -> (String, String) {
                             digest: None,
                         };
                         let id = b.insert_notification(&note, 1, at)?;
-                        if n % 5000 == 0 {
+                        if n.is_multiple_of(5000) {
                             b.set_state(id, State::Dead, 3, at, Some("HTTP 404: no_service"))?;
                             delta.dead_lettered += 1;
                         }
                     } else {
                         delta.digested += 1;
                     }
-                    if n % 1000 == 0 {
+                    if n.is_multiple_of(1000) {
                         let g = GroupState::open(
                             route,
                             vec!["ops-console".into()],
