@@ -89,6 +89,7 @@ pub(super) async fn event_detail(
     let stored: Value = serde_json::from_str(&body).unwrap_or(Value::String(body.clone()));
     let event: Option<crate::event::DebuggerEvent> = serde_json::from_str(&body).ok();
     let routes = match &event {
+        // Routes and reasons only: no channel is named "", so nothing is rendered.
         Some(ev) => crate::cli::route::plan(&ctl.shared.get(), ev, Some("")),
         None => vec![],
     };

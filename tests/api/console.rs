@@ -253,6 +253,60 @@ async fn console_forms_need_their_csrf_token_and_pages_their_session() {
             .unwrap();
         assert_eq!(r.status().as_u16(), 403, "{form:?}");
     }
+    // With the session's token: the route tester dry-runs a stored event (picked by
+    // Sid), and "retry all" is accepted.
+    app.send_event(1, "11200", &call_sid(1)).await;
+    let page = client
+        .get(format!("{}/ui/route-tester", app.admin_address))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let sid1 = sid(1);
+    let r = client
+        .post(format!("{}/ui/route-tester", app.admin_address))
+        .header("Cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("sid", sid1.as_str()),
+            ("body", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let result = r.text().await.unwrap();
+    assert!(
+        result.contains("data-channel=\"slack\"") && result.contains("route voice"),
+        "{result}"
+    );
+    let r = client
+        .post(format!("{}/ui/route-tester", app.admin_address))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("body", "Sid=nonsense")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = client
+        .post(format!("{}/ui/dead-letters/retry", app.admin_address))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("all", "true")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
     app.stop().await;
 }
 
