@@ -81,6 +81,7 @@ pub fn page(title: &str, nav: Nav, body: &str) -> String {
             let class = if n == nav { " class=\"here\"" } else { "" };
             let _ = write!(out, "<a href=\"{href}\"{class}>{label}</a>");
         }
+        out.push_str("<a href=\"/ui/login\" style=\"margin-left:auto\">Session</a>");
     }
     let _ = write!(
         out,

@@ -176,7 +176,15 @@ fn login_form(
     sessions: &Sessions,
     error: Option<&str>,
 ) -> HttpResponse {
-    let body = if tokens_configured(ctl) {
+    let logged_in = cookie(req.headers()).is_some_and(|id| sessions.valid(&id));
+    let body = if logged_in && error.is_none() {
+        format!(
+            "<p>You are logged in. <a href=\"/ui/\">Open the overview</a>.</p>\
+             <form method=\"post\" action=\"/ui/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <button type=\"submit\" id=\"logout\">Log out</button></form>",
+            sessions.csrf(req.headers())
+        )
+    } else if tokens_configured(ctl) {
         format!(
             "{}<form method=\"post\" action=\"/ui/login\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\

@@ -484,6 +484,11 @@ async fn console_in_a_browser() {
             "{p} shows a secret"
         );
     }
+    // Logging out ends the session: the console asks for the token again.
+    b.goto(&ui("/ui/login")).await;
+    b.submit("#logout").await;
+    b.goto(&ui("/ui/events")).await;
+    assert!(b.url().await.ends_with("/ui/login"), "{}", b.url().await);
     drop(b);
     app.stop().await;
 }
