@@ -177,7 +177,7 @@ impl Application {
         let admin_listener = TcpListener::bind(&s.admin.listen)
             .with_context(|| format!("binding admin.listen {}", s.admin.listen))?;
         let admin_port = admin_listener.local_addr()?.port();
-        let views = web::Data::new(crate::console::Views::new(s.store.path.clone()));
+        let views = web::Data::new(crate::console::ReadPool::new(s.store.path.clone()));
         let sessions = web::Data::new(crate::console::Sessions::new());
         let admin_server = HttpServer::new(move || {
             App::new()

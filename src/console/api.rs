@@ -1,7 +1,7 @@
 //! `/api/v1/`: the console's data as JSON for scripts (docs/API.md). Errors are
 //! `{"error": ..., "field": ...}`; bad parameters are 400.
 
-use super::{health, query, ViewError, Views};
+use super::{health, query, ReadPool, ViewError};
 use crate::group::GroupState;
 use crate::startup::Control;
 use crate::store::DeadLetter;
@@ -26,7 +26,7 @@ fn answer(r: Result<Value, ViewError>) -> HttpResponse {
     }
 }
 
-async fn events(req: HttpRequest, views: web::Data<Views>) -> HttpResponse {
+async fn events(req: HttpRequest, views: web::Data<ReadPool>) -> HttpResponse {
     answer(
         async {
             let q = query::parse(req.query_string(), query::now_ms())?;
@@ -42,7 +42,7 @@ async fn events(req: HttpRequest, views: web::Data<Views>) -> HttpResponse {
 async fn event(
     path: web::Path<String>,
     ctl: web::Data<Control>,
-    views: web::Data<Views>,
+    views: web::Data<ReadPool>,
 ) -> HttpResponse {
     answer(event_detail(path.into_inner(), &ctl, &views).await.map(|d| {
         let routes: Vec<Value> = d
@@ -72,7 +72,7 @@ pub(super) struct EventDetail {
 pub(super) async fn event_detail(
     sid: String,
     ctl: &Control,
-    views: &Views,
+    views: &ReadPool,
 ) -> Result<EventDetail, ViewError> {
     if sid.len() > 64 {
         return Err(ViewError::field("sid", "longer than a Sid"));
@@ -125,7 +125,7 @@ pub(super) fn group_json(key: &str, g: &GroupState) -> Value {
 }
 
 pub(super) async fn read_groups(
-    views: &Views,
+    views: &ReadPool,
     q: GroupQuery,
 ) -> Result<(Vec<(String, GroupState)>, Option<String>), ViewError> {
     let limit = q.limit.unwrap_or(query::DEFAULT_LIMIT);
@@ -147,7 +147,7 @@ pub(super) async fn read_groups(
 }
 
 async fn groups(
-    views: web::Data<Views>,
+    views: web::Data<ReadPool>,
     q: Result<web::Query<GroupQuery>, actix_web::Error>,
 ) -> HttpResponse {
     answer(
@@ -178,7 +178,7 @@ pub(super) fn dead_json(d: &DeadLetter) -> Value {
     })
 }
 
-async fn dead_letters(views: web::Data<Views>) -> HttpResponse {
+async fn dead_letters(views: web::Data<ReadPool>) -> HttpResponse {
     answer(
         async {
             let rows = views.read(|r| r.dead_letters()).await?;
@@ -189,7 +189,7 @@ async fn dead_letters(views: web::Data<Views>) -> HttpResponse {
     )
 }
 
-async fn channels(ctl: web::Data<Control>, views: web::Data<Views>) -> HttpResponse {
+async fn channels(ctl: web::Data<Control>, views: web::Data<ReadPool>) -> HttpResponse {
     answer(
         health::channels(&ctl, &views)
             .await

@@ -3,7 +3,7 @@
 //! routes matched and why, every notification).
 
 use super::html::{error_page, esc, respond, time, url_enc, Nav};
-use super::{api, chart, query, ViewError, Views};
+use super::{api, chart, query, ReadPool, ViewError};
 use crate::startup::Control;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::fmt::Write;
@@ -13,14 +13,18 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ui/events/{sid}", web::get().to(detail));
 }
 
-async fn list(req: HttpRequest, ctl: web::Data<Control>, views: web::Data<Views>) -> HttpResponse {
+async fn list(
+    req: HttpRequest,
+    ctl: web::Data<Control>,
+    views: web::Data<ReadPool>,
+) -> HttpResponse {
     match list_body(req.query_string(), &ctl, &views).await {
         Ok(b) => respond("Events", Nav::Events, &b),
         Err(e) => error_page(&e),
     }
 }
 
-async fn list_body(qs: &str, ctl: &Control, views: &Views) -> Result<String, ViewError> {
+async fn list_body(qs: &str, ctl: &Control, views: &ReadPool) -> Result<String, ViewError> {
     let now = query::now_ms();
     let q = query::parse(qs, now)?;
     let code = q.filter.code;
@@ -130,7 +134,7 @@ async fn list_body(qs: &str, ctl: &Control, views: &Views) -> Result<String, Vie
 async fn detail(
     path: web::Path<String>,
     ctl: web::Data<Control>,
-    views: web::Data<Views>,
+    views: web::Data<ReadPool>,
 ) -> HttpResponse {
     let sid = path.into_inner();
     match api::event_detail(sid.clone(), &ctl, &views).await {

@@ -2,7 +2,7 @@
 //! `/api/v1/{accounting,channels}` show them. No channel URL or token is read here:
 //! only the channel's name, kind and whether it is enabled.
 
-use super::{ViewError, Views};
+use super::{ReadPool, ViewError};
 use crate::startup::{export_accounting, Control};
 use crate::store::Backlog;
 use std::collections::BTreeSet;
@@ -76,7 +76,7 @@ pub struct ChannelHealth {
     pub backlog: Backlog,
 }
 
-pub async fn channels(ctl: &Control, views: &Views) -> Result<Vec<ChannelHealth>, ViewError> {
+pub async fn channels(ctl: &Control, views: &ReadPool) -> Result<Vec<ChannelHealth>, ViewError> {
     let rt = ctl.shared.get();
     let broken = broken_channels(&ctl.metrics.render());
     let list: Vec<(String, String, bool)> = rt

@@ -24,7 +24,7 @@ pub use session::Sessions;
 /// Read connections for the console and API, opened on demand and reused (WAL:
 /// reads never block the writer).
 #[derive(Clone)]
-pub struct Views {
+pub struct ReadPool {
     path: PathBuf,
     idle: Arc<Mutex<Vec<Reader>>>,
 }
@@ -32,9 +32,9 @@ pub struct Views {
 /// Readers kept open between requests.
 const IDLE_READERS: usize = 4;
 
-impl Views {
-    pub fn new(path: PathBuf) -> Views {
-        Views {
+impl ReadPool {
+    pub fn new(path: PathBuf) -> ReadPool {
+        ReadPool {
             path,
             idle: Arc::default(),
         }

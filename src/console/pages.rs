@@ -3,7 +3,7 @@
 
 use super::html::{error_page, esc, respond, time, url_enc, Nav, REFRESH_SCRIPT};
 use super::session::{forbidden, Sessions};
-use super::{api, chart, health, query, ViewError, Views};
+use super::{api, chart, health, query, ReadPool, ViewError};
 use crate::startup::Control;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::fmt::Write;
@@ -30,7 +30,7 @@ fn html(r: Result<(String, Nav, String), ViewError>) -> HttpResponse {
     }
 }
 
-async fn overview(ctl: web::Data<Control>, views: web::Data<Views>) -> HttpResponse {
+async fn overview(ctl: web::Data<Control>, views: web::Data<ReadPool>) -> HttpResponse {
     html(
         overview_body(&ctl, &views)
             .await
@@ -38,7 +38,7 @@ async fn overview(ctl: web::Data<Control>, views: web::Data<Views>) -> HttpRespo
     )
 }
 
-async fn overview_body(ctl: &Control, views: &Views) -> Result<String, ViewError> {
+async fn overview_body(ctl: &Control, views: &ReadPool) -> Result<String, ViewError> {
     let a = health::accounting(ctl).await?;
     let channels = health::channels(ctl, views).await?;
     let now = query::now_ms();
@@ -133,7 +133,7 @@ fn store_size(ctl: &Control) -> String {
 }
 
 async fn groups(
-    views: web::Data<Views>,
+    views: web::Data<ReadPool>,
     q: Result<web::Query<api::GroupQuery>, actix_web::Error>,
 ) -> HttpResponse {
     let body = async {
@@ -169,7 +169,7 @@ async fn groups(
 
 async fn dead_letters(
     req: HttpRequest,
-    views: web::Data<Views>,
+    views: web::Data<ReadPool>,
     sessions: web::Data<Sessions>,
 ) -> HttpResponse {
     let csrf = sessions.csrf(req.headers());

@@ -4,7 +4,7 @@
 
 use super::html::{error_page, esc, respond, Nav};
 use super::session::{forbidden, Sessions};
-use super::{ViewError, Views};
+use super::{ReadPool, ViewError};
 use crate::cli::route::{plan, MatchPlan};
 use crate::event::DebuggerEvent;
 use crate::render::Payload;
@@ -34,7 +34,7 @@ struct TesterForm {
 
 async fn form_page(
     req: HttpRequest,
-    views: web::Data<Views>,
+    views: web::Data<ReadPool>,
     sessions: web::Data<Sessions>,
     pick: Option<web::Query<Pick>>,
 ) -> HttpResponse {
@@ -47,7 +47,7 @@ async fn form_page(
 
 async fn form_html(
     req: &HttpRequest,
-    views: &Views,
+    views: &ReadPool,
     sessions: &Sessions,
     body: &str,
     picked: &str,
@@ -94,7 +94,7 @@ async fn form_html(
 async fn run(
     req: HttpRequest,
     ctl: web::Data<Control>,
-    views: web::Data<Views>,
+    views: web::Data<ReadPool>,
     sessions: web::Data<Sessions>,
     form: Result<web::Form<TesterForm>, actix_web::Error>,
 ) -> HttpResponse {
@@ -134,7 +134,7 @@ async fn run(
     }
 }
 
-async fn event_of(views: &Views, body: &str, sid: &str) -> Result<DebuggerEvent, ViewError> {
+async fn event_of(views: &ReadPool, body: &str, sid: &str) -> Result<DebuggerEvent, ViewError> {
     let sid = sid.trim();
     if !sid.is_empty() {
         let s = sid.to_string();
