@@ -6,7 +6,9 @@
 #     tests/validators/twilio_sign.py); the tests find it through TWILERT_TEST_PYTHON
 #     (scripts/test.sh sets it) or at that path;
 #   - Microsoft's Adaptive Cards SDK (npm adaptivecards, tests/validators/teams_validate.js)
-#     into tests/validators/node_modules, exactly as tests/validators/package-lock.json pins it.
+#     into tests/validators/node_modules, exactly as tests/validators/package-lock.json pins it;
+#   - headless Chromium and its chromedriver (Debian's chromium, chromium-driver) for the
+#     console's browser tests (tests/api/console.rs), with apt-get when run as root.
 # Anything it cannot install is an error (exit 1), never a skipped test.
 set -eu
 cd "$(dirname "$0")/.."
@@ -42,13 +44,20 @@ else
     npm ci --prefix tests/validators --no-audit --no-fund --silent
 fi
 
-# Twilio's Node SDK (npm twilio, pinned in tests/validators/package-lock.json): its
-# webhook validator implements shared-key signing (X-Twilio-Webhooks-Signature-Settings,
-# HMAC_SHA256); tests/validators/twilio_node_sign.js signs with it for tests/api/event_streams.rs.
-if [ -f tests/validators/node_modules/twilio/lib/webhooks/webhooks.js ]; then
-    echo "test-deps: twilio (npm, for shared-key signing) already installed"
+# Twilio's Node SDK (npm `twilio`, in the lockfile above, so `npm ci` installs it):
+# its webhook validator implements shared-key signing; tests/validators/twilio_node_sign.js
+# signs with it for tests/api/event_streams.rs.
+
+# Headless Chromium and its driver (Debian packages) for the console's browser tests.
+if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    echo "test-deps: chromium and chromedriver present"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test-deps: installing chromium and chromium-driver (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 else
-    echo "test-deps: installing twilio (npm) into tests/validators/node_modules"
-    npm install --prefix tests/validators --no-audit --no-fund --silent
+    echo "test-deps: /usr/bin/chromium and /usr/bin/chromedriver are needed for the console's browser tests; as root: apt-get install chromium chromium-driver" >&2
+    if [ "${CI:-}" = true ]; then
+        exit 1
+    fi
 fi
 echo "test-deps: ok"

@@ -129,6 +129,20 @@ pub async fn require_token(
     if tokens.iter().any(|t| token_matches(t, presented)) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
+    // The console: its login page, and pages with a session cookie (SPEC 9).
+    if let Some(sessions) = req.app_data::<web::Data<crate::console::Sessions>>() {
+        use crate::console::session::Gate;
+        match sessions.gate(req.path(), req.headers()) {
+            Gate::Pass => return Ok(next.call(req).await?.map_into_left_body()),
+            Gate::Login => {
+                let resp = HttpResponse::SeeOther()
+                    .insert_header(("Location", "/ui/login"))
+                    .finish();
+                return Ok(req.into_response(resp).map_into_right_body());
+            }
+            Gate::Refuse => {}
+        }
+    }
     ctl.metrics
         .counter("twilert_admin_unauthorized_total", &[])
         .increment(1);
@@ -140,7 +154,7 @@ pub async fn require_token(
 }
 
 /// Constant-time comparison of a configured token with the presented one.
-fn token_matches(expected: &str, presented: &str) -> bool {
+pub(crate) fn token_matches(expected: &str, presented: &str) -> bool {
     use subtle::ConstantTimeEq;
     expected.len() == presented.len() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }

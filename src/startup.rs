@@ -149,9 +149,13 @@ impl Application {
         let admin_listener = bind(&s.admin.listen)
             .with_context(|| format!("binding admin.listen {}", s.admin.listen))?;
         let admin_port = admin_listener.local_addr()?.port();
+        let views = web::Data::new(crate::console::ReadPool::new(s.store.path.clone()));
+        let sessions = web::Data::new(crate::console::Sessions::new());
         let admin_server = HttpServer::new(move || {
             App::new()
                 .app_data(ctl.clone())
+                .app_data(views.clone())
+                .app_data(sessions.clone())
                 .wrap(actix_web::middleware::from_fn(crate::admin::require_token))
                 .route("/healthz", web::get().to(crate::admin::healthz))
                 .route("/readyz", web::get().to(crate::admin::readyz))
@@ -161,6 +165,7 @@ impl Application {
                     "/api/v1/dead-letters/retry",
                     web::post().to(crate::admin::retry_dead_letters),
                 )
+                .configure(crate::console::routes)
                 .default_service(web::to(crate::admin::not_found))
         })
         .listen(admin_listener)?

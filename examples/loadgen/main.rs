@@ -8,6 +8,7 @@
 //!                                     [--rate-seconds S] [--repeat R] [--backlog N] [--bin PATH]
 //! target/release/examples/loadgen load --port P [--events N] [--resources K]  # a running service
 //! target/release/examples/loadgen slack --port N               # a mock Slack, for profiling
+//! target/release/examples/loadgen console [--events N] [--keep S] # console pages at N stored events
 //! target/release/examples/loadgen --floor http|durable --port N [--db PATH]
 //! ```
 //! Per repetition, each target starts fresh (new process, new store) and gets the
@@ -15,6 +16,7 @@
 //! code on one resource and one over distinct resources. The mock Slack checks
 //! that twilert's messages account for every storm event.
 
+mod console;
 mod floors;
 mod load;
 mod procs;
@@ -86,6 +88,11 @@ fn main() {
                 r.errors
             );
         }
+        Some("console") => console::run(
+            num("--events", 1_000_000),
+            &arg("--bin").unwrap_or_else(|| "target/release/twilert".into()),
+            num("--keep", 0) as u64,
+        ),
         Some("slack") => {
             // A mock Slack for profiling by hand: prints what it has heard, every second.
             let mock = slack::MockSlack::start_on(num("--port", 9103) as u16);

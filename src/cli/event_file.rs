@@ -27,7 +27,7 @@ pub(super) fn read(path: &Path) -> Result<DebuggerEvent, String> {
 /// A CloudEvent (an array, or an object with `specversion`), else JSON when the
 /// body starts with `{`, else a form body. Surrounding whitespace (a trailing
 /// newline from an editor) is ignored.
-pub(super) fn parse(bytes: &[u8], received_at_ms: i64) -> Result<DebuggerEvent, String> {
+pub(crate) fn parse(bytes: &[u8], received_at_ms: i64) -> Result<DebuggerEvent, String> {
     let body = bytes.trim_ascii();
     if body.is_empty() {
         return Err(

@@ -15,8 +15,8 @@ macro_rules! out {
 
 mod check;
 mod dead_letters;
-mod event_file;
-mod route;
+pub(crate) mod event_file;
+pub(crate) mod route;
 mod send_test;
 
 use crate::telemetry::{init_logging, LogFormat};

@@ -44,17 +44,18 @@ pub fn run(config: &Path, event_file: &Path, only: Option<&str>, form: Form) -> 
     };
     let product = crate::product::of_event(&rt.catalog, &ev);
     describe_event(&rt, &ev, product);
-    let matches = rt.router.explain(&RouteInput::from_event(&ev, product));
-    if matches.is_empty() {
+    let plans = plan(&rt, &ev, only, form);
+    if plans.is_empty() {
         out!("\nno route matches and [defaults].channels is empty: the event would be recorded as unrouted (twilert_events_outcome{{outcome=\"unrouted\"}})");
     }
     let mut shown = false;
-    for m in &matches {
-        shown |= describe_match(&rt, &ev, product, m, only, form);
+    for m in &plans {
+        shown |= describe_match(m, only);
     }
     if let Some(name) = only.filter(|_| !shown) {
         out!("\nchannel {name:?} is on no matched route: nothing would be sent to it. Preview:");
-        let n = notification(&ev, name, matches.first(), product, form);
+        let first = rt.router.explain(&RouteInput::from_event(&ev, product));
+        let n = notification(&ev, name, first.first(), product, form);
         show_payload(&rt, name, &n);
     }
     out!("\ndry run: nothing was sent");
@@ -98,73 +99,143 @@ fn describe_event(rt: &Runtime, ev: &DebuggerEvent, product: Option<&str>) {
     }
 }
 
-/// Prints one matched route and its channels' payloads; true if `only` was among them.
-fn describe_match(
+/// What a dry run finds for one matched route: shared by `twilert route` and the
+/// console's route tester, so both say the same.
+#[derive(Debug, Clone)]
+pub struct MatchPlan {
+    pub route: String,
+    /// `routes[i]` or `[defaults]`.
+    pub at: String,
+    pub reasons: Vec<String>,
+    pub continue_: bool,
+    pub mute: bool,
+    pub group_key: String,
+    pub window: std::time::Duration,
+    /// `threshold`: (count, within).
+    pub threshold: Option<(u32, std::time::Duration)>,
+    pub template: Option<String>,
+    pub channels: Vec<ChannelPlan>,
+}
+
+/// One channel of a matched route and the message it would get.
+#[derive(Debug, Clone)]
+pub struct ChannelPlan {
+    pub name: String,
+    pub kind: String,
+    pub enabled: bool,
+    pub rendered: Option<Rendered>,
+}
+
+/// Every route `ev` matches, why, and (for channels passing `only`) the rendered
+/// payloads. Nothing is sent.
+pub fn plan(rt: &Runtime, ev: &DebuggerEvent, only: Option<&str>, form: Form) -> Vec<MatchPlan> {
+    let product = crate::product::of_event(&rt.catalog, ev);
+    rt.router
+        .explain(&RouteInput::from_event(ev, product))
+        .iter()
+        .map(|m| plan_match(rt, ev, product, m, only, form))
+        .collect()
+}
+
+fn plan_match(
     rt: &Runtime,
     ev: &DebuggerEvent,
     product: Option<&str>,
     m: &RouteMatch,
     only: Option<&str>,
     form: Form,
-) -> bool {
+) -> MatchPlan {
     let route = &m.route;
-    let at = match route.index {
-        Some(i) => format!("routes[{i}]"),
-        None => "[defaults]".into(),
+    let channels = if route.mute {
+        vec![]
+    } else {
+        route
+            .channels
+            .iter()
+            .map(|ch| {
+                let wanted = only.is_none_or(|o| o == ch.as_str());
+                let n = notification(ev, ch, Some(m), product, form);
+                ChannelPlan {
+                    name: ch.clone(),
+                    kind: rt
+                        .settings
+                        .channels
+                        .get(ch)
+                        .map(|c| c.inner().render_kind().to_string())
+                        .unwrap_or_default(),
+                    enabled: rt.enabled.contains(ch),
+                    rendered: wanted.then(|| render(rt, ch, &n)).flatten(),
+                }
+            })
+            .collect()
     };
-    out!("\nroute {:?} ({at})", route.name);
+    MatchPlan {
+        route: route.name.clone(),
+        at: match route.index {
+            Some(i) => format!("routes[{i}]"),
+            None => "[defaults]".into(),
+        },
+        reasons: m.reasons.clone(),
+        continue_: route.continue_,
+        mute: route.mute,
+        group_key: group_key(route, ev, product),
+        window: route.window,
+        threshold: route.threshold,
+        template: route.template.clone(),
+        channels,
+    }
+}
+
+/// Prints one matched route and its channels' payloads; true if `only` was among them.
+fn describe_match(m: &MatchPlan, only: Option<&str>) -> bool {
+    out!("\nroute {:?} ({})", m.route, m.at);
     out!("  matched      {}", m.reasons.join("; "));
-    if route.continue_ {
+    if m.continue_ {
         out!("  continue     yes: later routes are evaluated too");
     }
-    if route.mute {
+    if m.mute {
         out!("  muted        recorded and counted (twilert_events_muted_total), never sent");
         return false;
     }
-    let key = group_key(route, ev, product);
-    out!("  group key    {key}");
+    out!("  group key    {}", m.group_key);
     out!(
         "  window       {}: the first event of a group is sent at once; more in the window are counted into one digest",
-        humantime::format_duration(route.window)
+        humantime::format_duration(m.window)
     );
-    if let Some((count, within)) = route.threshold {
+    if let Some((count, within)) = m.threshold {
         out!(
             "  threshold    {count} events within {}: nothing is sent until a group has that many",
             humantime::format_duration(within)
         );
     }
-    if let Some(t) = &route.template {
+    if let Some(t) = &m.template {
         out!("  template     {t}");
     }
-    let enabled: Vec<&String> = route
-        .channels
-        .iter()
-        .filter(|c| rt.enabled.contains(*c))
-        .collect();
-    let channels: Vec<String> = route
+    let channels: Vec<String> = m
         .channels
         .iter()
         .map(|c| {
-            if rt.enabled.contains(c) {
-                c.clone()
+            if c.enabled {
+                c.name.clone()
             } else {
-                format!("{c} (disabled: nothing sent there)")
+                format!("{} (disabled: nothing sent there)", c.name)
             }
         })
         .collect();
     out!("  channels     {}", channels.join(", "));
-    if enabled.is_empty() {
+    if !m.channels.iter().any(|c| c.enabled) {
         out!("  (no enabled channel: the event would be recorded as unrouted)");
     }
     let mut shown = false;
-    for ch in route
+    for ch in m
         .channels
         .iter()
-        .filter(|c| only.is_none_or(|o| o == c.as_str()))
+        .filter(|c| only.is_none_or(|o| o == c.name.as_str()))
     {
         shown = true;
-        let n = notification(ev, ch, Some(m), product, form);
-        show_payload(rt, ch, &n);
+        if let Some(r) = &ch.rendered {
+            print_payload(&m.route, ch, r);
+        }
     }
     shown
 }
@@ -207,19 +278,35 @@ fn notification(
 }
 
 fn show_payload(rt: &Runtime, channel: &str, n: &Notification) {
-    let Some(ch) = rt.settings.channels.get(channel) else {
+    let Some(r) = render(rt, channel, n) else {
         return;
     };
+    let ch = ChannelPlan {
+        name: channel.into(),
+        kind: rt
+            .settings
+            .channels
+            .get(channel)
+            .map(|c| c.inner().render_kind().to_string())
+            .unwrap_or_default(),
+        enabled: rt.enabled.contains(channel),
+        rendered: None,
+    };
+    print_payload(&n.route, &ch, &r);
+}
+
+fn print_payload(route: &str, ch: &ChannelPlan, r: &Rendered) {
+    let state = if ch.enabled { "" } else { ", disabled" };
+    out!("\n--- {route} → {} ({}{state}) ---", ch.name, ch.kind);
+    print_rendered(r);
+}
+
+/// A channel's rendered payload for `n` (None: no such channel).
+fn render(rt: &Runtime, channel: &str, n: &Notification) -> Option<Rendered> {
+    let ch = rt.settings.channels.get(channel)?;
     let kind = ch.inner().render_kind();
     let entry = n.event.error_code().and_then(|c| rt.catalog.get(c));
-    let rendered = rt.renderer.render(kind, n, entry);
-    let state = if rt.enabled.contains(channel) {
-        ""
-    } else {
-        ", disabled"
-    };
-    out!("\n--- {} → {channel} ({kind}{state}) ---", n.route);
-    print_rendered(&rendered);
+    Some(rt.renderer.render(kind, n, entry))
 }
 
 /// A rendered payload as it would be sent (JSON pretty-printed), with notes on

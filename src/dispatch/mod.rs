@@ -580,13 +580,22 @@ fn ingest_one(
         what: "event".into(),
         message: e.to_string(),
     })?;
-    if !b.insert_event(ev.sid.as_str(), ev.received_at_ms, &body)? {
+    let product = crate::product::of_event(&rt.catalog, ev);
+    let matches = rt.router.routes_for(&RouteInput::from_event(ev, product));
+    let row = crate::store::EventRow {
+        sid: ev.sid.as_str(),
+        received_at_ms: ev.received_at_ms,
+        body: &body,
+        error_code: ev.error_code().map(|c| c.0),
+        resource_sid: ev.resource_sid(),
+        level: Some(ev.level.as_str()),
+        route: matches.first().map(|m| m.route.name.as_str()),
+    };
+    if !b.insert_event(&row)? {
         out.delta.duplicates += 1;
         tracing::info!(sid = %ev.sid, "duplicate Sid: already accepted, not notified again");
         return Ok(Accepted::Duplicate);
     }
-    let product = crate::product::of_event(&rt.catalog, ev);
-    let matches = rt.router.routes_for(&RouteInput::from_event(ev, product));
     let input = plan::PlanInput {
         enabled: &rt.enabled,
         max_open_groups: rt.settings.defaults.max_open_groups,

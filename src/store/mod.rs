@@ -14,6 +14,7 @@
 mod identity;
 pub mod outbox;
 mod schema;
+mod views;
 
 pub use outbox::{Outbox, OutboxTx, Queue, Views};
 
@@ -28,6 +29,10 @@ pub fn open_views(settings: &crate::config::StoreSettings) -> Result<Box<dyn Vie
 }
 
 pub use identity::held_by_another;
+pub use views::{
+    Backlog, CodeSeries, EventFilter, EventPage, EventRow, EventSummary, NotificationView,
+    RESOURCE_SCAN,
+};
 
 /// `twilert migrate`: creates or upgrades the configured store's schema (the same
 /// steps every start runs) and returns its version. Safe beside a running service:
@@ -354,11 +359,8 @@ pub struct Batch<'a> {
 
 impl OutboxTx for Batch<'_> {
     /// Stores an event; false when its Sid was seen before (a Twilio retry).
-    fn insert_event(&self, sid: &str, received_at_ms: i64, body: &str) -> Result<bool> {
-        let mut st = self.tx.prepare_cached(
-            "INSERT OR IGNORE INTO events (sid, received_at, body) VALUES (?1, ?2, ?3)",
-        )?;
-        Ok(st.execute(params![sid, received_at_ms, body])? == 1)
+    fn insert_event(&self, row: &EventRow<'_>) -> Result<bool> {
+        self.insert_indexed_event(row)
     }
 
     fn insert_notification(&self, n: &Notification, event_count: u64, now_ms: i64) -> Result<i64> {

@@ -4,7 +4,7 @@
 //! embedded SQLite store (`Store`, `Batch`, `Reader` in this module's parent)
 //! is the first implementation. Errors are the store's own ([`StoreError`]).
 
-use super::{Counters, DeadLetter, FoldBucket, Queued, Result, State};
+use super::{Counters, DeadLetter, EventRow, FoldBucket, Queued, Result, State};
 use crate::group::GroupState;
 use crate::notification::Notification;
 
@@ -44,8 +44,9 @@ pub trait Outbox: Send + 'static {
 
 /// Operations inside one write transaction.
 pub trait OutboxTx {
-    /// Stores an event; false when its Sid was seen before (a retry).
-    fn insert_event(&self, sid: &str, received_at_ms: i64, body: &str) -> Result<bool>;
+    /// Stores an event with its filter columns; false when its Sid was seen before
+    /// (a retry).
+    fn insert_event(&self, row: &EventRow<'_>) -> Result<bool>;
     fn get_event(&self, sid: &str) -> Result<Option<String>>;
     fn save_group(&self, key: &str, g: Option<&GroupState>) -> Result<()>;
     fn add_counters(&self, delta: &Counters) -> Result<()>;

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 /// The schema version this binary writes.
-pub(super) const VERSION: i64 = 2;
+pub(super) const VERSION: i64 = 3;
 
 /// Version 1: the first release's tables (created if missing; a first-release store
 /// has them and no `meta` table, and is taken as version 1).
@@ -53,7 +53,32 @@ const V2: &str = "ALTER TABLE notifications ADD COLUMN fold_key TEXT;
         (channel, fold_key, event_count, events, first_seen, last_seen, resources)
         WHERE state = 0 AND attempts = 0;";
 
-const STEPS: [(i64, &str); 1] = [(2, V2)];
+/// Version 3: what the console and `/api/v1/events` filter on, in columns with
+/// `(column, id)` indexes (keyset pagination newest first), and events per minute and
+/// code for the overview chart (one small row per minute and code, not a scan).
+/// Every index appends near its key's end (ids grow); resource_sid has none (its
+/// random keys would cost a page write per event; the filter scans a bounded stretch). Events
+/// stored before are filled in from their bodies (the route they matched is unknown).
+const V3: &str = "ALTER TABLE events ADD COLUMN error_code INTEGER;
+    ALTER TABLE events ADD COLUMN resource_sid TEXT;
+    ALTER TABLE events ADD COLUMN level TEXT;
+    ALTER TABLE events ADD COLUMN route TEXT;
+    UPDATE events SET error_code = CAST(json_extract(body, '$.payload.error_code') AS INTEGER),
+        resource_sid = json_extract(body, '$.payload.resource_sid'),
+        level = json_extract(body, '$.level');
+    CREATE INDEX events_code ON events (error_code, id);
+    CREATE INDEX events_route ON events (route, id);
+    CREATE INDEX events_level ON events (level, id);
+    CREATE TABLE IF NOT EXISTS event_minutes (
+        minute INTEGER NOT NULL,
+        error_code INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (minute, error_code)
+    ) WITHOUT ROWID;
+    INSERT INTO event_minutes (minute, error_code, count)
+        SELECT received_at / 60000, COALESCE(error_code, 0), COUNT(*) FROM events GROUP BY 1, 2;";
+
+const STEPS: [(i64, &str); 2] = [(2, V2), (3, V3)];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
@@ -101,4 +126,44 @@ fn migrate_in_tx(conn: &Connection) -> Result<(), SchemaError> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_3_fills_the_filter_columns_of_older_events() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch(V2).unwrap();
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', '2')",
+            [],
+        )
+        .unwrap();
+        let body = r#"{"sid":"NO1","level":"warning","payload":{"state":"parsed","error_code":11200,"resource_sid":"CA1"}}"#;
+        conn.execute(
+            "INSERT INTO events (sid, received_at, body) VALUES ('NO1', 120000, ?1)",
+            [body],
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let row: (i64, String, String) = conn
+            .query_row(
+                "SELECT error_code, resource_sid, level FROM events",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (11200, "CA1".into(), "warning".into()));
+        let minute: (i64, i64, i64) = conn
+            .query_row(
+                "SELECT minute, error_code, count FROM event_minutes",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(minute, (2, 11200, 1));
+    }
 }

@@ -2,6 +2,16 @@ use super::*;
 use crate::event::*;
 use crate::notification::{Digest, Notification};
 
+/// An event row with a stand-in body.
+fn row(sid: &str, received_at_ms: i64) -> EventRow<'_> {
+    EventRow {
+        sid,
+        received_at_ms,
+        body: "{}",
+        ..Default::default()
+    }
+}
+
 fn notification(sid_n: u32, channel: &str, digest: bool) -> Notification {
     Notification {
         channel: channel.into(),
@@ -39,8 +49,8 @@ fn events_dedupe_and_survive_reopen() {
         let (a, b) = s
             .batch(|b| {
                 Ok((
-                    b.insert_event("NO1", 1, "{}")?,
-                    b.insert_event("NO1", 2, "{}")?,
+                    b.insert_event(&row("NO1", 1))?,
+                    b.insert_event(&row("NO1", 2))?,
                 ))
             })
             .unwrap();
@@ -55,7 +65,7 @@ fn events_dedupe_and_survive_reopen() {
         .unwrap();
     }
     let mut s = Store::open(&path).unwrap();
-    assert!(!s.batch(|b| b.insert_event("NO1", 3, "{}")).unwrap());
+    assert!(!s.batch(|b| b.insert_event(&row("NO1", 3))).unwrap());
     assert_eq!(s.counters().unwrap().accepted, 1);
 }
 
@@ -101,8 +111,8 @@ fn prune_keeps_pending() {
     let mut s = Store::open(&dir.path().join("s.db")).unwrap();
     let n = notification(1, "slack", false);
     s.batch(|b| {
-        b.insert_event(n.event.sid.as_str(), 1, "{}")?;
-        b.insert_event("NOold", 1, "{}")?;
+        b.insert_event(&row(n.event.sid.as_str(), 1))?;
+        b.insert_event(&row("NOold", 1))?;
         b.insert_notification(&n, 1, 1)
     })
     .unwrap();

@@ -58,7 +58,10 @@ impl Served {
             .env("NO_COLOR", "1")
             .env("TWILERT__SERVER__LISTEN", format!("127.0.0.1:{port}"))
             // Parallel runs cannot share the shipped admin port.
-            .env("TWILERT__ADMIN__LISTEN", format!("127.0.0.1:{}", free_port()))
+            .env(
+                "TWILERT__ADMIN__LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            )
             .env("TWILERT_PUBLIC_URL", &url)
             .current_dir(dir)
             .args(args)

@@ -1,0 +1,162 @@
+//! The accounting invariant and each channel's health, as the overview and
+//! `/api/v1/{accounting,channels}` show them. No channel URL or token is read here:
+//! only the channel's name, kind and whether it is enabled.
+
+use super::{ReadPool, ViewError};
+use crate::control::{export_accounting, Control};
+use crate::store::Backlog;
+use std::collections::BTreeSet;
+
+/// SPEC 4: accepted = notified + digested + muted + unrouted + dead-lettered + pending.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Accounting {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub notified: u64,
+    pub digested: u64,
+    pub muted: u64,
+    pub unrouted: u64,
+    pub dead_lettered: u64,
+    pub pending: u64,
+    /// The sum of the terms; equals `accepted` when nothing is lost.
+    pub accounted: u64,
+    pub balanced: bool,
+    pub open_groups: usize,
+}
+
+impl Accounting {
+    /// The terms that add up to `accepted`, named as `/metrics` names the outcomes.
+    pub fn terms(&self) -> [(&'static str, u64); 6] {
+        [
+            ("notified", self.notified),
+            ("digested", self.digested),
+            ("muted", self.muted),
+            ("unrouted", self.unrouted),
+            ("dead-lettered", self.dead_lettered),
+            ("pending", self.pending),
+        ]
+    }
+}
+
+/// The same snapshot `/metrics` exports (and it is exported too, so both agree).
+pub async fn accounting(ctl: &Control) -> Result<Accounting, ViewError> {
+    export_accounting(ctl).await;
+    let s = ctl
+        .dispatcher
+        .snapshot()
+        .await
+        .ok_or_else(|| ViewError::Store("dispatch engine stopped".into()))?;
+    let c = s.counters;
+    Ok(Accounting {
+        accepted: c.accepted,
+        duplicates: c.duplicates,
+        notified: c.notified,
+        digested: c.digested,
+        muted: c.muted,
+        unrouted: c.unrouted,
+        dead_lettered: c.dead_lettered,
+        pending: s.pending,
+        accounted: s.accounted(),
+        balanced: s.accounted() == c.accepted,
+        open_groups: s.open_groups,
+    })
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChannelHealth {
+    pub name: String,
+    pub kind: String,
+    pub enabled: bool,
+    /// `ok`, `paused` (everything waiting is on a retry backoff), `broken`, `disabled`.
+    pub state: &'static str,
+    pub paused_until_ms: Option<i64>,
+    /// Why it is broken: its latest dead letter's error (provider text is scrubbed
+    /// before it is stored).
+    pub reason: Option<String>,
+    pub backlog: Backlog,
+}
+
+pub async fn channels(ctl: &Control, views: &ReadPool) -> Result<Vec<ChannelHealth>, ViewError> {
+    let rt = ctl.shared.get();
+    let broken = broken_channels(&ctl.metrics.render());
+    let list: Vec<(String, String, bool)> = rt
+        .settings
+        .channels
+        .iter()
+        .map(|(name, ch)| {
+            (
+                name.clone(),
+                ch.inner().render_kind().to_string(),
+                rt.enabled.contains(name),
+            )
+        })
+        .collect();
+    let now = super::query::now_ms();
+    views
+        .read(move |r| {
+            let mut out = vec![];
+            for (name, kind, enabled) in list {
+                let backlog = r.backlog(&name, now)?;
+                let is_broken = broken.contains(&name);
+                let reason = if is_broken {
+                    r.last_dead_error(&name)?
+                } else {
+                    None
+                };
+                let paused = backlog.pending > 0 && backlog.retrying == backlog.pending;
+                let state = match (enabled, is_broken, paused) {
+                    (false, _, _) => "disabled",
+                    (true, true, _) => "broken",
+                    (true, false, true) => "paused",
+                    _ => "ok",
+                };
+                out.push(ChannelHealth {
+                    paused_until_ms: (state == "paused").then_some(backlog.next_due_ms).flatten(),
+                    name,
+                    kind,
+                    enabled,
+                    state,
+                    reason,
+                    backlog,
+                });
+            }
+            Ok(out)
+        })
+        .await
+}
+
+/// The value of an unlabelled series in Prometheus text (`name 1.5`).
+pub fn gauge(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .find_map(|v| v.trim().parse().ok())
+}
+
+/// Channels whose `twilert_channel_broken` gauge is set (the worker's verdict).
+fn broken_channels(metrics: &str) -> BTreeSet<String> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("twilert_channel_broken{"))
+        .filter_map(|l| {
+            let (labels, value) = l.rsplit_once('}')?;
+            let value: f64 = value.trim().parse().ok()?;
+            let name = labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("channel=\""))?
+                .strip_suffix('"')?;
+            (value > 0.0).then(|| name.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_broken_gauge() {
+        let text = "# TYPE twilert_channel_broken gauge\ntwilert_channel_broken{channel=\"slack\"} 1\ntwilert_channel_broken{channel=\"teams\"} 0\n";
+        let b = super::broken_channels(text);
+        assert_eq!(b.into_iter().collect::<Vec<_>>(), vec!["slack".to_string()]);
+        assert_eq!(super::gauge("a_b 2\na 1.5\n", "a"), Some(1.5));
+    }
+}
