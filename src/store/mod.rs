@@ -11,6 +11,7 @@
 //! (reads, one per worker); a shared engine for multi-replica deployments would
 //! implement the same operations.
 
+mod batch;
 mod identity;
 pub mod outbox;
 mod schema;
@@ -28,6 +29,7 @@ pub fn open_views(settings: &crate::config::StoreSettings) -> Result<Box<dyn Vie
     Ok(Box::new(Reader::open(&settings.path)?))
 }
 
+pub use batch::Batch;
 pub use identity::held_by_another;
 pub use views::{
     Backlog, CodeSeries, EventFilter, EventPage, EventRow, EventSummary, NotificationView,
@@ -352,246 +354,15 @@ impl Outbox for Store {
     }
 }
 
-/// Operations inside one write transaction.
-pub struct Batch<'a> {
-    tx: &'a rusqlite::Transaction<'a>,
-}
+pub(super) type QueuedRow = (i64, String, u32, i64, i64);
 
-impl OutboxTx for Batch<'_> {
-    /// Stores an event; false when its Sid was seen before (a Twilio retry).
-    fn insert_event(&self, row: &EventRow<'_>) -> Result<bool> {
-        self.insert_indexed_event(row)
-    }
-
-    fn insert_notification(&self, n: &Notification, event_count: u64, now_ms: i64) -> Result<i64> {
-        let body = serde_json::to_string(n).map_err(|e| StoreError::Corrupt {
-            what: "notification".into(),
-            message: e.to_string(),
-        })?;
-        let mut st = self.tx.prepare_cached(
-            "INSERT INTO notifications (channel, route, group_key, event_sid, is_digest, body, state, attempts, next_at, created_at, updated_at, event_count,
-                                        fold_key, events, first_seen, last_seen, resources)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?7, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?;
-        let f = n.fold_summary();
-        st.execute(params![
-            n.channel,
-            n.route,
-            n.group_key,
-            n.event.sid.as_str(),
-            n.digest.is_some(),
-            body,
-            now_ms,
-            event_count as i64,
-            f.fold_key,
-            f.events as i64,
-            f.first_seen_ms,
-            f.last_seen_ms,
-            f.resources as i64,
-        ])?;
-        Ok(self.tx.last_insert_rowid())
-    }
-
-    fn save_group(&self, key: &str, g: Option<&GroupState>) -> Result<()> {
-        match g {
-            Some(g) => {
-                let body = serde_json::to_string(g).map_err(|e| StoreError::Corrupt {
-                    what: "group".into(),
-                    message: e.to_string(),
-                })?;
-                self.tx
-                    .prepare_cached("INSERT OR REPLACE INTO groups (key, body) VALUES (?1, ?2)")?
-                    .execute(params![key, body])?;
-            }
-            None => {
-                self.tx
-                    .prepare_cached("DELETE FROM groups WHERE key = ?1")?
-                    .execute([key])?;
-            }
-        }
-        Ok(())
-    }
-
-    fn add_counters(&self, delta: &Counters) -> Result<()> {
-        let mut st = self.tx.prepare_cached(
-            "INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-        )?;
-        for name in Counters::NAMES {
-            // Deltas may be negative (dead letters moved back to pending): two's complement.
-            let v = delta.get(name) as i64;
-            if v != 0 {
-                st.execute(params![name, v])?;
-            }
-        }
-        Ok(())
-    }
-
-    fn get_event(&self, sid: &str) -> Result<Option<String>> {
-        Ok(self
-            .tx
-            .prepare_cached("SELECT body FROM events WHERE sid = ?1")?
-            .query_row([sid], |r| r.get(0))
-            .optional()?)
-    }
-
-    /// Moves a pending notification to `state`; false if it was no longer pending
-    /// (folded into a digest meanwhile), so the caller does not count it twice.
-    fn set_state(
-        &self,
-        id: i64,
-        state: State,
-        attempts: u32,
-        now_ms: i64,
-        error: Option<&str>,
-    ) -> Result<bool> {
-        let n = self
-            .tx
-            .prepare_cached("UPDATE notifications SET state = ?2, attempts = ?3, updated_at = ?4, last_error = COALESCE(?5, last_error) WHERE id = ?1 AND state = 0")?
-            .execute(params![id, state as i64, attempts, now_ms, error])?;
-        Ok(n == 1)
-    }
-
-    /// A notification's accounted event count and whether it is a digest.
-    fn accounting(&self, id: i64) -> Result<(u64, bool)> {
-        let v: Option<(i64, bool)> = self
-            .tx
-            .prepare_cached("SELECT event_count, is_digest FROM notifications WHERE id = ?1")?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        Ok(v.map(|(n, d)| (n.max(0) as u64, d)).unwrap_or((0, false)))
-    }
-
-    fn pending_count(&self, channel: &str) -> Result<u64> {
-        let v: i64 = self
-            .tx
-            .prepare_cached("SELECT COUNT(*) FROM notifications WHERE state = 0 AND channel = ?1")?
-            .query_row([channel], |r| r.get(0))?;
-        Ok(v.max(0) as u64)
-    }
-
-    /// Waiting, never-tried notifications of a channel that share a fold key (route +
-    /// error code), counted in SQL from the fold index: no body is read.
-    fn fold_buckets(&self, channel: &str) -> Result<Vec<FoldBucket>> {
-        let mut st = self.tx.prepare_cached(
-            "SELECT fold_key, COUNT(*), SUM(event_count), SUM(events), MIN(first_seen), MAX(last_seen), SUM(resources), MAX(id)
-             FROM notifications INDEXED BY notifications_fold
-             WHERE state = 0 AND attempts = 0 AND channel = ?1 AND fold_key IS NOT NULL
-             GROUP BY fold_key HAVING COUNT(*) >= 2",
-        )?;
-        let rows = st.query_map([channel], |r| {
-            Ok(FoldBucket {
-                fold_key: r.get(0)?,
-                rows: r.get::<_, i64>(1)?.max(0) as u64,
-                event_count: r.get::<_, i64>(2)?.max(0) as u64,
-                events: r.get::<_, i64>(3)?.max(0) as u64,
-                first_seen_ms: r.get(4)?,
-                last_seen_ms: r.get(5)?,
-                resources: r.get::<_, i64>(6)?.max(0) as u64,
-                max_id: r.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<std::result::Result<_, _>>()?)
-    }
-
-    /// The oldest `limit` rows of a bucket, with bodies: the merged digest's first
-    /// event, resources and sample Sids.
-    fn fold_samples(&self, channel: &str, b: &FoldBucket, limit: usize) -> Result<Vec<Queued>> {
-        let mut st = self.tx.prepare_cached(
-            "SELECT id, body, attempts, created_at, event_count FROM notifications
-             WHERE state = 0 AND attempts = 0 AND channel = ?1 AND fold_key = ?2 AND id <= ?3
-             ORDER BY id LIMIT ?4",
-        )?;
-        let rows = st.query_map(
-            params![channel, b.fold_key, b.max_id, limit as i64],
-            read_queued,
-        )?;
-        let mut out = vec![];
-        for row in rows {
-            out.push(parse_queued(row?)?);
-        }
-        Ok(out)
-    }
-
-    /// Marks every row of a bucket folded; returns how many.
-    fn mark_folded(&self, channel: &str, b: &FoldBucket, now_ms: i64) -> Result<usize> {
-        Ok(self
-            .tx
-            .prepare_cached(
-                "UPDATE notifications SET state = 3, updated_at = ?4, last_error = 'folded into a digest (channel backlog)'
-                 WHERE state = 0 AND attempts = 0 AND channel = ?1 AND fold_key = ?2 AND id <= ?3",
-            )?
-            .execute(params![channel, b.fold_key, b.max_id, now_ms])?)
-    }
-
-    /// A delivery succeeded: the channel works again, so what waits on a retry
-    /// backoff is due now (oldest first, within the rate limit) instead of later.
-    fn hurry_retries(&self, channel: &str, now_ms: i64) -> Result<usize> {
-        Ok(self
-            .tx
-            .prepare_cached(
-                "UPDATE notifications SET next_at = ?2 WHERE state = 0 AND channel = ?1 AND next_at > ?2 AND attempts > 0",
-            )?
-            .execute(params![channel, now_ms])?)
-    }
-
-    fn reschedule(
-        &self,
-        id: i64,
-        attempts: u32,
-        next_at_ms: i64,
-        now_ms: i64,
-        error: &str,
-    ) -> Result<()> {
-        self.tx
-            .prepare_cached("UPDATE notifications SET attempts = ?2, next_at = ?3, updated_at = ?4, last_error = ?5 WHERE id = ?1 AND state = 0")?
-            .execute(params![id, attempts, next_at_ms, now_ms, error])?;
-        Ok(())
-    }
-
-    /// Puts dead letters back in the queue (`id` = None: all) and moves the events
-    /// they account for from dead-lettered back to pending; returns the rows requeued.
-    fn requeue_dead(&self, id: Option<i64>, now_ms: i64) -> Result<usize> {
-        let events = self.dead_event_count(id)?;
-        let rows = self.retry_dead(id, now_ms)?;
-        self.add_counters(&Counters {
-            dead_lettered: 0u64.wrapping_sub(events),
-            ..Default::default()
-        })?;
-        Ok(rows)
-    }
-}
-
-impl Batch<'_> {
-    fn retry_dead(&self, id: Option<i64>, now_ms: i64) -> Result<usize> {
-        let n = match id {
-            Some(id) => self.tx.execute(
-                "UPDATE notifications SET state = 0, attempts = 0, next_at = ?2, updated_at = ?2, created_at = ?2 WHERE id = ?1 AND state = 2",
-                params![id, now_ms],
-            )?,
-            None => self.tx.execute(
-                "UPDATE notifications SET state = 0, attempts = 0, next_at = ?1, updated_at = ?1, created_at = ?1 WHERE state = 2",
-                params![now_ms],
-            )?,
-        };
-        Ok(n)
-    }
-
-    fn dead_event_count(&self, id: Option<i64>) -> Result<u64> {
-        let v: i64 = match id {
-            Some(id) => self.tx.query_row("SELECT COALESCE(SUM(event_count),0) FROM notifications WHERE id = ?1 AND state = 2", [id], |r| r.get(0))?,
-            None => self.tx.query_row("SELECT COALESCE(SUM(event_count),0) FROM notifications WHERE state = 2", [], |r| r.get(0))?,
-        };
-        Ok(v.max(0) as u64)
-    }
-}
-
-type QueuedRow = (i64, String, u32, i64, i64);
-
-fn read_queued(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedRow> {
+pub(super) fn read_queued(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-fn parse_queued((id, body, attempts, created_at_ms, event_count): QueuedRow) -> Result<Queued> {
+pub(super) fn parse_queued(
+    (id, body, attempts, created_at_ms, event_count): QueuedRow,
+) -> Result<Queued> {
     let notification = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
         what: format!("notification {id}"),
         message: e.to_string(),

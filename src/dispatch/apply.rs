@@ -1,0 +1,284 @@
+//! Applying a batch's commands to the outbox: an event's plan (group state,
+//! notifications), delivery outcomes, due windows and resolutions. The decisions
+//! come from `plan.rs`; the SQL stays behind the outbox traits.
+
+use super::{plan, Accepted, BatchOutcome, Settled};
+use crate::event::DebuggerEvent;
+use crate::group::Groups;
+use crate::notification::Notification;
+use crate::route::RouteInput;
+use crate::runtime::Runtime;
+use crate::store::{OutboxTx, State, StoreError};
+
+pub(super) fn ingest_one(
+    b: &impl OutboxTx,
+    groups: &mut Groups,
+    rt: &Runtime,
+    ev: &DebuggerEvent,
+    now: i64,
+    out: &mut BatchOutcome,
+) -> Result<Accepted, StoreError> {
+    let body = ev.to_stored_json().map_err(|e| StoreError::Corrupt {
+        what: "event".into(),
+        message: e.to_string(),
+    })?;
+    let product = crate::product::of_event(&rt.catalog, ev);
+    let matches = rt.router.routes_for(&RouteInput::from_event(ev, product));
+    let row = crate::store::EventRow {
+        sid: ev.sid.as_str(),
+        received_at_ms: ev.received_at_ms,
+        body: &body,
+        error_code: ev.error_code().map(|c| c.0),
+        resource_sid: ev.resource_sid(),
+        level: Some(ev.level.as_str()),
+        route: matches.first().map(|m| m.route.name.as_str()),
+    };
+    if !b.insert_event(&row)? {
+        out.delta.duplicates += 1;
+        tracing::info!(sid = %ev.sid, "duplicate Sid: already accepted, not notified again");
+        return Ok(Accepted::Duplicate);
+    }
+    let input = plan::PlanInput {
+        enabled: &rt.enabled,
+        max_open_groups: rt.settings.defaults.max_open_groups,
+        product,
+    };
+    let p = plan::plan_event(ev, &matches, &input, groups, now);
+    out.delta.add(&p.delta);
+    if p.steps.is_empty() {
+        tracing::info!(sid = %ev.sid, code = ?ev.error_code().map(|c| c.0), "no route matches: recorded as unrouted");
+    }
+    for step in p.steps {
+        apply_step(b, groups, ev, now, step, out)?;
+    }
+    Ok(Accepted::New)
+}
+
+/// Carries out one step of an event's plan: group state, notifications, metrics, logs.
+fn apply_step(
+    b: &impl OutboxTx,
+    groups: &mut Groups,
+    ev: &DebuggerEvent,
+    now: i64,
+    step: plan::Step,
+    out: &mut BatchOutcome,
+) -> Result<(), StoreError> {
+    let route = match &step {
+        plan::Step::Muted { route }
+        | plan::Step::NoChannel { route }
+        | plan::Step::Counted { route, .. }
+        | plan::Step::Held { route, .. }
+        | plan::Step::Fired { route, .. }
+        | plan::Step::Opened { route, .. } => route.clone(),
+    };
+    out.metric_incs
+        .add("twilert_events_routed_total", "route", &route);
+    match step {
+        plan::Step::Muted { .. } => {
+            out.metric_incs
+                .add("twilert_events_muted_total", "route", &route);
+            tracing::debug!(sid = %ev.sid, route = %route, "muted");
+        }
+        plan::Step::NoChannel { .. } => {
+            tracing::warn!(sid = %ev.sid, route = %route, "route has no enabled channel: recorded as unrouted");
+        }
+        plan::Step::Counted {
+            key,
+            primary,
+            overflow,
+            ..
+        } => {
+            note_overflow(overflow, ev, &route, &key, out);
+            groups.count(&key, ev, now, primary);
+            out.metric_incs
+                .add("twilert_events_suppressed_total", "route", &route);
+            tracing::debug!(sid = %ev.sid, route = %route, group = %key, "counted into group digest");
+        }
+        plan::Step::Held {
+            key, primary, open, ..
+        } => {
+            match open {
+                Some(state) => groups.open_group(&key, *state),
+                None => out.delta.below_threshold += groups.hold(&key, ev, now, primary),
+            }
+            tracing::debug!(sid = %ev.sid, route = %route, group = %key, "held below the route's threshold");
+        }
+        plan::Step::Fired {
+            key, notifications, ..
+        } => {
+            out.delta.below_threshold += groups.fire(&key, now);
+            for (n, accounted) in notifications {
+                b.insert_notification(&n, accounted, now)?;
+                out.woken.insert(n.channel.clone());
+                tracing::info!(sid = %ev.sid, route = %route, channel = %n.channel,
+                    count = n.threshold.map(|t| t.count).unwrap_or(0), "threshold reached: alert queued");
+            }
+        }
+        plan::Step::Opened {
+            key,
+            state,
+            notifications,
+            overflow,
+            ..
+        } => {
+            note_overflow(overflow, ev, &route, &key, out);
+            groups.open_group(&key, *state);
+            for (n, accounted) in notifications {
+                b.insert_notification(&n, accounted, now)?;
+                out.woken.insert(n.channel.clone());
+                // One line per channel: `channel` is a plain field in JSON logs.
+                tracing::info!(sid = %ev.sid, route = %route, channel = %n.channel, "alert queued");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn note_overflow(
+    overflow: bool,
+    ev: &DebuggerEvent,
+    route: &str,
+    key: &str,
+    out: &mut BatchOutcome,
+) {
+    if overflow {
+        out.metric_incs
+            .add("twilert_groups_overflow_total", "route", route);
+        tracing::info!(sid = %ev.sid, route = %route, group = %key, "defaults.max_open_groups reached: counted into the route's overflow group");
+    }
+}
+
+impl plan::GroupView for Groups {
+    fn get(&self, key: &str) -> Option<&crate::group::GroupState> {
+        Groups::get(self, key)
+    }
+    fn open_count(&self) -> usize {
+        self.len()
+    }
+}
+
+/// A group went quiet for its `resolve_after`: each channel that wants it is told
+/// (PagerDuty resolves the incident, email replies in the thread, ...). Accounts
+/// for no event: they were accounted when the group alerted and digested.
+fn queue_resolved(
+    b: &impl OutboxTx,
+    rt: &Runtime,
+    key: &str,
+    g: &crate::group::GroupState,
+    now: i64,
+    out: &mut BatchOutcome,
+) -> Result<(), StoreError> {
+    let event: Option<DebuggerEvent> = b
+        .get_event(&g.first_sid)?
+        .and_then(|body| serde_json::from_str(&body).ok());
+    let Some(event) = event else {
+        tracing::warn!(group = %key, "group resolved, but its first event is gone (pruned?): no resolved notice");
+        return Ok(());
+    };
+    let channels = g
+        .channels
+        .iter()
+        .filter(|c| rt.enabled.contains(*c) && !rt.quiet_on_resolve.contains(*c));
+    let note = crate::notification::ResolvedNote {
+        quiet_since_ms: g.last_seen_ms,
+        events: g.last_total.max(g.lead),
+    };
+    for (mut n, _) in Notification::fan_out(g.origin(key), channels, &event, None, 0) {
+        n.resolved = Some(note);
+        n.parent = g.receipts.get(&n.channel).cloned();
+        b.insert_notification(&n, 0, now)?;
+        out.woken.insert(n.channel.clone());
+    }
+    out.metric_incs
+        .add("twilert_groups_resolved_total", "route", &g.route);
+    tracing::info!(sid = %event.sid, route = %g.route, group = %key, "group quiet for resolve_after: resolved");
+    Ok(())
+}
+
+pub(super) fn settle_one(
+    b: &impl OutboxTx,
+    groups: &mut Groups,
+    id: i64,
+    channel: &str,
+    result: Settled,
+    now: i64,
+    out: &mut BatchOutcome,
+) -> Result<(), StoreError> {
+    match result {
+        Settled::Sent { group_key, receipt } => {
+            if let Some(r) = receipt {
+                groups.set_receipt(&group_key, channel, r);
+            }
+            let (count, is_digest) = b.accounting(id)?;
+            if b.hurry_retries(channel, now)? > 0 {
+                out.woken.insert(channel.to_string());
+            }
+            if b.set_state(id, State::Sent, 0, now, None)? {
+                // Digest rows carry their group's accounted count; single alerts 1 (or 0).
+                if is_digest {
+                    out.delta.digested += count;
+                } else {
+                    out.delta.notified += count;
+                }
+            }
+        }
+        Settled::Retry {
+            attempts,
+            next_at_ms,
+            error,
+        } => {
+            b.reschedule(id, attempts, next_at_ms, now, &error)?;
+            out.woken.insert(channel.to_string());
+        }
+        Settled::Dead { attempts, error } => {
+            let (count, _) = b.accounting(id)?;
+            if b.set_state(id, State::Dead, attempts, now, Some(&error))? {
+                out.delta.dead_lettered = out.delta.dead_lettered.wrapping_add(count);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn emit_digests(
+    b: &impl OutboxTx,
+    groups: &mut Groups,
+    rt: &Runtime,
+    now: i64,
+    out: &mut BatchOutcome,
+) -> Result<(), StoreError> {
+    let due = groups.due(now);
+    out.delta.below_threshold += groups.take_below_threshold();
+    for (key, g) in groups.take_resolved() {
+        queue_resolved(b, rt, &key, &g, now, out)?;
+    }
+    for due in due {
+        let event: Option<DebuggerEvent> = b
+            .get_event(&due.state.first_sid)?
+            .and_then(|body| serde_json::from_str(&body).ok());
+        let channels: Vec<&String> = due
+            .state
+            .channels
+            .iter()
+            .filter(|c| rt.enabled.contains(*c))
+            .collect();
+        let Some(event) = event.filter(|_| !channels.is_empty()) else {
+            out.delta.dead_lettered = out.delta.dead_lettered.wrapping_add(due.state.accounted);
+            tracing::error!(group = %due.key, count = due.digest.count, "digest cannot be sent (first event missing or no enabled channel)");
+            continue;
+        };
+        for (mut n, accounted) in Notification::fan_out(
+            due.state.origin(&due.key),
+            channels.into_iter(),
+            &event,
+            Some(&due.digest),
+            due.state.accounted,
+        ) {
+            n.parent = due.state.receipts.get(&n.channel).cloned();
+            b.insert_notification(&n, accounted, now)?;
+            out.woken.insert(n.channel.clone());
+        }
+        tracing::info!(sid = %event.sid, route = %due.state.route, group = %due.key, count = due.digest.count, "digest queued");
+    }
+    Ok(())
+}
