@@ -4,23 +4,30 @@
 //!
 //! ```sh
 //! cargo build --release --bin twilert --example loadgen
-//! target/release/examples/loadgen run [--events N] [--storm N] [--connections C]
+//! target/release/examples/loadgen run [--quick] [--events N] [--storm N] [--connections C]
 //!                                     [--rate-seconds S] [--repeat R] [--backlog N] [--bin PATH]
+//!                                     [--rounds R] [--wrk-seconds S] [--wrk-warmup S]
+//!                                     [--wrk-threads T] [--lua PATH] [--no-cases | --cases-only]
 //! target/release/examples/loadgen load --port P [--events N] [--resources K]  # a running service
 //! target/release/examples/loadgen slack --port N               # a mock Slack, for profiling
 //! target/release/examples/loadgen --floor http|durable --port N [--db PATH]
 //! ```
-//! Per repetition, each target starts fresh (new process, new store) and gets the
+//! First the ingest cases (cases.rs): wrk and this program's load against twilert
+//! and the durable floor, signatures off, alternating rounds, three cases.
+//! Then per repetition, each target starts fresh (new process, new store) and gets the
 //! maximum-rate load, then a fixed 1,000 events/s; then each gets a storm of one
 //! code on one resource and one over distinct resources. The mock Slack checks
 //! that twilert's messages account for every storm event.
 
+mod cases;
 mod floors;
 mod load;
 mod procs;
 mod slack;
+mod wrk;
 
 use load::{load, signed, Outcome};
+
 use procs::{status_kb, Foreign, Proc};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +41,9 @@ struct Opts {
     /// Notifications left waiting on retry for the long-outage phase (0: skip it).
     backlog: usize,
     bin: String,
+    /// The ingest cases (`None`: `--no-cases`), and whether to stop after them.
+    cases: Option<cases::CaseOpts>,
+    cases_only: bool,
 }
 
 fn main() {
@@ -54,18 +64,42 @@ fn main() {
     let legacy = args.get(1).and_then(|a| a.strip_prefix("floor-"));
     if let Some(kind) = arg("--floor").or(legacy.map(str::to_string)) {
         let db = arg("--db").unwrap_or_else(|| "/tmp/twilert-floor.db".into());
-        return floors::run(&kind, num("--port", 9101) as u16, &db);
+        let verify = !args.iter().any(|a| a == "--no-verify");
+        return floors::run(&kind, num("--port", 9101) as u16, &db, verify);
     }
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    // --quick: every phase, shorter (explicit flags still win).
+    let q = |quick: usize, full: usize| if flag("--quick") { quick } else { full };
     match args.get(1).map(String::as_str) {
-        Some("run") => run(Opts {
-            events: num("--events", 40_000),
-            storm: num("--storm", 100_000),
-            connections: num("--connections", num("--concurrency", 32)),
-            rate_secs: num("--rate-seconds", 5) as u64,
-            repeat: num("--repeat", 3).max(1),
-            backlog: num("--backlog", 10_000),
-            bin: arg("--bin").unwrap_or_else(|| "target/release/twilert".into()),
-        }),
+        Some("run") => {
+            let connections = num("--connections", num("--concurrency", 32));
+            let bin = arg("--bin").unwrap_or_else(|| "target/release/twilert".into());
+            let wrk = wrk::available().then(|| wrk::Wrk {
+                threads: num("--wrk-threads", 2),
+                connections,
+                warmup_secs: num("--wrk-warmup", q(1, 2)) as u64,
+                secs: num("--wrk-seconds", q(3, 8)) as u64,
+                lua: arg("--lua").unwrap_or_else(|| "scripts/bench/wrk-event.lua".into()),
+            });
+            let cases = (!flag("--no-cases")).then(|| cases::CaseOpts {
+                rounds: num("--rounds", q(1, 3)).max(1),
+                events: num("--events", q(10_000, 40_000)),
+                connections,
+                wrk,
+                bin: bin.clone(),
+            });
+            run(Opts {
+                events: num("--events", q(10_000, 40_000)),
+                storm: num("--storm", q(20_000, 100_000)),
+                connections,
+                rate_secs: num("--rate-seconds", q(2, 5)) as u64,
+                repeat: num("--repeat", q(1, 3)).max(1),
+                backlog: num("--backlog", q(2_000, 10_000)),
+                bin,
+                cases,
+                cases_only: flag("--cases-only"),
+            })
+        }
         Some("load") => {
             // --resources 0: every event on its own resource (a distinct-resources storm).
             let k = num("--resources", 50);
@@ -86,6 +120,12 @@ fn main() {
                 r.errors
             );
         }
+        Some("template") => {
+            // The wrk script's body (scripts/bench/wrk-event.lua), its length on stderr.
+            let body = load::template("11200");
+            eprintln!("{} bytes", body.len());
+            println!("{body}");
+        }
         Some("slack") => {
             // A mock Slack for profiling by hand: prints what it has heard, every second.
             let mock = slack::MockSlack::start_on(num("--port", 9103) as u16);
@@ -98,7 +138,8 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: loadgen run [--events N] [--storm N] [--connections C] [--rate-seconds S] [--repeat R] [--bin PATH]\n       \
+                "usage: loadgen run [--quick] [--events N] [--storm N] [--connections C] [--rate-seconds S] [--repeat R] [--backlog N] [--bin PATH]\n                   \
+                 [--rounds R] [--wrk-seconds S] [--wrk-warmup S] [--wrk-threads T] [--lua PATH] [--no-cases | --cases-only]\n       \
                  loadgen load --port P [--events N] [--connections C] [--resources K]\n       \
                  loadgen slack --port N\n       \
                  loadgen --floor http|durable --port N [--db PATH]"
@@ -108,7 +149,7 @@ fn main() {
     }
 }
 
-fn resource(i: usize) -> String {
+pub fn resource(i: usize) -> String {
     format!("CA{i:032x}")
 }
 
@@ -148,7 +189,7 @@ struct Sample {
     startup: Duration,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
@@ -171,6 +212,16 @@ fn run(o: Opts) {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').take(3).collect::<Vec<_>>().join(" "),
     );
+    let case_ratios = o
+        .cases
+        .as_ref()
+        .map(|c| cases::run(c, mock.port))
+        .unwrap_or_default();
+    let ab = |i: usize| case_ratios.get(i).copied().unwrap_or(f64::NAN);
+    if o.cases_only {
+        return;
+    }
+    println!("\nsignatures checked, 50 resources, the loadgen:");
     let max_events = signed(o.events, "11200", |i| resource(i % 50));
     let rate_events = signed(1000 * o.rate_secs as usize, "11200", |i| resource(i % 50));
 
@@ -291,6 +342,23 @@ fn run(o: Opts) {
         check(rate >= 20_000.0)
     );
     println!("  {} ≥ 0.9× the durable floor: {r:.2}", check(r >= 0.9));
+    if o.cases.is_some() {
+        let gen = if o.cases.as_ref().is_some_and(|c| c.wrk.is_some()) {
+            "wrk"
+        } else {
+            "loadgen"
+        };
+        for (i, name) in [
+            (0, "(a) one resource, muted"),
+            (1, "(b) distinct resources, routed"),
+        ] {
+            println!(
+                "  {} ≥ 0.9× the durable floor, {name}, {gen}: {:.2}",
+                check(ab(i) >= 0.9),
+                ab(i)
+            );
+        }
+    }
     println!(
         "  {} p99 < 5 ms at 1,000 ev/s: {p99:.2} ms",
         check(p99 < 5.0)
