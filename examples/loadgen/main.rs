@@ -24,13 +24,13 @@ mod floors;
 mod load;
 mod procs;
 mod slack;
+mod storms;
 mod wrk;
 
 use load::{load, signed, Outcome};
 
 use procs::{status_kb, Foreign, Proc};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Opts {
     events: usize,
@@ -318,7 +318,7 @@ fn run(o: Opts) {
                 resource(if distinct { i } else { 7 })
             });
             for target in Target::ALL {
-                let (ok, kb) = storm(&o, &mock, target, name, events.clone());
+                let (ok, kb) = storms::storm(&o, &mock, target, name, events.clone());
                 storms_ok &= ok;
                 if target == Target::Twilert {
                     storm_peak_kb = storm_peak_kb.max(kb);
@@ -327,7 +327,7 @@ fn run(o: Opts) {
         }
     }
 
-    let backlog_p99 = (o.backlog > 0).then(|| backlog(&o));
+    let backlog_p99 = (o.backlog > 0).then(|| storms::backlog(&o));
 
     let tw = |f: fn(&Sample) -> f64| med(Target::Twilert, f);
     let check = |ok: bool| if ok { "✔" } else { "✘" };
@@ -382,91 +382,4 @@ fn run(o: Opts) {
         "  {} start-up < 200 ms: {start:.0} ms",
         check(start < 200.0)
     );
-}
-
-/// A long outage: `o.backlog` alerts wait on a retry backoff (Slack unreachable),
-/// then ingest at a fixed 1,000/s is measured. Returns the median p99 (ms).
-fn backlog(o: &Opts) -> f64 {
-    println!(
-        "\nlong outage: {} notifications waiting on retry, then 1,000 ev/s for {} s:",
-        o.backlog, o.rate_secs
-    );
-    let mut p99s = vec![];
-    for rep in 0..o.repeat {
-        let dir = tempfile::tempdir().expect("tempdir");
-        // Slack at a closed port: every alert fails at once and waits a minute.
-        let dead = procs::free_port();
-        let p = procs::twilert_with(
-            &o.bin,
-            dir.path(),
-            dead,
-            "5m",
-            "rate_limit = \"100000/s\"\nburst = 100000\n[delivery]\ninitial_backoff = \"60s\"\nmax_backoff = \"10m\"",
-        );
-        let waiting = signed(o.backlog, "11200", resource);
-        let filled = load(p.port, waiting, o.connections, 0);
-        // Let every alert be tried once, so all of them wait on their backoff.
-        std::thread::sleep(Duration::from_secs(3));
-        let events = signed(1000 * o.rate_secs as usize, "11200", |i| resource(i % 50));
-        let fixed = load(p.port, events, o.connections, 1000);
-        println!(
-            "  run {} backlog of {} ({} errors) | 1000/s p50 {:.2} ms p99 {:.2} ms ({} errors) | RSS peak {} KB",
-            rep + 1,
-            filled.events,
-            filled.errors,
-            fixed.p50_ms,
-            fixed.p99_ms,
-            fixed.errors,
-            status_kb(p.pid(), "VmHWM:")
-        );
-        p99s.push(fixed.p99_ms);
-    }
-    median(p99s)
-}
-
-/// One storm against one target; for twilert, waits until the mock Slack has
-/// heard about every accepted event. Returns (accounted for, peak RSS KB).
-fn storm(
-    o: &Opts,
-    mock: &slack::MockSlack,
-    target: Target,
-    name: &str,
-    events: Arc<Vec<load::Signed>>,
-) -> (bool, u64) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    mock.counts.reset();
-    let p = target.start(o, dir.path(), mock.port, "2s");
-    let r = load(p.port, events, o.connections, 0);
-    let mut line = format!(
-        "  {name:<19} {:<14} {:>6.0} ev/s accepted ({} errors, p99 {:.2} ms)",
-        target.name(),
-        r.rate(),
-        r.errors,
-        r.p99_ms
-    );
-    let mut ok = r.errors == 0;
-    if target == Target::Twilert {
-        // Digests go out at the window's end; a folded backlog drains at Slack's 1/s.
-        let expected = (r.events - r.errors) as u64;
-        let t = Instant::now();
-        while mock.counts.events() < expected && t.elapsed() < Duration::from_secs(60) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let c = &mock.counts;
-        ok &= c.events() == expected;
-        line +=
-            &format!(
-            "; Slack: {} messages for {} events ({} alerts + {} in {} digests) after {:.1} s {}",
-            c.messages(),
-            c.events(),
-            slack::Counts::get(&c.alerts),
-            slack::Counts::get(&c.digested),
-            slack::Counts::get(&c.digests),
-            t.elapsed().as_secs_f64(),
-            if ok { "✔" } else { "✘ not all accounted for" }
-        );
-    }
-    let peak = status_kb(p.pid(), "VmHWM:");
-    println!("{line}; peak RSS {:.1} MB", peak as f64 / 1024.0);
-    (ok, peak)
 }
