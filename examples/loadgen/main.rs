@@ -124,7 +124,7 @@ fn main() {
             // The wrk script's body (scripts/bench/wrk-event.lua), its length on stderr.
             let body = load::template("11200");
             eprintln!("{} bytes", body.len());
-            println!("{body}");
+            print!("{body}");
         }
         Some("slack") => {
             // A mock Slack for profiling by hand: prints what it has heard, every second.
