@@ -16,15 +16,49 @@ pub type Signed = (Bytes, String);
 /// A Debugger event as Twilio posts it (cf. tests/api/helpers.rs): an 11200 with
 /// its webhook request and response, form-encoded, signed over the public URL.
 fn event(n: usize, run: u64, code: &str, resource: &str) -> Signed {
+    let params = form(&format!("NO{run:016x}{n:016x}"), code, resource);
+    let sig = signature::compute(TOKEN, PUBLIC_URL, &params);
+    let body = serde_urlencoded::to_string(&params).unwrap_or_default();
+    (Bytes::from(body), sig)
+}
+
+/// The Sid and resource placeholders of [`template`]: 32 characters each, like
+/// the hex digits after `NO`/`CA` they stand for, and unchanged by form encoding.
+pub const SID_SLOT: &str = "SSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSS";
+pub const RESOURCE_SLOT: &str = "RRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRR";
+
+/// The same event's form body with placeholders for the wrk script
+/// (scripts/bench/wrk-event.lua) to fill per request: the same bytes and length
+/// as [`event`]'s bodies once filled.
+pub fn template(code: &str) -> String {
+    let params = form(
+        &format!("NO{SID_SLOT}"),
+        code,
+        &format!("CA{RESOURCE_SLOT}"),
+    );
+    serde_urlencoded::to_string(&params).unwrap_or_default()
+}
+
+fn form(sid: &str, code: &str, resource: &str) -> Vec<(String, String)> {
+    // A realistic 11200 for an inbound call: the form body is 1,988 bytes.
     let payload = serde_json::json!({
         "resource_sid": resource, "service_sid": null, "error_code": code,
-        "more_info": {"Msg": "An attempt to retrieve content from https://example.com/voice returned the HTTP status code 502", "sourceComponent": "14100"},
+        "more_info": {"Msg": "An attempt to retrieve content from https://example.com/voice/answer returned the HTTP status code 502",
+            "sourceComponent": "14100", "ErrorCode": code, "LogLevel": "ERROR", "url": "https://example.com/voice/answer"},
         "webhook": {"type": "application/x-www-form-urlencoded",
-            "request": {"method": "POST", "url": "https://example.com/voice", "headers": {"User-Agent": "TwilioProxy/1.1"}, "parameters": {"CallSid": resource}},
-            "response": {"status_code": 502, "headers": {"Content-Type": "text/html"}, "body": "<html>Bad Gateway</html>"}}
+            "request": {"method": "POST", "url": "https://example.com/voice/answer",
+                "headers": {"User-Agent": "TwilioProxy/1.1", "X-Twilio-Signature": "unused"},
+                "parameters": {"AccountSid": "AC00000000000000000000000000000001", "ApiVersion": "2010-04-01",
+                    "CallSid": resource, "CallStatus": "ringing", "Called": "+15005550001",
+                    "CalledCity": "SAN FRANCISCO", "CalledCountry": "US", "CalledState": "CA", "CalledZip": "94105",
+                    "Caller": "+15005550006", "CallerCity": "BERKELEY", "CallerCountry": "US", "CallerState": "CA",
+                    "CallerZip": "94612", "Direction": "inbound", "From": "+15005550006", "To": "+15005550001"}},
+            "response": {"status_code": 502,
+                "headers": {"Content-Type": "text/html", "Date": "Thu, 26 Nov 2026 10:00:00 GMT", "Server": "Apache"},
+                "body": "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1><hr>Apache</body></html>"}}
     });
-    let params: Vec<(String, String)> = vec![
-        ("Sid".into(), format!("NO{run:016x}{n:016x}")),
+    vec![
+        ("Sid".into(), sid.into()),
         (
             "AccountSid".into(),
             "AC00000000000000000000000000000001".into(),
@@ -34,10 +68,7 @@ fn event(n: usize, run: u64, code: &str, resource: &str) -> Signed {
         ("Level".into(), "ERROR".into()),
         ("PayloadType".into(), "application/json".into()),
         ("Payload".into(), payload.to_string()),
-    ];
-    let sig = signature::compute(TOKEN, PUBLIC_URL, &params);
-    let body = serde_urlencoded::to_string(&params).unwrap_or_default();
-    (Bytes::from(body), sig)
+    ]
 }
 
 /// `n` pre-signed events of one code; Sids are unique within the set (every target

@@ -4,28 +4,35 @@
 //!
 //! ```sh
 //! cargo build --release --bin twilert --example loadgen
-//! target/release/examples/loadgen run [--events N] [--storm N] [--connections C]
+//! target/release/examples/loadgen run [--quick] [--events N] [--storm N] [--connections C]
 //!                                     [--rate-seconds S] [--repeat R] [--backlog N] [--bin PATH]
+//!                                     [--rounds R] [--wrk-seconds S] [--wrk-warmup S]
+//!                                     [--wrk-threads T] [--lua PATH] [--no-cases | --cases-only]
 //! target/release/examples/loadgen load --port P [--events N] [--resources K]  # a running service
 //! target/release/examples/loadgen slack --port N               # a mock Slack, for profiling
 //! target/release/examples/loadgen console [--events N] [--keep S] # console pages at N stored events
 //! target/release/examples/loadgen --floor http|durable --port N [--db PATH]
 //! ```
-//! Per repetition, each target starts fresh (new process, new store) and gets the
+//! First the ingest cases (cases.rs): wrk and this program's load against twilert
+//! and the durable floor, signatures off, alternating rounds, three cases.
+//! Then per repetition, each target starts fresh (new process, new store) and gets the
 //! maximum-rate load, then a fixed 1,000 events/s; then each gets a storm of one
 //! code on one resource and one over distinct resources. The mock Slack checks
 //! that twilert's messages account for every storm event.
 
+mod cases;
 mod console;
 mod floors;
 mod load;
 mod procs;
 mod slack;
+mod storms;
+mod wrk;
 
 use load::{load, signed, Outcome};
+
 use procs::{status_kb, Foreign, Proc};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Opts {
     events: usize,
@@ -36,6 +43,9 @@ struct Opts {
     /// Notifications left waiting on retry for the long-outage phase (0: skip it).
     backlog: usize,
     bin: String,
+    /// The ingest cases (`None`: `--no-cases`), and whether to stop after them.
+    cases: Option<cases::CaseOpts>,
+    cases_only: bool,
 }
 
 fn main() {
@@ -56,18 +66,42 @@ fn main() {
     let legacy = args.get(1).and_then(|a| a.strip_prefix("floor-"));
     if let Some(kind) = arg("--floor").or(legacy.map(str::to_string)) {
         let db = arg("--db").unwrap_or_else(|| "/tmp/twilert-floor.db".into());
-        return floors::run(&kind, num("--port", 9101) as u16, &db);
+        let verify = !args.iter().any(|a| a == "--no-verify");
+        return floors::run(&kind, num("--port", 9101) as u16, &db, verify);
     }
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    // --quick: every phase, shorter (explicit flags still win).
+    let q = |quick: usize, full: usize| if flag("--quick") { quick } else { full };
     match args.get(1).map(String::as_str) {
-        Some("run") => run(Opts {
-            events: num("--events", 40_000),
-            storm: num("--storm", 100_000),
-            connections: num("--connections", num("--concurrency", 32)),
-            rate_secs: num("--rate-seconds", 5) as u64,
-            repeat: num("--repeat", 3).max(1),
-            backlog: num("--backlog", 10_000),
-            bin: arg("--bin").unwrap_or_else(|| "target/release/twilert".into()),
-        }),
+        Some("run") => {
+            let connections = num("--connections", num("--concurrency", 32));
+            let bin = arg("--bin").unwrap_or_else(|| "target/release/twilert".into());
+            let wrk = wrk::available().then(|| wrk::Wrk {
+                threads: num("--wrk-threads", 2),
+                connections,
+                warmup_secs: num("--wrk-warmup", q(1, 2)) as u64,
+                secs: num("--wrk-seconds", q(3, 8)) as u64,
+                lua: arg("--lua").unwrap_or_else(|| "scripts/bench/wrk-event.lua".into()),
+            });
+            let cases = (!flag("--no-cases")).then(|| cases::CaseOpts {
+                rounds: num("--rounds", q(1, 3)).max(1),
+                events: num("--events", q(10_000, 40_000)),
+                connections,
+                wrk,
+                bin: bin.clone(),
+            });
+            run(Opts {
+                events: num("--events", q(10_000, 40_000)),
+                storm: num("--storm", q(20_000, 100_000)),
+                connections,
+                rate_secs: num("--rate-seconds", q(2, 5)) as u64,
+                repeat: num("--repeat", q(1, 3)).max(1),
+                backlog: num("--backlog", q(2_000, 10_000)),
+                bin,
+                cases,
+                cases_only: flag("--cases-only"),
+            })
+        }
         Some("load") => {
             // --resources 0: every event on its own resource (a distinct-resources storm).
             let k = num("--resources", 50);
@@ -88,6 +122,12 @@ fn main() {
                 r.errors
             );
         }
+        Some("template") => {
+            // The wrk script's body (scripts/bench/wrk-event.lua), its length on stderr.
+            let body = load::template("11200");
+            eprintln!("{} bytes", body.len());
+            print!("{body}");
+        }
         Some("console") => console::run(
             num("--events", 1_000_000),
             &arg("--bin").unwrap_or_else(|| "target/release/twilert".into()),
@@ -105,7 +145,8 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: loadgen run [--events N] [--storm N] [--connections C] [--rate-seconds S] [--repeat R] [--bin PATH]\n       \
+                "usage: loadgen run [--quick] [--events N] [--storm N] [--connections C] [--rate-seconds S] [--repeat R] [--backlog N] [--bin PATH]\n                   \
+                 [--rounds R] [--wrk-seconds S] [--wrk-warmup S] [--wrk-threads T] [--lua PATH] [--no-cases | --cases-only]\n       \
                  loadgen load --port P [--events N] [--connections C] [--resources K]\n       \
                  loadgen slack --port N\n       \
                  loadgen --floor http|durable --port N [--db PATH]"
@@ -115,7 +156,7 @@ fn main() {
     }
 }
 
-fn resource(i: usize) -> String {
+pub fn resource(i: usize) -> String {
     format!("CA{i:032x}")
 }
 
@@ -155,7 +196,7 @@ struct Sample {
     startup: Duration,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
@@ -178,6 +219,16 @@ fn run(o: Opts) {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').take(3).collect::<Vec<_>>().join(" "),
     );
+    let case_ratios = o
+        .cases
+        .as_ref()
+        .map(|c| cases::run(c, mock.port))
+        .unwrap_or_default();
+    let ab = |i: usize| case_ratios.get(i).copied().unwrap_or(f64::NAN);
+    if o.cases_only {
+        return;
+    }
+    println!("\nsignatures checked, 50 resources, the loadgen:");
     let max_events = signed(o.events, "11200", |i| resource(i % 50));
     let rate_events = signed(1000 * o.rate_secs as usize, "11200", |i| resource(i % 50));
 
@@ -274,7 +325,7 @@ fn run(o: Opts) {
                 resource(if distinct { i } else { 7 })
             });
             for target in Target::ALL {
-                let (ok, kb) = storm(&o, &mock, target, name, events.clone());
+                let (ok, kb) = storms::storm(&o, &mock, target, name, events.clone());
                 storms_ok &= ok;
                 if target == Target::Twilert {
                     storm_peak_kb = storm_peak_kb.max(kb);
@@ -283,7 +334,7 @@ fn run(o: Opts) {
         }
     }
 
-    let backlog_p99 = (o.backlog > 0).then(|| backlog(&o));
+    let backlog_p99 = (o.backlog > 0).then(|| storms::backlog(&o));
 
     let tw = |f: fn(&Sample) -> f64| med(Target::Twilert, f);
     let check = |ok: bool| if ok { "✔" } else { "✘" };
@@ -298,6 +349,23 @@ fn run(o: Opts) {
         check(rate >= 20_000.0)
     );
     println!("  {} ≥ 0.9× the durable floor: {r:.2}", check(r >= 0.9));
+    if o.cases.is_some() {
+        let gen = if o.cases.as_ref().is_some_and(|c| c.wrk.is_some()) {
+            "wrk"
+        } else {
+            "loadgen"
+        };
+        for (i, name) in [
+            (0, "(a) one resource, muted"),
+            (1, "(b) distinct resources, routed"),
+        ] {
+            println!(
+                "  {} ≥ 0.9× the durable floor, {name}, {gen}: {:.2}",
+                check(ab(i) >= 0.9),
+                ab(i)
+            );
+        }
+    }
     println!(
         "  {} p99 < 5 ms at 1,000 ev/s: {p99:.2} ms",
         check(p99 < 5.0)
@@ -321,91 +389,4 @@ fn run(o: Opts) {
         "  {} start-up < 200 ms: {start:.0} ms",
         check(start < 200.0)
     );
-}
-
-/// A long outage: `o.backlog` alerts wait on a retry backoff (Slack unreachable),
-/// then ingest at a fixed 1,000/s is measured. Returns the median p99 (ms).
-fn backlog(o: &Opts) -> f64 {
-    println!(
-        "\nlong outage: {} notifications waiting on retry, then 1,000 ev/s for {} s:",
-        o.backlog, o.rate_secs
-    );
-    let mut p99s = vec![];
-    for rep in 0..o.repeat {
-        let dir = tempfile::tempdir().expect("tempdir");
-        // Slack at a closed port: every alert fails at once and waits a minute.
-        let dead = procs::free_port();
-        let p = procs::twilert_with(
-            &o.bin,
-            dir.path(),
-            dead,
-            "5m",
-            "rate_limit = \"100000/s\"\nburst = 100000\n[delivery]\ninitial_backoff = \"60s\"\nmax_backoff = \"10m\"",
-        );
-        let waiting = signed(o.backlog, "11200", resource);
-        let filled = load(p.port, waiting, o.connections, 0);
-        // Let every alert be tried once, so all of them wait on their backoff.
-        std::thread::sleep(Duration::from_secs(3));
-        let events = signed(1000 * o.rate_secs as usize, "11200", |i| resource(i % 50));
-        let fixed = load(p.port, events, o.connections, 1000);
-        println!(
-            "  run {} backlog of {} ({} errors) | 1000/s p50 {:.2} ms p99 {:.2} ms ({} errors) | RSS peak {} KB",
-            rep + 1,
-            filled.events,
-            filled.errors,
-            fixed.p50_ms,
-            fixed.p99_ms,
-            fixed.errors,
-            status_kb(p.pid(), "VmHWM:")
-        );
-        p99s.push(fixed.p99_ms);
-    }
-    median(p99s)
-}
-
-/// One storm against one target; for twilert, waits until the mock Slack has
-/// heard about every accepted event. Returns (accounted for, peak RSS KB).
-fn storm(
-    o: &Opts,
-    mock: &slack::MockSlack,
-    target: Target,
-    name: &str,
-    events: Arc<Vec<load::Signed>>,
-) -> (bool, u64) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    mock.counts.reset();
-    let p = target.start(o, dir.path(), mock.port, "2s");
-    let r = load(p.port, events, o.connections, 0);
-    let mut line = format!(
-        "  {name:<19} {:<14} {:>6.0} ev/s accepted ({} errors, p99 {:.2} ms)",
-        target.name(),
-        r.rate(),
-        r.errors,
-        r.p99_ms
-    );
-    let mut ok = r.errors == 0;
-    if target == Target::Twilert {
-        // Digests go out at the window's end; a folded backlog drains at Slack's 1/s.
-        let expected = (r.events - r.errors) as u64;
-        let t = Instant::now();
-        while mock.counts.events() < expected && t.elapsed() < Duration::from_secs(60) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let c = &mock.counts;
-        ok &= c.events() == expected;
-        line +=
-            &format!(
-            "; Slack: {} messages for {} events ({} alerts + {} in {} digests) after {:.1} s {}",
-            c.messages(),
-            c.events(),
-            slack::Counts::get(&c.alerts),
-            slack::Counts::get(&c.digested),
-            slack::Counts::get(&c.digests),
-            t.elapsed().as_secs_f64(),
-            if ok { "✔" } else { "✘ not all accounted for" }
-        );
-    }
-    let peak = status_kb(p.pid(), "VmHWM:");
-    println!("{line}; peak RSS {:.1} MB", peak as f64 / 1024.0);
-    (ok, peak)
 }

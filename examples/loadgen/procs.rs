@@ -41,7 +41,8 @@ pub fn status_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU ticks (user + system) of a process, all its threads.
+/// CPU ticks (user + system) of a process, all its threads; for `self`, with
+/// its finished children's (wrk).
 fn proc_ticks(pid: &str) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the `(comm)`, which may hold spaces: state is field 3, utime 14, stime 15.
@@ -50,7 +51,12 @@ fn proc_ticks(pid: &str) -> u64 {
         .split_whitespace()
         .map(|v| v.parse().unwrap_or(0))
         .collect();
-    f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+    let children = if pid == "self" { 13..15 } else { 0..0 };
+    f.get(11).copied().unwrap_or(0)
+        + f.get(12).copied().unwrap_or(0)
+        + children
+            .map(|i| f.get(i).copied().unwrap_or(0))
+            .sum::<u64>()
 }
 
 /// Busy CPU ticks of the whole machine (everything but idle and iowait).
@@ -152,6 +158,19 @@ pub fn twilert(bin: &str, dir: &Path, slack_port: u16, window: &str) -> Proc {
 /// As [`twilert`], with `extra` lines appended (TOML that completes the Slack
 /// channel table, then may open further sections).
 pub fn twilert_with(bin: &str, dir: &Path, slack_port: u16, window: &str, extra: &str) -> Proc {
+    twilert_cfg(bin, dir, slack_port, window, "", extra)
+}
+
+/// As [`twilert_with`], with `twilio` lines added to the `[twilio]` table
+/// (`verify_signature = false` for the wrk cases).
+pub fn twilert_cfg(
+    bin: &str,
+    dir: &Path,
+    slack_port: u16,
+    window: &str,
+    twilio: &str,
+    extra: &str,
+) -> Proc {
     let port = free_port();
     let admin = free_port();
     let cfg = format!(
@@ -162,6 +181,7 @@ listen = "127.0.0.1:{admin}"
 [twilio]
 public_url = "{PUBLIC_URL}"
 auth_tokens = ["{TOKEN}"]
+{twilio}
 [store]
 path = "{db}"
 [defaults]
@@ -188,9 +208,15 @@ url = "http://127.0.0.1:{slack_port}/services/T/B/X"
 
 /// A reference handler: this binary, re-executed as `--floor http|durable`.
 pub fn floor(kind: &str, dir: &Path) -> Proc {
+    floor_with(kind, dir, &[])
+}
+
+/// As [`floor`], with extra flags (`--no-verify`).
+pub fn floor_with(kind: &str, dir: &Path, flags: &[&str]) -> Proc {
     let port = free_port();
     let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
     cmd.args(["--floor", kind, "--port", &port.to_string(), "--db"])
-        .arg(dir.join("floor.db"));
+        .arg(dir.join("floor.db"))
+        .args(flags);
     spawn(cmd, port, &format!("the {kind} floor"))
 }
