@@ -15,19 +15,16 @@ pub(super) fn ingest_one(
     groups: &mut Groups,
     rt: &Runtime,
     ev: &DebuggerEvent,
+    body: &str,
     now: i64,
     out: &mut BatchOutcome,
 ) -> Result<Accepted, StoreError> {
-    let body = ev.to_stored_json().map_err(|e| StoreError::Corrupt {
-        what: "event".into(),
-        message: e.to_string(),
-    })?;
     let product = crate::product::of_event(&rt.catalog, ev);
     let matches = rt.router.routes_for(&RouteInput::from_event(ev, product));
     let row = crate::store::EventRow {
         sid: ev.sid.as_str(),
         received_at_ms: ev.received_at_ms,
-        body: &body,
+        body,
         error_code: ev.error_code().map(|c| c.0),
         resource_sid: ev.resource_sid(),
         level: Some(ev.level.as_str()),

@@ -79,14 +79,31 @@ pub enum DispatchError {
     Stopped,
 }
 
+/// An event on its way to the engine with its stored JSON, serialized on the
+/// caller's (HTTP worker's) thread: the engine thread is serial, every batch waits
+/// for it, so work that can happen before it does.
+pub(crate) struct Incoming {
+    event: DebuggerEvent,
+    body: String,
+}
+
+impl Incoming {
+    fn new(event: DebuggerEvent) -> Result<Incoming, DispatchError> {
+        let body = event
+            .to_stored_json()
+            .map_err(|e| DispatchError::Store(format!("event {}: {e}", event.sid)))?;
+        Ok(Incoming { event, body })
+    }
+}
+
 enum Command {
     Ingest {
-        event: Box<DebuggerEvent>,
+        event: Box<Incoming>,
         reply: oneshot::Sender<Result<Accepted, DispatchError>>,
     },
     /// Several events that commit together or not at all (an Event Streams request).
     IngestBatch {
-        events: Vec<DebuggerEvent>,
+        events: Vec<Incoming>,
         reply: oneshot::Sender<Result<Vec<Accepted>, DispatchError>>,
     },
     Settle {
@@ -144,7 +161,7 @@ impl Dispatcher {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Ingest {
-                event: Box::new(event),
+                event: Box::new(Incoming::new(event)?),
                 reply,
             })
             .map_err(|_| DispatchError::Stopped)?;
@@ -157,6 +174,10 @@ impl Dispatcher {
         &self,
         events: Vec<DebuggerEvent>,
     ) -> Result<Vec<Accepted>, DispatchError> {
+        let events = events
+            .into_iter()
+            .map(Incoming::new)
+            .collect::<Result<Vec<_>, _>>()?;
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::IngestBatch { events, reply })
@@ -241,6 +262,14 @@ pub fn spawn<O: Outbox>(
     let mut groups = Groups::new();
     groups.restore(store.load_groups()?);
     let (tx, rx) = mpsc::unbounded_channel();
+    let (free, freed) = std::sync::mpsc::channel::<Vec<Box<Incoming>>>();
+    std::thread::Builder::new()
+        .name("twilert-free".into())
+        .spawn(move || freed.iter().for_each(drop))
+        .map_err(|e| StoreError::Corrupt {
+            what: "free thread".into(),
+            message: e.to_string(),
+        })?;
     let engine = Engine {
         store,
         groups,
@@ -250,6 +279,7 @@ pub fn spawn<O: Outbox>(
         metrics,
         last_error: None,
         recovered: false,
+        free,
     };
     let handle = std::thread::Builder::new()
         .name("twilert-dispatch".into())
@@ -272,6 +302,10 @@ struct Engine<O: Outbox> {
     last_error: Option<String>,
     /// A copy of a deleted store file's contents was written (once).
     recovered: bool,
+    /// Where applied events go to be freed (a thread of their own). Boxed as they
+    /// arrived: moving the box moves a pointer, and the box is what is freed there.
+    #[allow(clippy::vec_box)]
+    free: std::sync::mpsc::Sender<Vec<Box<Incoming>>>,
 }
 
 /// Replies held until the batch commits.
@@ -291,6 +325,10 @@ struct BatchOutcome {
     woken: BTreeSet<String>,
     /// Counter increments to apply after commit.
     metric_incs: MetricIncs,
+    /// Events applied: freed on another thread (freeing is measurable work on the
+    /// serial engine thread).
+    #[allow(clippy::vec_box)]
+    done: Vec<Box<Incoming>>,
 }
 
 /// Counter increments summed over a batch: (name, label) → label value → count.
@@ -377,17 +415,29 @@ impl<O: Outbox> Engine<O> {
                 delta: Counters::default(),
                 woken: BTreeSet::new(),
                 metric_incs: MetricIncs::default(),
+                done: Vec::new(),
             };
             for c in writes {
                 match c {
                     Command::Ingest { event, reply } => {
-                        let a = apply::ingest_one(b, groups, &rt, &event, now, &mut out)?;
+                        let a = apply::ingest_one(
+                            b,
+                            groups,
+                            &rt,
+                            &event.event,
+                            &event.body,
+                            now,
+                            &mut out,
+                        )?;
                         replies.push(Reply::Ingest(reply, a));
+                        out.done.push(event);
                     }
                     Command::IngestBatch { events, reply } => {
                         let mut answers = Vec::with_capacity(events.len());
-                        for event in &events {
-                            answers.push(apply::ingest_one(b, groups, &rt, event, now, &mut out)?);
+                        for e in &events {
+                            answers.push(apply::ingest_one(
+                                b, groups, &rt, &e.event, &e.body, now, &mut out,
+                            )?);
                         }
                         replies.push(Reply::IngestBatch(reply, answers));
                     }
@@ -423,7 +473,8 @@ impl<O: Outbox> Engine<O> {
             Ok(out)
         });
         match result {
-            Ok(out) => {
+            Ok(mut out) => {
+                let _ = self.free.send(std::mem::take(&mut out.done));
                 self.write_succeeded();
                 for ((name, label), values) in out.metric_incs.0 {
                     for (value, n) in values {

@@ -12,6 +12,34 @@ use rusqlite::{params, OptionalExtension};
 /// Operations inside one write transaction.
 pub struct Batch<'a> {
     pub(super) tx: &'a rusqlite::Transaction<'a>,
+    /// Events per (minute, error code) counted in this batch, written once at its
+    /// end (`flush`) instead of one upsert per event.
+    pub(super) minutes: std::cell::RefCell<std::collections::HashMap<(i64, u32), i64>>,
+}
+
+impl<'a> Batch<'a> {
+    pub(super) fn new(tx: &'a rusqlite::Transaction<'a>) -> Batch<'a> {
+        Batch {
+            tx,
+            minutes: Default::default(),
+        }
+    }
+
+    /// Writes what the batch accumulated; called before the commit.
+    pub(super) fn flush(&self) -> Result<()> {
+        let minutes = std::mem::take(&mut *self.minutes.borrow_mut());
+        if minutes.is_empty() {
+            return Ok(());
+        }
+        let mut st = self.tx.prepare_cached(
+            "INSERT INTO event_minutes (minute, error_code, count) VALUES (?1, ?2, ?3)
+             ON CONFLICT(minute, error_code) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((minute, code), n) in minutes {
+            st.execute(params![minute, code, n])?;
+        }
+        Ok(())
+    }
 }
 
 impl OutboxTx for Batch<'_> {

@@ -273,7 +273,10 @@ impl Outbox for Store {
     fn batch<T>(&mut self, f: impl FnOnce(&Batch<'_>) -> Result<T>) -> Result<T> {
         self.identity.check()?;
         let tx = self.conn.transaction()?;
-        let out = f(&Batch { tx: &tx })?;
+        let b = Batch::new(&tx);
+        let out = f(&b)?;
+        b.flush()?;
+        drop(b);
         tx.commit()?;
         Ok(out)
     }

@@ -38,15 +38,14 @@ impl Batch<'_> {
             e.route
         ])? == 1;
         if new {
-            self.tx
-                .prepare_cached(
-                    "INSERT INTO event_minutes (minute, error_code, count) VALUES (?1, ?2, 1)
-                     ON CONFLICT(minute, error_code) DO UPDATE SET count = count + 1",
-                )?
-                .execute(params![
+            *self
+                .minutes
+                .borrow_mut()
+                .entry((
                     e.received_at_ms.div_euclid(60_000),
-                    e.error_code.unwrap_or(0)
-                ])?;
+                    e.error_code.unwrap_or(0),
+                ))
+                .or_default() += 1;
         }
         Ok(new)
     }
