@@ -242,10 +242,6 @@ impl Store {
         backup.run_to_completion(256, std::time::Duration::from_millis(0), None)?;
         Ok(())
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl Outbox for Store {
