@@ -109,6 +109,26 @@ mod tests {
     }
 
     #[test]
+    fn a_resolved_notice_replies_in_the_alerts_thread() {
+        let samples = sample_notifications();
+        let first = samples
+            .iter()
+            .find(|(_, n)| n.digest.is_none() && n.resolved.is_none())
+            .expect("an alert")
+            .1
+            .clone();
+        let mut resolved = first.clone();
+        resolved.resolved = Some(crate::notification::ResolvedNote {
+            quiet_since_ms: 5,
+            events: 3,
+        });
+        let a = thread_ids(&first, "example.com");
+        let r = thread_ids(&resolved, "example.com");
+        assert_eq!(r.thread_root.as_deref(), Some(a.message_id.as_str()));
+        assert!(r.message_id.contains(".resolved-5@"), "{}", r.message_id);
+    }
+
+    #[test]
     fn message_id_domains() {
         assert_eq!(ascii_domain("Example.COM"), "example.com");
         assert_eq!(ascii_domain("bücher.example"), "xn--bcher-kva.example");
