@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the payload validators and checkers it needs
-# (scripts/test-deps.sh: idempotent, nothing outside target/ and node_modules/),
-# then runs every test. Leaves `git status` clean.
+# (scripts/test-deps.sh: idempotent; Python packages in target/test-venv, npm ones
+# in tests/validators/node_modules, and — as root, when missing — Debian's chromium
+# and chromium-driver for the console's browser tests), then runs every test.
+# Leaves `git status` clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sh scripts/test-deps.sh
