@@ -327,6 +327,11 @@ impl Outbox for Store {
             "DELETE FROM events WHERE received_at < ?1 AND sid NOT IN (SELECT event_sid FROM notifications)",
             [before_ms],
         )?;
+        // The overview chart's per-minute counts age out with the events.
+        n += tx.execute(
+            "DELETE FROM event_minutes WHERE minute < ?1",
+            [before_ms.div_euclid(60_000)],
+        )?;
         tx.commit()?;
         Ok(n)
     }

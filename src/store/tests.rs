@@ -181,3 +181,24 @@ fn a_first_release_store_is_migrated_in_place() {
         .unwrap();
     assert_eq!(v, schema::VERSION.to_string());
 }
+
+#[test]
+fn prune_ages_out_the_charts_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut s = Store::open(&path).unwrap();
+    s.batch(|b| b.insert_event(&row("NOa", 1_000)).map(|_| ()))
+        .unwrap();
+    s.batch(|b| b.insert_event(&row("NOb", 3_600_000)).map(|_| ()))
+        .unwrap();
+    s.prune(3_000_000).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let minutes: Vec<i64> = conn
+        .prepare("SELECT minute FROM event_minutes ORDER BY minute")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(minutes, [60], "the minute of the pruned event is gone");
+}
