@@ -158,6 +158,8 @@ fn detail_body(ctl: &Control, d: &api::EventDetail) -> String {
     row("sid", &s.sid);
     row("received", &time(Some(s.received_at_ms)));
     if let Some(ev) = &d.event {
+        // Which path it came by: the Debugger webhook or Event Streams.
+        row("source", ev.source.as_str());
         row("account", ev.account_sid.as_str());
         row("timestamp", ev.timestamp.as_deref().unwrap_or("-"));
         row("level", ev.level.as_str());

@@ -134,6 +134,7 @@ async fn the_api_needs_the_token_pages_by_keyset_and_names_bad_filters() {
     let (status, one) = app.api(&format!("/api/v1/events/{}", sid(2))).await;
     assert_eq!(status, 200, "{one}");
     assert_eq!(one["routes"][0]["route"], "voice");
+    assert_eq!(one["stored"]["source"], "debugger", "which path it came by");
     assert!(
         eventually(Duration::from_secs(5), || async {
             let (_, one) = app.api(&format!("/api/v1/events/{}", sid(2))).await;
@@ -374,6 +375,7 @@ async fn console_in_a_browser() {
         b.text("#f-resource").await,
         "<img src=x onerror=\"window.__pwned=2\">"
     );
+    assert_eq!(b.text("#f-source").await, "debugger");
     assert!(b
         .text("#f-more-info")
         .await
