@@ -16,6 +16,7 @@ macro_rules! out {
 mod check;
 mod dead_letters;
 pub(crate) mod event_file;
+mod events;
 pub(crate) mod route;
 mod send_test;
 
@@ -83,6 +84,24 @@ pub enum Command {
     DeadLetters(DeadLetterCommand),
     /// Create or upgrade the store's schema, then exit (every start does the same).
     Migrate,
+    /// Recent events, newest first, with the route and the path each came by.
+    Events {
+        /// Only this error code.
+        #[arg(long)]
+        code: Option<u32>,
+        /// Only this resource Sid.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Only events received within this long ("1h", "30m").
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// `text` or `json`.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        output: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +145,22 @@ pub fn main() -> ExitCode {
             dead_letters::retry(&cli.config, id, all)
         }
         Command::Migrate => migrate(&cli.config),
+        Command::Events {
+            code,
+            resource,
+            since,
+            limit,
+            output,
+        } => events::run(
+            &cli.config,
+            events::Query {
+                code,
+                resource,
+                since,
+                limit,
+                json: output == "json",
+            },
+        ),
     }
 }
 

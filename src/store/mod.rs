@@ -466,6 +466,10 @@ impl Views for Reader {
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
+
+    fn events(&self, filter: &EventFilter, limit: usize) -> Result<EventPage> {
+        Reader::events(self, filter, limit)
+    }
 }
 
 #[cfg(test)]

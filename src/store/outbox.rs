@@ -4,7 +4,9 @@
 //! embedded SQLite store (`Store`, `Batch`, `Reader` in this module's parent)
 //! is the first implementation. Errors are the store's own ([`StoreError`]).
 
-use super::{Counters, DeadLetter, EventRow, FoldBucket, Queued, Result, State};
+use super::{
+    Counters, DeadLetter, EventFilter, EventPage, EventRow, FoldBucket, Queued, Result, State,
+};
 use crate::group::GroupState;
 use crate::notification::Notification;
 
@@ -95,4 +97,6 @@ pub trait Queue: Send {
 pub trait Views: Send {
     fn dead_letters(&self) -> Result<Vec<DeadLetter>>;
     fn pending_count(&self, channel: &str) -> Result<u64>;
+    /// Events newest first, filtered, `limit` at most, with the next page's cursor.
+    fn events(&self, filter: &EventFilter, limit: usize) -> Result<EventPage>;
 }

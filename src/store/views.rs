@@ -74,6 +74,8 @@ pub struct EventSummary {
     pub resource_sid: Option<String>,
     pub level: Option<String>,
     pub route: Option<String>,
+    /// `debugger` or `event_streams`.
+    pub source: String,
 }
 
 /// A page of events, newest first; `next` is the cursor of the following page.
@@ -120,8 +122,10 @@ pub struct CodeSeries {
 /// Events a page filtered by resource looks at, at most (newest first from `before`).
 pub const RESOURCE_SCAN: i64 = 20_000;
 
-const SUMMARY: &str =
-    "SELECT id, sid, received_at, error_code, resource_sid, level, route FROM events";
+/// `source`: which path the event came by, read from the stored JSON of the rows
+/// returned only (events stored before the field existed came by the Debugger).
+const SUMMARY: &str = "SELECT id, sid, received_at, error_code, resource_sid, level, route,
+    COALESCE(json_extract(body, '$.source'), 'debugger') FROM events";
 
 fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventSummary> {
     Ok(EventSummary {
@@ -132,6 +136,7 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventSummary> {
         resource_sid: r.get(4)?,
         level: r.get(5)?,
         route: r.get(6)?,
+        source: r.get(7)?,
     })
 }
 

@@ -418,3 +418,50 @@ async fn bad_arrays_are_400_naming_the_event_and_field_and_unsigned_ones_403() {
     assert_eq!(post_events_signed(&app, "[]").await.status().as_u16(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn twilert_events_lists_which_path_each_event_came_by() {
+    let app = spawn_with(&config(), slack_answering(&[]).await, None).await;
+    app.send_event(1, "11200", &call_sid(1)).await;
+    let body = json!([error_log(2, "11200", &call_sid(2))]).to_string();
+    let (status, v) = status_json(post_events_signed(&app, &body).await).await;
+    assert_eq!(status, 200, "{v}");
+    let config = app.config_path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_twilert"))
+            .env_clear()
+            .arg("--config")
+            .arg(&config)
+            .args(["events", "--code", "11200", "--output", "json"])
+            .output()
+            .expect("run twilert events")
+    })
+    .await
+    .expect("join");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let seen: Vec<(String, String)> = page["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            (
+                e["sid"].as_str().unwrap_or("").to_string(),
+                e["source"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (sid(2), "event_streams".to_string()),
+            (sid(1), "debugger".to_string())
+        ],
+        "newest first, each with its path"
+    );
+    app.stop().await;
+}
