@@ -259,27 +259,20 @@ impl Groups {
 
     /// Counts `ev` into the open group `key`; false when no such group is open.
     pub fn count(&mut self, key: &str, ev: &DebuggerEvent, now: i64, primary: bool) -> bool {
-        let shared = self.map.get_key_value(key).map(|(k, _)| k.clone());
-        match (shared, self.map.get_mut(key)) {
-            (Some(k), Some(g)) => {
+        match touch(&mut self.map, &mut self.dirty, key) {
+            Some((_, g)) => {
                 g.count_event(ev, now);
                 g.accounted += u64::from(primary);
-                self.dirty.insert(k);
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
     /// Holds `ev` in the armed group `key` (below its threshold); returns how many
     /// primary events left the sliding window (`below_threshold`).
     pub fn hold(&mut self, key: &str, ev: &DebuggerEvent, now: i64, primary: bool) -> u64 {
-        let Some((k, g)) = self
-            .map
-            .get_key_value(key)
-            .map(|(k, _)| k.clone())
-            .zip(self.map.get_mut(key))
-        else {
+        let Some((k, g)) = touch(&mut self.map, &mut self.dirty, key) else {
             return 0;
         };
         let expired = g.expire_held(now);
@@ -294,9 +287,8 @@ impl Groups {
         }
         if let Some(end) = g.held_deadline() {
             g.window_end_ms = end;
-            self.deadlines.insert((end, k.clone()));
+            self.deadlines.insert((end, k));
         }
-        self.dirty.insert(k);
         expired
     }
 
@@ -304,12 +296,7 @@ impl Groups {
     /// group whose first alert was just sent (the held events are in that alert).
     /// Returns how many primary events had left the sliding window first.
     pub fn fire(&mut self, key: &str, now: i64) -> u64 {
-        let Some((k, g)) = self
-            .map
-            .get_key_value(key)
-            .map(|(k, _)| k.clone())
-            .zip(self.map.get_mut(key))
-        else {
+        let Some((k, g)) = touch(&mut self.map, &mut self.dirty, key) else {
             return 0;
         };
         let expired = g.expire_held(now);
@@ -320,17 +307,14 @@ impl Groups {
         g.count = 0;
         g.last_seen_ms = now;
         g.window_end_ms = now + g.window_ms;
-        self.deadlines.insert((g.window_end_ms, k.clone()));
-        self.dirty.insert(k);
+        self.deadlines.insert((g.window_end_ms, k));
         expired
     }
 
     /// Keeps a channel's receipt for the first alert of group `key` (if still open).
     pub fn set_receipt(&mut self, key: &str, channel: &str, receipt: crate::notification::Receipt) {
-        let shared = self.map.get_key_value(key).map(|(k, _)| k.clone());
-        if let (Some(k), Some(g)) = (shared, self.map.get_mut(key)) {
+        if let Some((_, g)) = touch(&mut self.map, &mut self.dirty, key) {
             g.receipts.entry(channel.to_string()).or_insert(receipt);
-            self.dirty.insert(k);
         }
     }
 
@@ -434,6 +418,18 @@ impl Groups {
             })
             .collect()
     }
+}
+
+/// The open group `key`, marked dirty (to be saved with the batch), with its shared
+/// key; `None` when no such group is open.
+fn touch<'a>(
+    map: &'a mut HashMap<Arc<str>, GroupState>,
+    dirty: &mut HashSet<Arc<str>>,
+    key: &str,
+) -> Option<(Arc<str>, &'a mut GroupState)> {
+    let k = map.get_key_value(key)?.0.clone();
+    dirty.insert(k.clone());
+    map.get_mut(key).map(|g| (k, g))
 }
 
 #[cfg(test)]

@@ -75,6 +75,16 @@ pub struct ThresholdNote {
     pub within_ms: i64,
 }
 
+/// `route|error_code=N` (`-` for an unreadable payload): what folding a backlog and
+/// the open-groups overflow group key by.
+pub fn route_code_key(route: &str, ev: &DebuggerEvent) -> String {
+    let code = ev
+        .error_code()
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "-".into());
+    format!("{route}|error_code={code}")
+}
+
 /// What folding a backlog needs of a notification, kept in columns beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoldSummary {
@@ -129,12 +139,7 @@ impl Notification {
     }
 
     pub fn fold_summary(&self) -> FoldSummary {
-        let code = self
-            .event
-            .error_code()
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "-".into());
-        let fold_key = format!("{}|error_code={code}", self.route);
+        let fold_key = route_code_key(&self.route, &self.event);
         match &self.digest {
             Some(d) => FoldSummary {
                 fold_key,

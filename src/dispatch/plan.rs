@@ -243,11 +243,10 @@ fn threshold_step(
 
 /// The group that takes a route's new groups of one error code past the cap.
 fn overflow_key(route: &CompiledRoute, ev: &DebuggerEvent) -> String {
-    let code = ev
-        .error_code()
-        .map(|c| c.to_string())
-        .unwrap_or_else(|| "-".into());
-    format!("{}|error_code={code}|overflow", route.name)
+    format!(
+        "{}|overflow",
+        crate::notification::route_code_key(&route.name, ev)
+    )
 }
 
 #[cfg(test)]

@@ -101,17 +101,23 @@ fn time(h: &Helper<'_>) -> Value {
     let Some(t) = parsed else {
         return Value::String(text_of(param(h, 0)));
     };
+    Value::String(format_time(t, format))
+}
+
+/// `2024-05-01 12:00:03 UTC` (`"time"`: `12:00:03 UTC`, `"date"`, `"iso"`): the
+/// `{{time}}` helper's forms, for built-in messages too.
+pub(crate) fn format_time(t: std::time::SystemTime, format: &str) -> String {
     let iso = humantime::format_rfc3339_seconds(t).to_string(); // 2024-05-01T12:00:03Z
     let (date, clock) = iso
         .trim_end_matches('Z')
         .split_once('T')
         .unwrap_or((&iso, ""));
-    Value::String(match format {
+    match format {
         "iso" => iso.clone(),
         "time" => format!("{clock} UTC"),
         "date" => date.to_string(),
         _ => format!("{date} {clock} UTC"),
-    })
+    }
 }
 
 /// `{{coalesce a b "—"}}`: the first non-empty value.

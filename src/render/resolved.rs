@@ -27,9 +27,11 @@ pub(crate) fn line(c: &Context, r: &ResolvedNote) -> String {
     format!(
         "✅ RESOLVED {}{on} — quiet since {} ({events}) · route {}",
         cut(&c.title, 150),
-        crate::clock::rfc3339(r.quiet_since_ms)
-            .replace('T', " ")
-            .replace('Z', " UTC"),
+        super::helpers::format_time(
+            std::time::UNIX_EPOCH
+                + std::time::Duration::from_millis(r.quiet_since_ms.max(0) as u64),
+            "",
+        ),
         c.route
     )
 }

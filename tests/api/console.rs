@@ -169,6 +169,15 @@ async fn the_api_needs_the_token_pages_by_keyset_and_names_bad_filters() {
     app.stop().await;
 }
 
+/// The CSRF token a page's form carries.
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token in the page:\n{page}"))
+        .to_string()
+}
+
 /// Logs in over plain HTTP: the session cookie (checked for its attributes).
 async fn login_cookie(app: &TestApp) -> String {
     let page = app
@@ -180,14 +189,7 @@ async fn login_cookie(app: &TestApp) -> String {
         .text()
         .await
         .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let csrf = csrf_of(&page);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -266,14 +268,7 @@ async fn console_forms_need_their_csrf_token_and_pages_their_session() {
         .text()
         .await
         .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let csrf = csrf_of(&page);
     let sid1 = sid(1);
     let r = client
         .post(format!("{}/ui/route-tester", app.admin_address))
