@@ -1,12 +1,10 @@
 //! The SQLite store's write transaction: everything the engine writes inside one
 //! batch (the [`OutboxTx`] operations).
 
-use super::{
-    parse_queued, read_queued, Counters, EventRow, FoldBucket, OutboxTx, Queued, Result, State,
-    StoreError,
-};
+use super::{parse_queued, read_queued};
 use crate::group::GroupState;
 use crate::notification::Notification;
+use crate::store::{Counters, EventRow, FoldBucket, OutboxTx, Queued, Result, State, StoreError};
 use rusqlite::{params, OptionalExtension};
 
 /// Operations inside one write transaction.

@@ -1,6 +1,7 @@
 use super::*;
 use crate::event::*;
 use crate::notification::{Digest, Notification};
+use crate::store::{EventRow, OutboxTx, State};
 
 /// An event row with a stand-in body.
 fn row(sid: &str, received_at_ms: i64) -> EventRow<'_> {
