@@ -3,31 +3,44 @@
 //! embedded SQLite store ([`sqlite`], the default) implements it.
 
 pub mod outbox;
+pub mod postgres;
 mod records;
 pub mod sqlite;
 
-pub use outbox::{Outbox, OutboxTx, Queue, Views};
+pub use outbox::{Outbox, OutboxTx, Permit, Queue, Views};
+pub(crate) use records::code_series;
 pub use records::{
     Backlog, CodeSeries, EventFilter, EventPage, EventRow, EventSummary, NotificationView,
     RESOURCE_SCAN,
 };
 pub use sqlite::{held_by_another, Batch, Reader, Store};
 
+use secrecy::ExposeSecret;
+
 /// A delivery worker's queue on the configured store.
 pub fn open_queue(settings: &crate::config::StoreSettings) -> Result<Box<dyn Queue>> {
-    Ok(Box::new(Reader::open(&settings.path)?))
+    Ok(match &settings.url {
+        Some(url) => Box::new(postgres::PgQueue::new(url.expose_secret())),
+        None => Box::new(sqlite::SqliteQueue::open(&settings.path)?),
+    })
 }
 
 /// Read views on the configured store, for the CLI, the API and the console.
 pub fn open_views(settings: &crate::config::StoreSettings) -> Result<Box<dyn Views>> {
-    Ok(Box::new(Reader::open(&settings.path)?))
+    Ok(match &settings.url {
+        Some(url) => Box::new(postgres::PgViews::open(url.expose_secret())?),
+        None => Box::new(Reader::open(&settings.path)?),
+    })
 }
 
 /// `twilert migrate`: creates or upgrades the configured store's schema (the same
 /// steps every start runs) and returns its version. Safe beside a running service:
 /// on an up-to-date store it changes nothing.
 pub fn migrate(settings: &crate::config::StoreSettings) -> Result<i64> {
-    sqlite::migrate(&settings.path)
+    match &settings.url {
+        Some(url) => postgres::migrate(url.expose_secret()),
+        None => sqlite::migrate(&settings.path),
+    }
 }
 
 use crate::notification::Notification;
@@ -118,7 +131,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    const NAMES: [&'static str; 8] = [
+    pub(crate) const NAMES: [&'static str; 8] = [
         "accepted",
         "duplicates",
         "notified",
@@ -129,7 +142,7 @@ impl Counters {
         "below_threshold",
     ];
 
-    fn get_mut(&mut self, name: &str) -> Option<&mut u64> {
+    pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut u64> {
         Some(match name {
             "accepted" => &mut self.accepted,
             "duplicates" => &mut self.duplicates,
@@ -153,7 +166,7 @@ impl Counters {
         }
     }
 
-    fn get(&self, name: &str) -> u64 {
+    pub(crate) fn get(&self, name: &str) -> u64 {
         let mut c = *self;
         c.get_mut(name).map(|v| *v).unwrap_or(0)
     }

@@ -83,3 +83,32 @@ pub struct CodeSeries {
 
 /// Events a page filtered by resource looks at, at most (newest first from `before`).
 pub const RESOURCE_SCAN: i64 = 20_000;
+
+/// The `top` codes with the most events from (code, minute, count) rows ordered by
+/// code then minute (all codes' series when `only` names one, just that one).
+pub(crate) fn code_series(
+    rows: impl IntoIterator<Item = (u32, i64, u64)>,
+    top: usize,
+    only: Option<u32>,
+) -> Vec<CodeSeries> {
+    let mut series: Vec<CodeSeries> = vec![];
+    for (code, minute, count) in rows {
+        if only.is_some_and(|o| o != code) {
+            continue;
+        }
+        match series.last_mut() {
+            Some(s) if s.error_code == code => {
+                s.total += count;
+                s.minutes.push((minute, count));
+            }
+            _ => series.push(CodeSeries {
+                error_code: code,
+                total: count,
+                minutes: vec![(minute, count)],
+            }),
+        }
+    }
+    series.sort_by(|a, b| b.total.cmp(&a.total).then(a.error_code.cmp(&b.error_code)));
+    series.truncate(top);
+    series
+}

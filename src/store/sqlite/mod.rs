@@ -16,7 +16,8 @@ pub use batch::Batch;
 pub use identity::held_by_another;
 
 use super::{
-    Counters, DeadLetter, EventFilter, EventPage, Outbox, Queue, Queued, Result, StoreError, Views,
+    Counters, DeadLetter, EventFilter, EventPage, Outbox, Permit, Queue, Queued, Result,
+    StoreError, Views,
 };
 use crate::group::GroupState;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -127,6 +128,20 @@ impl Outbox for Store {
         drop(b);
         tx.commit()?;
         Ok(out)
+    }
+
+    /// One process at a time (the file lock): the engine's memory is the authority.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    fn take_lease(&mut self, _name: &str, _now_ms: i64, _lease_ms: i64) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn open_group_totals(&self) -> Result<(usize, u64)> {
+        let groups = self.load_groups()?;
+        Ok((groups.len(), groups.iter().map(|(_, g)| g.accounted).sum()))
     }
 
     fn counters(&self) -> Result<Counters> {
@@ -252,9 +267,9 @@ impl Reader {
     }
 }
 
-impl Queue for Reader {
+impl Reader {
     /// Pending notifications of `channel` due at `now_ms`, oldest first.
-    fn due(&self, channel: &str, now_ms: i64, limit: usize) -> Result<Vec<Queued>> {
+    pub fn due(&self, channel: &str, now_ms: i64, limit: usize) -> Result<Vec<Queued>> {
         let mut st = self.conn.prepare_cached(
             "SELECT id, body, attempts, created_at, event_count FROM notifications
              WHERE state = 0 AND channel = ?1 AND next_at <= ?2 ORDER BY next_at, id LIMIT ?3",
@@ -268,7 +283,7 @@ impl Queue for Reader {
     }
 
     /// Whether a notification is still waiting (not folded, sent or dead meanwhile).
-    fn is_pending(&self, id: i64) -> Result<bool> {
+    pub fn is_pending(&self, id: i64) -> Result<bool> {
         Ok(self
             .conn
             .prepare_cached("SELECT 1 FROM notifications WHERE id = ?1 AND state = 0")?
@@ -278,13 +293,61 @@ impl Queue for Reader {
     }
 
     /// The earliest `next_at` of a channel's pending work.
-    fn next_due_at(&self, channel: &str) -> Result<Option<i64>> {
+    pub fn next_due_at(&self, channel: &str) -> Result<Option<i64>> {
         Ok(self
             .conn
             .prepare_cached(
                 "SELECT MIN(next_at) FROM notifications WHERE state = 0 AND channel = ?1",
             )?
             .query_row([channel], |r| r.get::<_, Option<i64>>(0))?)
+    }
+}
+
+/// A delivery worker's queue on the SQLite store: one process, so claims need no
+/// lease and pacing stays in the worker.
+pub struct SqliteQueue(std::sync::Mutex<Reader>);
+
+impl SqliteQueue {
+    pub fn open(path: &Path) -> Result<SqliteQueue> {
+        Ok(SqliteQueue(std::sync::Mutex::new(Reader::open(path)?)))
+    }
+
+    fn reader(&self) -> std::sync::MutexGuard<'_, Reader> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl Queue for SqliteQueue {
+    async fn claim(
+        &self,
+        channel: &str,
+        now_ms: i64,
+        limit: usize,
+        _lease_ms: i64,
+    ) -> Result<Vec<Queued>> {
+        self.reader().due(channel, now_ms, limit)
+    }
+
+    async fn is_pending(&self, id: i64) -> Result<bool> {
+        self.reader().is_pending(id)
+    }
+
+    async fn next_due_at(&self, channel: &str) -> Result<Option<i64>> {
+        self.reader().next_due_at(channel)
+    }
+
+    async fn permit(&self, _: &str, _: i64, _: u32, _: i64) -> Result<Permit> {
+        Ok(Permit::Local)
+    }
+
+    /// The worker keeps its own pause and broken mark (one process).
+    async fn pause(&self, _: &str, _: i64) -> Result<()> {
+        Ok(())
+    }
+
+    async fn set_broken(&self, _: &str, _: Option<&str>) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -321,6 +384,48 @@ impl Views for Reader {
 
     fn events(&self, filter: &EventFilter, limit: usize) -> Result<EventPage> {
         Reader::events(self, filter, limit)
+    }
+
+    fn event(&self, sid: &str) -> Result<Option<(super::EventSummary, String)>> {
+        Reader::event(self, sid)
+    }
+
+    fn notifications_of(&self, sid: &str) -> Result<Vec<super::NotificationView>> {
+        Reader::notifications_of(self, sid)
+    }
+
+    fn open_groups(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, GroupState)>> {
+        Reader::open_groups(self, after, limit)
+    }
+
+    fn backlog(&self, channel: &str, now_ms: i64) -> Result<super::Backlog> {
+        Reader::backlog(self, channel, now_ms)
+    }
+
+    fn last_dead_error(&self, channel: &str) -> Result<Option<String>> {
+        Reader::last_dead_error(self, channel)
+    }
+
+    /// The file and its write-ahead log.
+    fn size_bytes(&self) -> Result<u64> {
+        let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else {
+            return Ok(0);
+        };
+        let wal = format!("{path}-wal");
+        Ok([path, wal.as_str()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum())
+    }
+
+    fn per_minute(
+        &self,
+        since_ms: i64,
+        top: usize,
+        only: Option<u32>,
+    ) -> Result<Vec<super::CodeSeries>> {
+        Reader::per_minute(self, since_ms, top, only)
     }
 }
 

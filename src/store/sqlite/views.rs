@@ -247,29 +247,18 @@ impl Reader {
                 r.get::<_, i64>(2)?,
             ))
         })?;
-        let mut series: Vec<CodeSeries> = vec![];
-        for row in rows {
-            let (code, minute, count) = row?;
-            let code = u32::try_from(code).unwrap_or(0);
-            if only.is_some_and(|o| o != code) {
-                continue;
-            }
-            let count = count.max(0) as u64;
-            match series.last_mut() {
-                Some(s) if s.error_code == code => {
-                    s.total += count;
-                    s.minutes.push((minute, count));
-                }
-                _ => series.push(CodeSeries {
-                    error_code: code,
-                    total: count,
-                    minutes: vec![(minute, count)],
-                }),
-            }
-        }
-        series.sort_by(|a, b| b.total.cmp(&a.total).then(a.error_code.cmp(&b.error_code)));
-        series.truncate(top);
-        Ok(series)
+        let minutes = rows
+            .map(|row| {
+                row.map(|(code, minute, count)| {
+                    (
+                        u32::try_from(code).unwrap_or(0),
+                        minute,
+                        count.max(0) as u64,
+                    )
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(crate::store::code_series(minutes, top, only))
     }
 }
 
