@@ -195,7 +195,11 @@ async fn three_replicas_one_database_kill_one_mid_storm() {
         next += 8;
     }
     let acked = acked.lock().unwrap().clone();
-    assert_eq!(acked.len(), EVENTS as usize, "every event acknowledged by some replica");
+    assert_eq!(
+        acked.len(),
+        EVENTS as usize,
+        "every event acknowledged by some replica"
+    );
 
     // Everything settles: windows (1s) close, leases (2s) of the dead replica expire.
     let live: Vec<&Served> = replicas.iter().flatten().collect();
@@ -209,11 +213,18 @@ async fn three_replicas_one_database_kill_one_mid_storm() {
     assert!(settled, "every group closed and nothing pending:\n{m0}");
 
     // Nothing acknowledged lost, duplicates recognised across replicas.
-    assert_eq!(metric(&m0, "twilert_events_accepted_total"), Some(EVENTS as f64), "{m0}");
+    assert_eq!(
+        metric(&m0, "twilert_events_accepted_total"),
+        Some(EVENTS as f64),
+        "{m0}"
+    );
     // (At least: a request the killed replica committed but never answered was
     // acknowledged by the next one as a duplicate.)
     let dup = metric(&m0, "twilert_events_duplicate_total").unwrap_or(0.0);
-    assert!(dup >= duplicates.load(std::sync::atomic::Ordering::Relaxed) as f64, "{m0}");
+    assert!(
+        dup >= duplicates.load(std::sync::atomic::Ordering::Relaxed) as f64,
+        "{m0}"
+    );
     // The same accounting on every live replica (read from the shared store).
     let terms = [
         "twilert_events_accepted_total",
@@ -225,7 +236,11 @@ async fn three_replicas_one_database_kill_one_mid_storm() {
     for r in &live[1..] {
         let m = r.metrics().await;
         for t in terms {
-            assert_eq!(metric(&m, t), metric(&m0, t), "{t} differs between replicas");
+            assert_eq!(
+                metric(&m, t),
+                metric(&m0, t),
+                "{t} differs between replicas"
+            );
         }
     }
     assert_eq!(
@@ -240,7 +255,10 @@ async fn three_replicas_one_database_kill_one_mid_storm() {
     let mut firsts: BTreeMap<String, usize> = BTreeMap::new();
     let mut counted = 0u64;
     for (_, v) in &hooks {
-        let resource = v["event"]["resource_sid"].as_str().unwrap_or("?").to_string();
+        let resource = v["event"]["resource_sid"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
         match v["digest"]["count"].as_u64() {
             Some(c) => counted += c,
             None => {
@@ -249,26 +267,42 @@ async fn three_replicas_one_database_kill_one_mid_storm() {
             }
         }
     }
-    assert_eq!(firsts.len(), GROUPS as usize, "every group alerted: {firsts:?}");
+    assert_eq!(
+        firsts.len(),
+        GROUPS as usize,
+        "every group alerted: {firsts:?}"
+    );
     for (resource, n) in &firsts {
-        let in_flight = killed_in_flight.iter().any(|k| k.contains(resource.as_str()));
+        let in_flight = killed_in_flight
+            .iter()
+            .any(|k| k.contains(resource.as_str()));
         assert!(
             *n == 1 || (in_flight && *n == 2),
             "{resource}: {n} first alerts (in flight on the killed replica: {in_flight})"
         );
     }
     if killed_in_flight.is_empty() {
-        assert_eq!(counted, EVENTS as u64, "the webhook's alerts and digests add up");
+        assert_eq!(
+            counted, EVENTS as u64,
+            "the webhook's alerts and digests add up"
+        );
     } else {
         // A notification the killed replica may have sent is sent again.
-        assert!(counted >= EVENTS as u64, "the webhook's alerts and digests: {counted}");
+        assert!(
+            counted >= EVENTS as u64,
+            "the webhook's alerts and digests: {counted}"
+        );
     }
 
     // The provider saw at most the configured rate in total (burst 1): in any one
     // second, at most SLACK_RATE + 1 messages from all replicas together.
     let mut times: Vec<Instant> = slack.got().into_iter().map(|(t, _)| t).collect();
     times.sort();
-    assert!(times.len() >= GROUPS as usize, "{} Slack messages", times.len());
+    assert!(
+        times.len() >= GROUPS as usize,
+        "{} Slack messages",
+        times.len()
+    );
     for (i, t) in times.iter().enumerate() {
         let in_second = times[i..]
             .iter()
@@ -279,5 +313,12 @@ async fn three_replicas_one_database_kill_one_mid_storm() {
             "{in_second} Slack messages within one second (limit {SLACK_RATE}/s over all replicas)"
         );
     }
+    eprintln!(
+        "replicas: {} webhook and {} Slack messages, {} duplicates, in flight on the killed replica: {:?}",
+        hooks.len(),
+        times.len(),
+        dup,
+        killed_in_flight
+    );
     drop(replicas);
 }
