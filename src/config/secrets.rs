@@ -30,6 +30,11 @@ pub fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error>
     }
 }
 
+/// [`secret`] for a key that may be left out.
+pub fn opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    secret(d).map(Some)
+}
+
 pub fn secret_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::Error> {
     match Value::deserialize(d)? {
         Value::Array(items) => items

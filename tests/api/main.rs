@@ -24,6 +24,7 @@ mod quickstart;
 mod reload;
 mod resolve;
 mod scrub;
+mod slack_app;
 mod threshold;
 mod twilio_sdk;
 mod webdriver;
