@@ -25,6 +25,7 @@ mod reload;
 mod resolve;
 mod scrub;
 mod slack_app;
+mod slack_sdk;
 mod threshold;
 mod twilio_sdk;
 mod webdriver;
