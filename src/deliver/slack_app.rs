@@ -18,7 +18,7 @@
 use super::channel::{json_of, Attempt, Channel, SendFuture};
 use super::http::{network_error, parse_retry_after, snippet};
 use super::slack::AppSettings;
-use super::slack_edits::{Edits, Key, Offer};
+use super::slack_edits::{Due, Edits, Key, Offer};
 use super::{Delivery, Receipt, Scrubber};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -304,13 +304,20 @@ impl Inner {
     fn schedule(self: &Arc<Self>, key: Key, delay_ms: i64, scrub: Scrubber) {
         let me = self.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(delay_ms.max(0) as u64)).await;
-            let _order = me.edit_lock.lock().await;
-            let Some(body) = me.edits().take_due(&key, me.now_ms()) else {
-                return;
+            let mut delay_ms = delay_ms;
+            let (body, _order) = loop {
+                tokio::time::sleep(Duration::from_millis(delay_ms.max(0) as u64)).await;
+                let order = me.edit_lock.lock().await;
+                let now = me.now_ms();
+                let due = me.edits().take_due(&key, now);
+                match due {
+                    Due::Apply(body) => break (body, order),
+                    Due::Wait { at_ms } => delay_ms = at_ms - now,
+                    Due::Nothing => return,
+                }
             };
             match me.update(&scrub, &body).await {
-                Answer::Ok(_) => me.edits().applied(&key),
+                Answer::Ok(_) => me.edits().applied(&key, me.now_ms()),
                 Answer::ParentGone(why) => {
                     tracing::warn!(channel = %me.name, error = %scrub.clean(&why),
                         "the alert's Slack message is gone; its running total is no longer edited");

@@ -43,6 +43,17 @@ pub(super) enum Offer {
     Resolved,
 }
 
+/// What a timer finds when it fires.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Due {
+    Apply(Value),
+    /// Not yet: sleep until `at_ms` and look again.
+    Wait {
+        at_ms: i64,
+    },
+    Nothing,
+}
+
 #[derive(Debug)]
 pub(super) struct Edits {
     interval_ms: i64,
@@ -80,19 +91,32 @@ impl Edits {
         }
     }
 
-    /// The timer's turn: the newest pending edit, to apply now (`None`: nothing
-    /// left, or the message resolved meanwhile).
-    pub fn take_due(&mut self, key: &Key, now: i64) -> Option<Value> {
-        let e = self.map.get_mut(key)?;
-        e.timer = false;
+    /// The timer's turn: the newest pending edit to apply now; or wait longer (an
+    /// edit finished after this timer was set, and the interval counts from
+    /// there); or nothing left (applied already, or the message resolved).
+    pub fn take_due(&mut self, key: &Key, now: i64) -> Due {
+        let interval = self.interval_ms;
+        let Some(e) = self.map.get_mut(key) else {
+            return Due::Nothing;
+        };
         e.touched_ms = now;
         if e.resolved {
+            e.timer = false;
             e.pending = None;
-            return None;
+            return Due::Nothing;
         }
-        let body = e.pending.take()?;
+        if e.pending.is_none() {
+            e.timer = false;
+            return Due::Nothing;
+        }
+        if let Some(last) = e.last_edit_ms.filter(|last| now < last + interval) {
+            return Due::Wait {
+                at_ms: last + interval,
+            };
+        }
+        e.timer = false;
         e.last_edit_ms = Some(now);
-        Some(body)
+        e.pending.take().map_or(Due::Nothing, Due::Apply)
     }
 
     /// A timer's edit failed for a passing reason (rate limited, 5xx, network):
@@ -111,10 +135,12 @@ impl Edits {
         Some(now + after_ms.max(interval).max(1))
     }
 
-    /// An edit was applied: the message's failures are behind it.
-    pub fn applied(&mut self, key: &Key) {
+    /// An edit was applied (Slack answered at `now`): the next one waits a full
+    /// interval from here, and the message's failures are behind it.
+    pub fn applied(&mut self, key: &Key, now: i64) {
         if let Some(e) = self.map.get_mut(key) {
             e.attempts = 0;
+            e.last_edit_ms = Some(e.last_edit_ms.map_or(now, |l| l.max(now)));
         }
     }
 
@@ -162,7 +188,7 @@ mod tests {
             Offer::At { at_ms: 0 },
             "at once"
         );
-        assert_eq!(e.take_due(&key(), 0), Some(json!(1)));
+        assert_eq!(e.take_due(&key(), 0), Due::Apply(json!(1)));
         assert_eq!(
             e.offer(&key(), json!(2), 3_000),
             Offer::At { at_ms: 10_000 }
@@ -170,21 +196,35 @@ mod tests {
         assert_eq!(e.offer(&key(), json!(3), 4_000), Offer::Queued);
         assert_eq!(
             e.take_due(&key(), 10_000),
-            Some(json!(3)),
+            Due::Apply(json!(3)),
             "the newest state"
         );
-        assert_eq!(e.take_due(&key(), 10_001), None, "applied once");
+        assert_eq!(e.take_due(&key(), 10_001), Due::Nothing, "applied once");
         // The timer's edit counts: the next one waits a full interval after it.
         assert_eq!(
             e.offer(&key(), json!(4), 15_000),
             Offer::At { at_ms: 20_000 }
         );
         assert_eq!(e.offer(&key(), json!(5), 31_000), Offer::Queued);
-        assert_eq!(e.take_due(&key(), 31_000), Some(json!(5)));
+        assert_eq!(e.take_due(&key(), 31_000), Due::Apply(json!(5)));
         assert_eq!(
             e.offer(&key(), json!(6), 45_000),
             Offer::At { at_ms: 45_000 }
         );
+    }
+
+    #[test]
+    fn the_interval_counts_from_when_slack_answered() {
+        let mut e = Edits::new(Duration::from_secs(10));
+        assert_eq!(e.offer(&key(), json!(1), 0), Offer::At { at_ms: 0 });
+        assert_eq!(e.take_due(&key(), 0), Due::Apply(json!(1)));
+        // The next digest while that edit is still on its way ...
+        assert_eq!(e.offer(&key(), json!(2), 100), Offer::At { at_ms: 10_000 });
+        // ... which Slack answered only at 1.5 s.
+        e.applied(&key(), 1_500);
+        assert_eq!(e.take_due(&key(), 10_000), Due::Wait { at_ms: 11_500 });
+        assert_eq!(e.offer(&key(), json!(3), 10_100), Offer::Queued);
+        assert_eq!(e.take_due(&key(), 11_500), Due::Apply(json!(3)));
     }
 
     #[test]
@@ -199,7 +239,7 @@ mod tests {
     fn resolving_cancels_the_pending_edit_and_later_ones() {
         let mut e = Edits::new(Duration::from_secs(10));
         assert_eq!(e.offer(&key(), json!(1), 0), Offer::At { at_ms: 0 });
-        assert_eq!(e.take_due(&key(), 0), Some(json!(1)));
+        assert_eq!(e.take_due(&key(), 0), Due::Apply(json!(1)));
         assert_eq!(
             e.offer(&key(), json!(2), 1_000),
             Offer::At { at_ms: 10_000 }
@@ -207,7 +247,7 @@ mod tests {
         e.resolve(&key(), 2_000);
         assert_eq!(
             e.take_due(&key(), 10_000),
-            None,
+            Due::Nothing,
             "never over the resolved state"
         );
         assert_eq!(e.offer(&key(), json!(3), 60_000), Offer::Resolved);
@@ -218,9 +258,11 @@ mod tests {
     fn a_failed_timer_edit_is_tried_again_a_few_times() {
         let mut e = Edits::new(Duration::from_secs(1));
         assert_eq!(e.offer(&key(), json!(1), 0), Offer::At { at_ms: 0 });
-        assert_eq!(e.take_due(&key(), 0), Some(json!(1)));
+        assert_eq!(e.take_due(&key(), 0), Due::Apply(json!(1)));
         assert_eq!(e.offer(&key(), json!(2), 10), Offer::At { at_ms: 1_000 });
-        let body = e.take_due(&key(), 1_000).expect("due");
+        let Due::Apply(body) = e.take_due(&key(), 1_000) else {
+            panic!("due")
+        };
         // Rate limited with Retry-After 5s: not before it.
         assert_eq!(e.retry_later(&key(), body, 1_000, 5_000), Some(6_000));
         assert_eq!(
@@ -228,7 +270,9 @@ mod tests {
             Offer::Queued,
             "the newer one waits"
         );
-        let body = e.take_due(&key(), 6_000).expect("due");
+        let Due::Apply(body) = e.take_due(&key(), 6_000) else {
+            panic!("due")
+        };
         assert_eq!(body, json!(3));
         // Tries so far: at 1s and at 6s.
         let mut at = 6_000;
@@ -236,7 +280,7 @@ mod tests {
         while let Some(next) = e.retry_later(&key(), body.clone(), at, 0) {
             at = next;
             tries += 1;
-            assert_eq!(e.take_due(&key(), at), Some(json!(3)));
+            assert_eq!(e.take_due(&key(), at), Due::Apply(json!(3)));
         }
         assert_eq!(tries, MAX_TIMER_ATTEMPTS, "then it gives up");
     }
@@ -245,14 +289,14 @@ mod tests {
     fn a_gone_message_and_idle_ones_are_forgotten() {
         let mut e = Edits::new(Duration::from_secs(10));
         assert_eq!(e.offer(&key(), json!(1), 0), Offer::At { at_ms: 0 });
-        assert_eq!(e.take_due(&key(), 0), Some(json!(1)));
+        assert_eq!(e.take_due(&key(), 0), Due::Apply(json!(1)));
         e.forget(&key());
         assert_eq!(
             e.offer(&key(), json!(2), 1),
             Offer::At { at_ms: 1 },
             "a fresh start"
         );
-        assert_eq!(e.take_due(&key(), 1), Some(json!(2)));
+        assert_eq!(e.take_due(&key(), 1), Due::Apply(json!(2)));
         let other: Key = ("C2".into(), "9.9".into());
         assert_eq!(
             e.offer(&other, json!(1), KEEP_MS + 10),
