@@ -719,6 +719,20 @@ async fn the_bot_token_is_never_shown_in_logs_dead_letters_or_check() {
     assert!(listed.contains("1 dead letter(s)"), "{listed}");
     assert!(listed.contains("[hidden]"), "{listed}");
     assert!(!listed.contains("TESTBOTTOKEN"), "{listed}");
+    // send-test posts through the Web API too (the fake now answers ok).
+    let (code, out) = {
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || twilert(&cfg, &["send-test", "slack"]))
+            .await
+            .expect("join")
+    };
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("accepted"), "{out}");
+    assert!(!out.contains("TESTBOTTOKEN"), "{out}");
+    assert_eq!(
+        slack.posts().last().map(|c| c.body["channel"].clone()),
+        Some(json!("#alerts"))
+    );
     let log = tokio::task::spawn_blocking(move || {
         let mut served = served;
         let _ = served.child.kill();
