@@ -14,6 +14,7 @@ pub mod pagerduty;
 pub mod retry;
 pub mod scrub;
 pub mod slack;
+mod slack_api;
 pub mod slack_app;
 mod slack_edits;
 pub mod teams;

@@ -15,6 +15,7 @@ mod docs;
 mod durability;
 mod email;
 mod event_streams;
+mod fake_slack;
 mod grouping;
 mod hardening;
 mod ingest;
