@@ -581,4 +581,21 @@ async fn the_bot_token_is_never_shown_in_logs_dead_letters_or_check() {
     let (code, out) = twilert(&cfg, &["check"]);
     assert_ne!(code, Some(0), "{out}");
     assert!(out.contains("channels.slack.url: missing"), "{out}");
+    // A type error quoting the token (pasted into the wrong key), and a token
+    // written as a number: named, never shown.
+    let pasted = text.replace("burst = 1000", &format!("burst = \"{BOT_TOKEN}\""));
+    std::fs::write(&cfg, &pasted).expect("write config");
+    let (code, out) = twilert(&cfg, &["check"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("channels.slack"), "{out}");
+    assert!(!out.contains("TESTBOTTOKEN"), "{out}");
+    let number = text.replace(&format!("\"{BOT_TOKEN}\""), "12345678901234");
+    std::fs::write(&cfg, &number).expect("write config");
+    let (code, out) = twilert(&cfg, &["check"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains("channels.slack") && out.contains("expected a string"),
+        "{out}"
+    );
+    assert!(!out.contains("12345678901234"), "{out}");
 }
