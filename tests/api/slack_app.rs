@@ -59,8 +59,17 @@ fn first_ts() -> String {
     "1700000000.000100".into()
 }
 
-/// Closes the current window: the digest (or, after `resolve_after`, the resolution).
+/// Closes the current window: the digest (or, after `resolve_after`, the
+/// resolution) — once the first alert is settled, so the group holds its receipt
+/// (a digest made before that has no parent to thread under).
 async fn advance(app: &TestApp, clock: &ManualClock, ms: i64) {
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            app.snapshot().await.counters.notified >= 1
+        })
+        .await,
+        "the first alert is not settled"
+    );
     clock.advance_ms(ms);
     app.control.dispatcher.tick().await;
 }
