@@ -91,7 +91,7 @@ impl Runtime {
             } else {
                 warnings.push(format!(
                     "channels.{name}: disabled (its {} is empty)",
-                    ch.kind().switch_key().unwrap_or("secret")
+                    ch.inner().switch_key().unwrap_or("secret")
                 ));
             }
         }
