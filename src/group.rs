@@ -317,10 +317,21 @@ impl Groups {
         expired
     }
 
-    /// Keeps a channel's receipt for the first alert of group `key` (if still open).
-    pub fn set_receipt(&mut self, key: &str, channel: &str, receipt: crate::notification::Receipt) {
+    /// Keeps a channel's receipt for the first alert of group `key` (if still open);
+    /// `replace`: the message it named is gone and this one stands in for it.
+    pub fn set_receipt(
+        &mut self,
+        key: &str,
+        channel: &str,
+        receipt: crate::notification::Receipt,
+        replace: bool,
+    ) {
         if let Some((_, g)) = touch(&mut self.map, &mut self.dirty, key) {
-            g.receipts.entry(channel.to_string()).or_insert(receipt);
+            if replace {
+                g.receipts.insert(channel.to_string(), receipt);
+            } else {
+                g.receipts.entry(channel.to_string()).or_insert(receipt);
+            }
         }
     }
 

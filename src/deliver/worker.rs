@@ -311,10 +311,18 @@ impl Worker {
                     .record(((now - q.created_at_ms).max(0) as f64) / 1000.0);
                 tracing::info!(sid = %n.event.sid, route = %n.route, channel = %self.channel, what, attempts,
                     ms = started.elapsed().as_millis() as u64, "delivered");
+                let first = n.digest.is_none() && n.resolved.is_none();
+                // A Slack message posted in place of a parent that is gone.
+                let replaces = !first
+                    && n.parent.is_some()
+                    && matches!(receipt, Some(crate::notification::Receipt::Slack { .. }))
+                    && receipt != n.parent;
                 Settled::Sent {
                     group_key: n.group_key.clone(),
-                    // Only a first alert's receipt names the group's message.
-                    receipt: receipt.filter(|_| n.digest.is_none() && n.resolved.is_none()),
+                    // A first alert's receipt names the group's message, or one
+                    // that stands in for it.
+                    receipt: receipt.filter(|_| first || replaces),
+                    replaces,
                 }
             }
             Delivery::Retry {

@@ -38,6 +38,9 @@ pub enum Settled {
     Sent {
         group_key: String,
         receipt: Option<crate::notification::Receipt>,
+        /// The receipt names a new top-level message standing in for a parent that
+        /// is gone (a deleted Slack message): later digests thread under it.
+        replaces: bool,
     },
     Retry {
         attempts: u32,
