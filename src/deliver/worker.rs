@@ -245,13 +245,39 @@ impl Worker {
         rt: &crate::runtime::Runtime,
         q: &Queued,
     ) -> Settled {
-        let n = &q.notification;
         let Some(sender) = active.sender.as_ref() else {
             return Settled::Retry {
                 attempts: q.attempts,
                 next_at_ms: self.clock.now_ms() + IDLE_POLL.as_millis() as i64,
                 error: "channel cannot be built".into(),
             };
+        };
+        // A digest or resolved notice made before the group's first alert was
+        // delivered carries no parent; the group may hold its receipt by now.
+        let caps = sender.capabilities();
+        let late_parent = if q.notification.parent.is_none()
+            && (q.notification.digest.is_some() || q.notification.resolved.is_some())
+            && (caps.can_edit || caps.can_thread || caps.can_resolve)
+        {
+            self.reader
+                .receipt(&q.notification.group_key, &self.channel)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(channel = %self.channel, error = %e, "reading the group's receipt failed");
+                    None
+                })
+        } else {
+            None
+        };
+        let with_parent;
+        let n = match late_parent {
+            Some(parent) => {
+                let mut copy = q.notification.clone();
+                copy.parent = Some(parent);
+                with_parent = copy;
+                &with_parent
+            }
+            None => &q.notification,
         };
         let kind = sender.kind();
         let entry = n.event.error_code().and_then(|c| rt.catalog.get(c));

@@ -9,7 +9,7 @@ use super::{
     FoldBucket, NotificationView, Queued, ReplicaSeen, Result, State,
 };
 use crate::group::GroupState;
-use crate::notification::Notification;
+use crate::notification::{Notification, Receipt};
 
 /// The writer side: one per service, owned by the dispatch engine.
 pub trait Outbox: Send + 'static {
@@ -145,6 +145,9 @@ pub trait Queue: Send + Sync {
     ) -> Result<Permit>;
     /// A provider's `Retry-After`: no replica sends on `channel` before `until_ms`.
     async fn pause(&self, channel: &str, until_ms: i64) -> Result<()>;
+    /// What `channel`'s provider gave back for the first alert of group `key`, if
+    /// the group is still open and has it.
+    async fn receipt(&self, key: &str, channel: &str) -> Result<Option<Receipt>>;
     /// Marks `channel` broken (`Some(reason)`) or working again.
     async fn set_broken(&self, channel: &str, reason: Option<&str>) -> Result<()>;
 }

@@ -606,3 +606,40 @@ async fn the_bot_token_is_never_shown_in_logs_dead_letters_or_check() {
     );
     assert!(!out.contains("12345678901234"), "{out}");
 }
+
+#[tokio::test]
+async fn a_digest_made_while_the_first_alert_was_retrying_still_threads_under_it() {
+    let (slack, server) = FakeSlack::start().await;
+    slack.script("chat.postMessage", [ResponseTemplate::new(500)]);
+    let clock = ManualClock::new(1_700_000_000_000);
+    let app = spawn_with(&config("1s"), server, Some(clock.clone())).await;
+    app.send_event(1, "11200", &call_sid(1)).await;
+    app.send_event(2, "11200", &call_sid(2)).await;
+    slack
+        .wait("chat.postMessage", 1, Duration::from_secs(5))
+        .await;
+    // The first alert waits on its retry backoff when the window closes: the
+    // digest is made before the group has the alert's receipt.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            app.read(|v| v.backlog("slack", 0).expect("backlog").retrying)
+                .await
+                == 1
+        })
+        .await
+    );
+    clock.advance_ms(61_000);
+    app.control.dispatcher.tick().await;
+    let posts = slack
+        .wait("chat.postMessage", 3, Duration::from_secs(5))
+        .await;
+    assert_eq!(posts.len(), 3, "{:?}", slack.calls());
+    assert!(posts[1].body.get("thread_ts").is_none(), "the first alert");
+    assert_eq!(
+        posts[2].body["thread_ts"],
+        first_ts(),
+        "the digest found the receipt when it was sent: {}",
+        posts[2].body
+    );
+    app.stop().await;
+}

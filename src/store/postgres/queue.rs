@@ -140,6 +140,20 @@ impl Queue for PgQueue {
         Ok(Permit::WaitUntil(row.get::<_, i64>(0).max(now_ms + 1)))
     }
 
+    async fn receipt(
+        &self,
+        key: &str,
+        channel: &str,
+    ) -> Result<Option<crate::notification::Receipt>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt("SELECT body FROM groups WHERE key = $1", &[&key])
+            .await?;
+        Ok(row
+            .and_then(|r| serde_json::from_str::<crate::group::GroupState>(r.get(0)).ok())
+            .and_then(|g| g.receipts.get(channel).cloned()))
+    }
+
     async fn pause(&self, channel: &str, until_ms: i64) -> Result<()> {
         let c = self.client().await?;
         c.execute(

@@ -276,6 +276,16 @@ impl Reader {
         Ok(Reader { conn })
     }
 
+    /// One open group's state.
+    pub fn group(&self, key: &str) -> Result<Option<GroupState>> {
+        let body: Option<String> = self
+            .conn
+            .prepare_cached("SELECT body FROM groups WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?;
+        Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
+    }
+
     /// Whether the store answers (for `/readyz`).
     pub fn ping(&self) -> bool {
         self.conn
@@ -356,6 +366,15 @@ impl Queue for SqliteQueue {
 
     async fn permit(&self, _: &str, _: i64, _: u32, _: i64) -> Result<Permit> {
         Ok(Permit::Local)
+    }
+
+    async fn receipt(
+        &self,
+        key: &str,
+        channel: &str,
+    ) -> Result<Option<crate::notification::Receipt>> {
+        let group = self.reader().group(key)?;
+        Ok(group.and_then(|g| g.receipts.get(channel).cloned()))
     }
 
     /// The worker keeps its own pause and broken mark (one process).
