@@ -20,6 +20,8 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Largest number of commands applied in one transaction.
 const MAX_BATCH: usize = 2048;
+/// Due groups one tick closes at most on a shared store (the rest at the next).
+const TICK_GROUPS: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepted {
@@ -260,7 +262,10 @@ pub fn spawn<O: Outbox>(
     metrics: Arc<Metrics>,
 ) -> Result<(Dispatcher, std::thread::JoinHandle<()>), StoreError> {
     let mut groups = Groups::new();
-    groups.restore(store.load_groups()?);
+    if !store.shared() {
+        // The only writer: memory is the authority between batches.
+        groups.restore(store.load_groups()?);
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     let (free, freed) = std::sync::mpsc::channel::<Vec<Box<Incoming>>>();
     std::thread::Builder::new()
@@ -279,6 +284,7 @@ pub fn spawn<O: Outbox>(
         metrics,
         last_error: None,
         recovered: false,
+        ticker: false,
         free,
     };
     let handle = std::thread::Builder::new()
@@ -302,6 +308,8 @@ struct Engine<O: Outbox> {
     last_error: Option<String>,
     /// A copy of a deleted store file's contents was written (once).
     recovered: bool,
+    /// This replica held the ticker lease at its last try (logged on change).
+    ticker: bool,
     /// Where applied events go to be freed (a thread of their own). Boxed as they
     /// arrived: moving the box moves a pointer, and the box is what is freed there.
     #[allow(clippy::vec_box)]
@@ -383,7 +391,13 @@ impl<O: Outbox> Engine<O> {
                     let _ = reply.send(self.health());
                 }
                 Command::Prune { before_ms, reply } => {
-                    let size = match self.store.prune(before_ms) {
+                    let now = self.clock.now_ms();
+                    let pruned = if self.store.shared() && !self.hold_ticker(now) {
+                        Ok(0) // the replica holding the ticker lease prunes
+                    } else {
+                        self.store.prune(before_ms)
+                    };
+                    let size = match pruned {
                         Ok(n) => {
                             if n > 0 {
                                 tracing::info!(
@@ -408,6 +422,22 @@ impl<O: Outbox> Engine<O> {
         }
         let now = self.clock.now_ms();
         let rt = self.runtime.clone();
+        let shared = self.store.shared();
+        // Another replica may hold the window ticks; without the lease a tick only
+        // answers (its waiter) and leaves the windows to the holder.
+        let ticks_here = !shared
+            || !writes.iter().any(|c| matches!(c, Command::Tick { .. }))
+            || self.hold_ticker(now);
+        // Every event of the batch, routed before the store is touched.
+        let routed: Vec<apply::Routed> = writes
+            .iter()
+            .flat_map(|c| match c {
+                Command::Ingest { event, .. } => std::slice::from_ref(&**event),
+                Command::IngestBatch { events, .. } => events.as_slice(),
+                _ => &[],
+            })
+            .map(|e| apply::route(&rt, &e.event))
+            .collect();
         let mut replies = Vec::with_capacity(writes.len());
         let groups = &mut self.groups;
         let result = self.store.batch(|b| {
@@ -417,26 +447,50 @@ impl<O: Outbox> Engine<O> {
                 metric_incs: MetricIncs::default(),
                 done: Vec::new(),
             };
+            let incoming = writes.iter().flat_map(|c| match c {
+                Command::Ingest { event, .. } => std::slice::from_ref(&**event),
+                Command::IngestBatch { events, .. } => events.as_slice(),
+                _ => &[],
+            });
+            if shared {
+                // The store owns the groups: lock and read the ones this batch
+                // touches (other replicas' batches on them wait), nothing else.
+                let mut keys = vec![];
+                for (e, r) in incoming.clone().zip(&routed) {
+                    r.group_keys(&e.event, &mut keys);
+                }
+                keys.extend(writes.iter().filter_map(|c| match c {
+                    Command::Settle {
+                        result: Settled::Sent { group_key, .. },
+                        ..
+                    } => Some(group_key.clone()),
+                    _ => None,
+                }));
+                *groups = Groups::new();
+                groups.restore(b.lock_groups(&keys)?);
+            }
+            let rows: Vec<crate::store::EventRow<'_>> = incoming
+                .zip(&routed)
+                .map(|(e, r)| r.row(&e.event, &e.body))
+                .collect();
+            let fresh = b.insert_events(&rows)?;
+            drop(rows);
+            let mut next = routed.iter().zip(fresh);
             for c in writes {
                 match c {
                     Command::Ingest { event, reply } => {
-                        let a = apply::ingest_one(
-                            b,
-                            groups,
-                            &rt,
-                            &event.event,
-                            &event.body,
-                            now,
-                            &mut out,
-                        )?;
+                        let (r, new) = next.next().expect("one route per event");
+                        let a =
+                            apply::ingest_one(b, groups, &rt, &event.event, r, new, now, &mut out)?;
                         replies.push(Reply::Ingest(reply, a));
                         out.done.push(event);
                     }
                     Command::IngestBatch { events, reply } => {
                         let mut answers = Vec::with_capacity(events.len());
                         for e in &events {
+                            let (r, new) = next.next().expect("one route per event");
                             answers.push(apply::ingest_one(
-                                b, groups, &rt, &e.event, &e.body, now, &mut out,
+                                b, groups, &rt, &e.event, r, new, now, &mut out,
                             )?);
                         }
                         replies.push(Reply::IngestBatch(reply, answers));
@@ -451,8 +505,15 @@ impl<O: Outbox> Engine<O> {
                         replies.push(Reply::Settle(reply));
                     }
                     Command::Tick { reply } => {
-                        apply::emit_digests(b, groups, &rt, now, &mut out)?;
-                        fold::fold_backlogs(b, &rt, now, &mut out)?;
+                        if ticks_here {
+                            if shared {
+                                // Due windows of groups no other batch holds now;
+                                // the rest are due at the next tick.
+                                groups.restore(b.lock_due_groups(now, TICK_GROUPS)?);
+                            }
+                            apply::emit_digests(b, groups, &rt, now, &mut out)?;
+                            fold::fold_backlogs(b, &rt, now, &mut out)?;
+                        }
                         if let Some(r) = reply {
                             replies.push(Reply::Unit(r));
                         }
@@ -472,6 +533,10 @@ impl<O: Outbox> Engine<O> {
             b.add_counters(&out.delta)?;
             Ok(out)
         });
+        if shared {
+            // Memory is not the authority on a shared store.
+            self.groups = Groups::new();
+        }
         match result {
             Ok(mut out) => {
                 let _ = self.free.send(std::mem::take(&mut out.done));
@@ -512,9 +577,11 @@ impl<O: Outbox> Engine<O> {
                 self.write_failed(&e);
                 // Group counts moved in memory for events that were not stored: reload.
                 self.groups = Groups::new();
-                match self.store.load_groups() {
-                    Ok(g) => self.groups.restore(g),
-                    Err(e) => tracing::error!(error = %e, "reloading group state failed"),
+                if !shared {
+                    match self.store.load_groups() {
+                        Ok(g) => self.groups.restore(g),
+                        Err(e) => tracing::error!(error = %e, "reloading group state failed"),
+                    }
                 }
                 for r in replies {
                     match r {
@@ -533,6 +600,33 @@ impl<O: Outbox> Engine<O> {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Whether this replica holds (or just took) the lease for window ticks and
+    /// pruning; any replica takes over within `delivery.lease` of the holder's end.
+    fn hold_ticker(&mut self, now: i64) -> bool {
+        let lease = self.runtime.settings.delivery.lease.0.as_millis() as i64;
+        match self.store.take_lease("ticker", now, lease) {
+            Ok(held) => {
+                if held != self.ticker {
+                    tracing::info!(
+                        held,
+                        "window ticks and pruning: lease {}",
+                        if held {
+                            "taken"
+                        } else {
+                            "held by another replica"
+                        }
+                    );
+                    self.ticker = held;
+                }
+                held
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "taking the ticker lease failed");
+                false
             }
         }
     }
@@ -610,10 +704,18 @@ impl<O: Outbox> Engine<O> {
                 tracing::error!(error = %e, "reading pending count failed");
                 0
             });
+        let (open_groups, in_groups) = if self.store.shared() {
+            self.store.open_group_totals().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "reading open groups failed");
+                (0, 0)
+            })
+        } else {
+            (self.groups.len(), self.groups.pending_count())
+        };
         Snapshot {
             counters,
-            pending: self.groups.pending_count() + pending_notes,
-            open_groups: self.groups.len(),
+            pending: in_groups + pending_notes,
+            open_groups,
         }
     }
 }
