@@ -58,6 +58,10 @@ pub struct GroupState {
     /// time span and resources, never in `count`.
     #[serde(default)]
     pub lead: u64,
+    /// Events of the windows closed so far (each window's `count + lead`): the
+    /// digests' `group_total`, a living alert's running total.
+    #[serde(default)]
+    pub events_total: u64,
 }
 
 impl GroupState {
@@ -91,6 +95,7 @@ impl GroupState {
             resolve_after_ms: None,
             last_total: 0,
             receipts: Default::default(),
+            events_total: 0,
         }
     }
 
@@ -175,6 +180,7 @@ impl GroupState {
                 .collect(),
             resources_total: self.resources_total,
             sample_sids: self.sample_sids.clone(),
+            group_total: self.events_total,
         }
     }
 }
@@ -385,6 +391,7 @@ impl Groups {
                 continue;
             }
             g.last_total = g.count + g.lead;
+            g.events_total += g.last_total;
             out.push(DueDigest {
                 key: key.to_string(),
                 state: g.clone(),

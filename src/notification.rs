@@ -24,6 +24,15 @@ pub struct Digest {
     /// How many distinct resources there were in all (may exceed `resources.len()`).
     pub resources_total: u64,
     pub sample_sids: Vec<String>,
+    /// Events the group has seen since it opened, this digest's included (its
+    /// first alert's too): a living alert's running total. 0 when unknown (a
+    /// folded backlog, a digest stored before this field).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub group_total: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Digest {

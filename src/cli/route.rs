@@ -265,6 +265,7 @@ fn notification(
                 resources: ev.resource_sid().map(str::to_string).into_iter().collect(),
                 resources_total: u64::from(ev.resource_sid().is_some()),
                 sample_sids: vec![ev.sid.to_string()],
+                group_total: n,
             }),
             _ => None,
         },

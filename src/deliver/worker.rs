@@ -266,11 +266,18 @@ impl Worker {
                 .increment(1);
         }
         let plain = rt.renderer.plain_payload(kind, n, entry);
+        // A living alert's message, as the digest or resolved notice makes it read.
+        let parent_view = (sender.capabilities().can_edit && n.parent.is_some())
+            .then(|| rt.renderer.render_parent(kind, n, entry))
+            .flatten();
         let timeout = rt.settings.delivery.timeout.0;
         let started = std::time::Instant::now();
         // Lines logged by the sender carry the event's Sid, route and channel.
         let span = tracing::info_span!("deliver", sid = %n.event.sid, route = %n.route, channel = %self.channel);
-        let send = tracing::Instrument::instrument(sender.send(n, &rendered, &plain), span);
+        let send = tracing::Instrument::instrument(
+            sender.send(n, &rendered, &plain, parent_view.as_ref()),
+            span,
+        );
         let outcome = match tokio::time::timeout(timeout, send).await {
             Ok(o) => o,
             Err(_) => Delivery::retry(format!("timed out after {}s", timeout.as_secs_f32())),

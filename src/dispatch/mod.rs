@@ -133,6 +133,12 @@ enum Command {
         before_ms: i64,
         reply: oneshot::Sender<Option<u64>>,
     },
+    /// This replica runs configuration `config`: which replicas are there?
+    Heartbeat {
+        config: String,
+        within_ms: i64,
+        reply: oneshot::Sender<Result<Vec<crate::store::ReplicaSeen>, DispatchError>>,
+    },
     /// Finish the commands already queued, then stop.
     Stop,
 }
@@ -239,6 +245,23 @@ impl Dispatcher {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::Prune { before_ms, reply }).ok()?;
         rx.await.ok()?
+    }
+
+    /// Records this replica's heartbeat; the replicas heard from within `within_ms`.
+    pub async fn heartbeat(
+        &self,
+        config: &str,
+        within_ms: i64,
+    ) -> Result<Vec<crate::store::ReplicaSeen>, DispatchError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Heartbeat {
+                config: config.to_string(),
+                within_ms,
+                reply,
+            })
+            .map_err(|_| DispatchError::Stopped)?;
+        rx.await.map_err(|_| DispatchError::Stopped)?
     }
 
     /// Asks the engine to stop once the commands queued before this one are applied.
@@ -389,6 +412,18 @@ impl<O: Outbox> Engine<O> {
                 }
                 Command::Health { reply } => {
                     let _ = reply.send(self.health());
+                }
+                Command::Heartbeat {
+                    config,
+                    within_ms,
+                    reply,
+                } => {
+                    let now = self.clock.now_ms();
+                    let seen = self
+                        .store
+                        .heartbeat(&config, now, within_ms)
+                        .map_err(|e| DispatchError::Store(e.to_string()));
+                    let _ = reply.send(seen);
                 }
                 Command::Prune { before_ms, reply } => {
                     let now = self.clock.now_ms();

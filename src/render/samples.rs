@@ -158,6 +158,7 @@ fn digest() -> Notification {
         resources: (0..6).map(|i| format!("CA{:032x}", 0xc0ffee + i)).collect(),
         resources_total: 6,
         sample_sids: (0..3).map(|i| format!("NO{:032x}", 0xbeef + i)).collect(),
+        group_total: 16,
     });
     n
 }
@@ -229,6 +230,7 @@ fn hostile() -> Notification {
             resources: (0..60).map(|i| format!("{HOSTILE_TEXT} {i}")).collect(),
             resources_total: 1000,
             sample_sids: (0..60).map(|i| format!("{HOSTILE_TEXT} {i}")).collect(),
+            group_total: 123_457,
         }),
         threshold: None,
         resolved: None,

@@ -6,7 +6,7 @@
 
 use super::{
     Backlog, CodeSeries, Counters, DeadLetter, EventFilter, EventPage, EventRow, EventSummary,
-    FoldBucket, NotificationView, Queued, Result, State,
+    FoldBucket, NotificationView, Queued, ReplicaSeen, Result, State,
 };
 use crate::group::GroupState;
 use crate::notification::Notification;
@@ -44,6 +44,10 @@ pub trait Outbox: Send + 'static {
     /// Takes or renews lease `name` for `lease_ms` when it is free, expired or
     /// already ours; true while this process holds it.
     fn take_lease(&mut self, name: &str, now_ms: i64, lease_ms: i64) -> Result<bool>;
+
+    /// Records that this process runs configuration `config` (now) and returns the
+    /// replicas heard from within `within_ms`, this one included.
+    fn heartbeat(&mut self, config: &str, now_ms: i64, within_ms: i64) -> Result<Vec<ReplicaSeen>>;
 
     /// Open groups and the accepted events counted in them (a shared store's view).
     fn open_group_totals(&self) -> Result<(usize, u64)>;

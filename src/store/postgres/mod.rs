@@ -220,6 +220,40 @@ impl Outbox for PgStore {
         Ok(row.is_some())
     }
 
+    fn heartbeat(
+        &mut self,
+        config: &str,
+        now_ms: i64,
+        within_ms: i64,
+    ) -> Result<Vec<crate::store::ReplicaSeen>> {
+        self.reconnect_if_closed()?;
+        let version = env!("CARGO_PKG_VERSION");
+        self.pg.run(self.pg.client.execute(
+            "INSERT INTO replicas (id, started_at, seen_at, config, version) VALUES ($1, $2, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, config = excluded.config",
+            &[&self.replica, &now_ms, &config, &version],
+        ))?;
+        // Replicas silent for a day are gone (restarts leave their rows behind).
+        self.pg.run(self.pg.client.execute(
+            "DELETE FROM replicas WHERE seen_at < $1",
+            &[&(now_ms - 86_400_000)],
+        ))?;
+        let rows = self.pg.run(self.pg.client.query(
+            "SELECT id, started_at, seen_at, config, version FROM replicas WHERE seen_at >= $1 ORDER BY id",
+            &[&(now_ms - within_ms)],
+        ))?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::store::ReplicaSeen {
+                id: r.get(0),
+                started_at_ms: r.get(1),
+                seen_at_ms: r.get(2),
+                config: r.get(3),
+                version: r.get(4),
+            })
+            .collect())
+    }
+
     fn open_group_totals(&self) -> Result<(usize, u64)> {
         let r = self.pg.run(self.pg.client.query_one(
             "SELECT COUNT(*), COALESCE(SUM(accounted), 0)::BIGINT FROM groups",

@@ -139,6 +139,23 @@ impl Outbox for Store {
         Ok(true)
     }
 
+    /// One process per file: only this one.
+    fn heartbeat(
+        &mut self,
+        config: &str,
+        now_ms: i64,
+        _within_ms: i64,
+    ) -> Result<Vec<super::ReplicaSeen>> {
+        static STARTED: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+        Ok(vec![super::ReplicaSeen {
+            id: super::postgres::replica_id(),
+            started_at_ms: *STARTED.get_or_init(|| now_ms),
+            seen_at_ms: now_ms,
+            config: config.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }])
+    }
+
     fn open_group_totals(&self) -> Result<(usize, u64)> {
         let groups = self.load_groups()?;
         Ok((groups.len(), groups.iter().map(|(_, g)| g.accounted).sum()))
