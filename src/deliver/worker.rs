@@ -140,7 +140,9 @@ impl Worker {
     /// budget every replica draws from. False when shutting down.
     async fn wait_for_permit(&mut self, active: &mut Active) -> bool {
         loop {
-            let now = self.clock.now_ms();
+            // Wall time, as the local limiter uses real time: the budget is shared
+            // by replicas on other hosts, and an injected test clock stands still.
+            let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
             let permit = self
                 .reader
                 .permit(
@@ -365,9 +367,11 @@ impl Worker {
                     // The provider asked this channel to slow down: pause all its sends.
                     let ra = ra.min(rt.settings.delivery.max_retry_after.0);
                     active.paused_until_ms = now + ra.as_millis() as i64;
+                    // Shared in wall time, like the rate budget.
+                    let wall = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
                     self.shared_state(
                         self.reader
-                            .pause(&self.channel, active.paused_until_ms)
+                            .pause(&self.channel, wall + ra.as_millis() as i64)
                             .await,
                     );
                 }

@@ -182,7 +182,7 @@ impl plan::GroupView for Groups {
         Groups::get(self, key)
     }
     fn open_count(&self) -> usize {
-        self.len()
+        Groups::open_count(self)
     }
 }
 

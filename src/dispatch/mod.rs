@@ -504,8 +504,8 @@ impl<O: Outbox> Engine<O> {
                     } => Some(group_key.clone()),
                     _ => None,
                 }));
-                *groups = Groups::new();
-                groups.restore(b.lock_groups(&keys)?);
+                let (locked, open) = b.lock_groups(&keys)?;
+                *groups = Groups::locked(locked, open);
             }
             let rows: Vec<crate::store::EventRow<'_>> = incoming
                 .zip(&routed)

@@ -67,8 +67,9 @@ pub trait OutboxTx {
     /// Sid was seen before (a retry, or earlier in `rows`).
     fn insert_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<bool>>;
     /// Locks groups `keys` for the rest of the transaction (another replica's batch
-    /// touching one of them waits) and reads those that are open.
-    fn lock_groups(&self, keys: &[String]) -> Result<Vec<(String, GroupState)>>;
+    /// touching one of them waits) and reads those that are open; with the number
+    /// of groups open in the store in all.
+    fn lock_groups(&self, keys: &[String]) -> Result<(Vec<(String, GroupState)>, usize)>;
     /// Locks and reads up to `limit` groups whose window ended at `now_ms`, skipping
     /// any another transaction holds (they are due at the next tick).
     fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>>;

@@ -190,8 +190,8 @@ impl<'a> PgBatch<'a> {
             }
         }
         type P<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
-        let group_params: [P; 4] = [&keys, &bodies, &due, &accounted];
-        let gone_params: [P; 1] = [&gone];
+        let group_params: [P; 5] = [&keys, &bodies, &due, &accounted, &self.replica];
+        let gone_params: [P; 2] = [&gone, &self.replica];
         let minute_params: [P; 3] = [&m, &c, &n];
         let counter_params: [P; 3] = [&self.replica, &names, &values];
         let note_params = notes.as_ref().map(NotificationColumns::params);
@@ -200,16 +200,28 @@ impl<'a> PgBatch<'a> {
             work.push((INSERT_NOTIFICATIONS, p));
         }
         if !keys.is_empty() {
+            // Groups it opens count into this replica's open_groups row.
             work.push((
-                "INSERT INTO groups (key, body, due_at, accounted)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
-                 ON CONFLICT (key) DO UPDATE SET body = excluded.body, due_at = excluded.due_at,
-                     accounted = excluded.accounted",
+                "WITH up AS (
+                     INSERT INTO groups (key, body, due_at, accounted)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+                     ON CONFLICT (key) DO UPDATE SET body = excluded.body, due_at = excluded.due_at,
+                         accounted = excluded.accounted
+                     RETURNING (xmax = 0) AS opened)
+                 INSERT INTO counters AS c (replica, name, value)
+                 SELECT $5, 'open_groups', COUNT(*) FILTER (WHERE opened) FROM up
+                 ON CONFLICT (replica, name) DO UPDATE SET value = c.value + excluded.value",
                 &group_params,
             ));
         }
         if !gone.is_empty() {
-            work.push(("DELETE FROM groups WHERE key = ANY($1)", &gone_params));
+            work.push((
+                "WITH gone AS (DELETE FROM groups WHERE key = ANY($1) RETURNING 1)
+                 INSERT INTO counters AS c (replica, name, value)
+                 SELECT $2, 'open_groups', -COUNT(*) FROM gone
+                 ON CONFLICT (replica, name) DO UPDATE SET value = c.value + excluded.value",
+                &gone_params,
+            ));
         }
         if !m.is_empty() {
             work.push((
@@ -337,7 +349,7 @@ impl OutboxTx for PgBatch<'_> {
             .collect())
     }
 
-    fn lock_groups(&self, keys: &[String]) -> Result<Vec<(String, GroupState)>> {
+    fn lock_groups(&self, keys: &[String]) -> Result<(Vec<(String, GroupState)>, usize)> {
         let mut ids: Vec<i64> = keys.iter().map(|k| lock_id(k)).collect();
         ids.sort_unstable();
         ids.dedup();
@@ -351,25 +363,33 @@ impl OutboxTx for PgBatch<'_> {
         };
         const LOCK_EACH: &str = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k";
         const READ: &str = "SELECT key, body FROM groups WHERE key = ANY($1)";
+        // Every replica's row of the open-groups count, summed (a few rows).
+        const OPEN: &str =
+            "SELECT COALESCE(SUM(value), 0)::BIGINT FROM counters WHERE name = 'open_groups'";
         // Prepared first: a pipeline of prepared statements runs in the order sent.
-        let st = self.pg.run(self.pg.statements(&[all, LOCK_EACH, READ]))?;
+        let st = self
+            .pg
+            .run(self.pg.statements(&[all, LOCK_EACH, READ, OPEN]))?;
         let client = &self.pg.client;
-        let (_, _, rows) = self.pg.run(futures_util::future::try_join3(
-            client.execute(&st[0], &[&ALL_GROUPS_LOCK]),
-            async {
-                if each.is_empty() {
-                    return Ok(0);
-                }
-                client.execute(&st[1], &[&each]).await
-            },
-            async {
-                if keys.is_empty() {
-                    return Ok(vec![]);
-                }
-                client.query(&st[2], &[&keys]).await
-            },
+        let ((_, _, rows), open) = self.pg.run(futures_util::future::try_join(
+            futures_util::future::try_join3(
+                client.execute(&st[0], &[&ALL_GROUPS_LOCK]),
+                async {
+                    if each.is_empty() {
+                        return Ok(0);
+                    }
+                    client.execute(&st[1], &[&each]).await
+                },
+                async {
+                    if keys.is_empty() {
+                        return Ok(vec![]);
+                    }
+                    client.query(&st[2], &[&keys]).await
+                },
+            ),
+            client.query_one(&st[3], &[]),
         ))?;
-        Ok(parse_groups(rows))
+        Ok((parse_groups(rows), open.get::<_, i64>(0).max(0) as usize))
     }
 
     fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>> {
@@ -408,7 +428,8 @@ impl OutboxTx for PgBatch<'_> {
         Ok(self
             .pg
             .run(
-                self.pg.query_opt("SELECT body FROM events WHERE sid = $1", &[&sid]),
+                self.pg
+                    .query_opt("SELECT body FROM events WHERE sid = $1", &[&sid]),
             )?
             .map(|r| r.get(0)))
     }

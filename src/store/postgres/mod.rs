@@ -94,12 +94,17 @@ impl Pg {
         })
     }
 
-    async fn statement(&self, sql: &str) -> std::result::Result<tokio_postgres::Statement, tokio_postgres::Error> {
+    async fn statement(
+        &self,
+        sql: &str,
+    ) -> std::result::Result<tokio_postgres::Statement, tokio_postgres::Error> {
         if let Some(st) = self.prepared.borrow().get(sql) {
             return Ok(st.clone());
         }
         let st = self.client.prepare(sql).await?;
-        self.prepared.borrow_mut().insert(sql.to_string(), st.clone());
+        self.prepared
+            .borrow_mut()
+            .insert(sql.to_string(), st.clone());
         Ok(st)
     }
 
@@ -365,7 +370,8 @@ impl Outbox for PgStore {
     fn size_bytes(&self) -> u64 {
         self.pg
             .run(
-                self.pg.query_one("SELECT pg_database_size(current_database())", &[]),
+                self.pg
+                    .query_one("SELECT pg_database_size(current_database())", &[]),
             )
             .map(|r| r.get::<_, i64>(0).max(0) as u64)
             .unwrap_or(0)

@@ -5,8 +5,8 @@
 use super::batch::parse_queued;
 use super::{pg_err, redact_url, replica_id};
 use crate::store::{Permit, Queue, Queued, Result, StoreError};
-use tokio::sync::Mutex;
 use std::collections::HashMap;
+use tokio::sync::Mutex;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
@@ -26,7 +26,10 @@ struct Conn {
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 impl Conn {
-    async fn statement(&mut self, sql: &'static str) -> std::result::Result<Statement, tokio_postgres::Error> {
+    async fn statement(
+        &mut self,
+        sql: &'static str,
+    ) -> std::result::Result<Statement, tokio_postgres::Error> {
         if let Some(st) = self.prepared.get(sql) {
             return Ok(st.clone());
         }

@@ -186,7 +186,8 @@ impl Views for PgViews {
 
     fn size_bytes(&self) -> Result<u64> {
         let r = self.pg.run(
-            self.pg.query_one("SELECT pg_database_size(current_database())", &[]),
+            self.pg
+                .query_one("SELECT pg_database_size(current_database())", &[]),
         )?;
         Ok(r.get::<_, i64>(0).max(0) as u64)
     }
