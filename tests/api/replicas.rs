@@ -404,14 +404,21 @@ async fn a_lost_database_connection_is_503_then_recovers_by_itself() {
         .unwrap();
     let mut statuses = vec![];
     for n in 2..=6 {
-        let status = app.post_signed(&event_params(n, "11200", &call_sid(n))).await.status();
+        let status = app
+            .post_signed(&event_params(n, "11200", &call_sid(n)))
+            .await
+            .status();
         statuses.push(status.as_u16());
         if status == 200 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(statuses.last(), Some(&200), "recovers by itself: {statuses:?}");
+    assert_eq!(
+        statuses.last(),
+        Some(&200),
+        "recovers by itself: {statuses:?}"
+    );
     assert!(
         statuses.iter().all(|s| *s == 200 || *s == 503),
         "503 while the store cannot write, never anything else: {statuses:?}"
