@@ -5,7 +5,7 @@ use super::{batch::parse_groups, Pg};
 use crate::group::GroupState;
 use crate::store::{
     Backlog, CodeSeries, DeadLetter, EventFilter, EventPage, EventSummary, NotificationView,
-    Result, Views,
+    Result, State, Views,
 };
 use tokio_postgres::types::ToSql;
 
@@ -34,16 +34,6 @@ fn summary(r: &tokio_postgres::Row) -> EventSummary {
         level: r.get(5),
         route: r.get(6),
         source: r.get(7),
-    }
-}
-
-fn state_name(v: i16) -> &'static str {
-    match v {
-        0 => "pending",
-        1 => "sent",
-        2 => "dead",
-        3 => "folded",
-        _ => "unknown",
     }
 }
 
@@ -153,7 +143,7 @@ impl Views for PgViews {
                 route: r.get(2),
                 group_key: r.get(3),
                 is_digest: r.get(4),
-                state: state_name(r.get(5)),
+                state: State::name(i64::from(r.get::<_, i16>(5))),
                 attempts: r.get::<_, i32>(6).max(0) as u32,
                 last_error: r.get(7),
                 created_at_ms: r.get(8),
