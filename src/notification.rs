@@ -75,6 +75,9 @@ pub struct ResolvedNote {
     pub quiet_since_ms: i64,
     /// Events the group saw before it went quiet (its last window's).
     pub events: u64,
+    /// Events the group saw in all, first alert to last digest (0: unknown).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub group_total: u64,
 }
 
 /// How many events within how long crossed a route's threshold.

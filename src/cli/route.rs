@@ -273,6 +273,7 @@ fn notification(
         resolved: (form == Form::Resolved).then_some(crate::notification::ResolvedNote {
             quiet_since_ms: t,
             events: 1,
+            group_total: 0,
         }),
         parent: None,
     }

@@ -38,6 +38,9 @@ pub enum Settled {
     Sent {
         group_key: String,
         receipt: Option<crate::notification::Receipt>,
+        /// The receipt names a new top-level message standing in for a parent that
+        /// is gone (a deleted Slack message): later digests thread under it.
+        replaces: bool,
     },
     Retry {
         attempts: u32,
@@ -501,8 +504,8 @@ impl<O: Outbox> Engine<O> {
                     } => Some(group_key.clone()),
                     _ => None,
                 }));
-                *groups = Groups::new();
-                groups.restore(b.lock_groups(&keys)?);
+                let (locked, open) = b.lock_groups(&keys)?;
+                *groups = Groups::locked(locked, open);
             }
             let rows: Vec<crate::store::EventRow<'_>> = incoming
                 .zip(&routed)

@@ -99,10 +99,14 @@ fn running_status(d: &Digest) -> (String, String) {
 }
 
 fn resolved_status(r: &ResolvedNote) -> (String, String) {
-    let events = plural(r.events, "event", "events");
+    let text = if r.group_total > 0 {
+        format!("{} in all", plural(r.group_total, "event", "events"))
+    } else {
+        format!("{} in its last window", plural(r.events, "event", "events"))
+    };
     (
         format!(
-            "✅ *Resolved*, quiet since {} ({events} in its last window)",
+            "✅ *Resolved*, quiet since {} ({text})",
             slack_date(r.quiet_since_ms)
         ),
         "✅ RESOLVED".to_string(),

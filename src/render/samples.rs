@@ -42,6 +42,7 @@ fn resolved() -> Notification {
     n.resolved = Some(crate::notification::ResolvedNote {
         quiet_since_ms: T0_MS + 600_000,
         events: 16,
+        group_total: 0,
     });
     n
 }

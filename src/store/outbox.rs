@@ -9,7 +9,7 @@ use super::{
     FoldBucket, NotificationView, Queued, ReplicaSeen, Result, State,
 };
 use crate::group::GroupState;
-use crate::notification::Notification;
+use crate::notification::{Notification, Receipt};
 
 /// The writer side: one per service, owned by the dispatch engine.
 pub trait Outbox: Send + 'static {
@@ -67,8 +67,9 @@ pub trait OutboxTx {
     /// Sid was seen before (a retry, or earlier in `rows`).
     fn insert_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<bool>>;
     /// Locks groups `keys` for the rest of the transaction (another replica's batch
-    /// touching one of them waits) and reads those that are open.
-    fn lock_groups(&self, keys: &[String]) -> Result<Vec<(String, GroupState)>>;
+    /// touching one of them waits) and reads those that are open; with the number
+    /// of groups open in the store in all.
+    fn lock_groups(&self, keys: &[String]) -> Result<(Vec<(String, GroupState)>, usize)>;
     /// Locks and reads up to `limit` groups whose window ended at `now_ms`, skipping
     /// any another transaction holds (they are due at the next tick).
     fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>>;
@@ -116,8 +117,10 @@ pub enum Permit {
     Local,
     /// Send now. `broken`: the channel's broken mark, shared by every replica.
     Now { broken: Option<String> },
-    /// Over the rate or paused by a provider's `Retry-After`: ask again then.
+    /// Over the rate: ask again then.
     WaitUntil(i64),
+    /// Paused until then by a provider's `Retry-After` (another replica's answer).
+    Paused(i64),
 }
 
 /// What a delivery worker reads and claims: its channel's due notifications.
@@ -145,6 +148,9 @@ pub trait Queue: Send + Sync {
     ) -> Result<Permit>;
     /// A provider's `Retry-After`: no replica sends on `channel` before `until_ms`.
     async fn pause(&self, channel: &str, until_ms: i64) -> Result<()>;
+    /// What `channel`'s provider gave back for the first alert of group `key`, if
+    /// the group is still open and has it.
+    async fn receipt(&self, key: &str, channel: &str) -> Result<Option<Receipt>>;
     /// Marks `channel` broken (`Some(reason)`) or working again.
     async fn set_broken(&self, channel: &str, reason: Option<&str>) -> Result<()>;
 }
@@ -152,6 +158,9 @@ pub trait Queue: Send + Sync {
 /// Read views for the CLI, the API and the console.
 pub trait Views: Send {
     fn dead_letters(&self) -> Result<Vec<DeadLetter>>;
+    /// Dead letters after id `after`, oldest first, `limit` at most; and how many
+    /// there are in all.
+    fn dead_letter_page(&self, after: Option<i64>, limit: usize) -> Result<(Vec<DeadLetter>, u64)>;
     fn pending_count(&self, channel: &str) -> Result<u64>;
     /// Events newest first, filtered, `limit` at most, with the next page's cursor.
     fn events(&self, filter: &EventFilter, limit: usize) -> Result<EventPage>;

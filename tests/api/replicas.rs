@@ -384,3 +384,53 @@ async fn replicas_running_different_routes_say_so_in_metrics_and_readyz() {
     .await;
     assert!(cleared, "{}", a.metrics().await);
 }
+
+#[tokio::test]
+async fn a_lost_database_connection_is_503_then_recovers_by_itself() {
+    let Some(db) = crate::pg::fresh_database().await else {
+        return;
+    };
+    let cfg = with_store_url(BASE_CONFIG, &db.url);
+    let app = spawn_with(&cfg, slack_answering(&[]).await, None).await;
+    app.send_event(1, "11200", &call_sid(1)).await;
+    // The server drops every connection twilert has (a restart, a failover).
+    let admin = crate::pg::connect(&crate::pg::server_url()).await.unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&db.name],
+        )
+        .await
+        .unwrap();
+    let mut statuses = vec![];
+    for n in 2..=6 {
+        let status = app
+            .post_signed(&event_params(n, "11200", &call_sid(n)))
+            .await
+            .status();
+        statuses.push(status.as_u16());
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&200),
+        "recovers by itself: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "503 while the store cannot write, never anything else: {statuses:?}"
+    );
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.admin_address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let accepted = app.snapshot().await.counters.accepted;
+    assert_eq!(accepted, 2, "the first event and the one answered 200");
+    app.stop().await;
+}
