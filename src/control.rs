@@ -216,6 +216,7 @@ pub async fn export_accounting(control: &Control) {
         c.unrouted,
         c.dead_lettered,
         c.below_threshold,
+        c.silenced,
     ];
     for (outcome, v) in crate::telemetry::OUTCOMES.into_iter().zip(values) {
         m.gauge("twilert_events_outcome", &[("outcome", outcome)])

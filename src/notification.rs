@@ -54,6 +54,9 @@ pub struct Notification {
     /// Set on the notice that a group went quiet (`resolve_after`, SPEC 13).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved: Option<ResolvedNote>,
+    /// Set on the summary sent when a silence ends (SPEC 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence: Option<SilenceNote>,
     /// On a digest or resolved notice: the receipt of the group's first alert on
     /// this channel (a Slack `ts` to thread under, a Message-ID, a dedup_key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,6 +69,25 @@ pub struct ResolvedNote {
     pub quiet_since_ms: i64,
     /// Events the group saw before it went quiet (its last window's).
     pub events: u64,
+}
+
+/// A silence ended: what it matched, who set it and why, how long it ran and
+/// how many events it held back on this notification's route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SilenceNote {
+    pub id: String,
+    /// `error_codes=[11200] resource_sids=[CA*]`.
+    pub matchers: String,
+    pub author: String,
+    pub comment: String,
+    pub started_ms: i64,
+    pub ended_ms: i64,
+    /// Events held back on this route.
+    pub held_back: u64,
+    /// Who expired it early; `None`: it ran out (or went quiet).
+    pub expired_by: Option<String>,
+    /// `until_quiet` (ms), when it ended by going quiet.
+    pub until_quiet_ms: Option<i64>,
 }
 
 /// How many events within how long crossed a route's threshold.
@@ -131,6 +153,7 @@ impl Notification {
                     digest: digest.cloned(),
                     threshold: None,
                     resolved: None,
+                    silence: None,
                     parent: None,
                 };
                 (n, if j == 0 { accounted } else { 0 })

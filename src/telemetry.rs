@@ -189,13 +189,14 @@ impl Metrics {
 }
 
 /// The `outcome` label values of `twilert_events_outcome`.
-pub const OUTCOMES: [&str; 6] = [
+pub const OUTCOMES: [&str; 7] = [
     "notified",
     "digested",
     "muted",
     "unrouted",
     "dead_lettered",
     "below_threshold",
+    "silenced",
 ];
 
 /// Log output format (`--log-format`).

@@ -273,6 +273,7 @@ fn notification(
             quiet_since_ms: t,
             events: 1,
         }),
+        silence: None,
         parent: None,
     }
 }

@@ -260,7 +260,9 @@ impl Worker {
                 Settled::Sent {
                     group_key: n.group_key.clone(),
                     // Only a first alert's receipt names the group's message.
-                    receipt: receipt.filter(|_| n.digest.is_none() && n.resolved.is_none()),
+                    receipt: receipt.filter(|_| {
+                        n.digest.is_none() && n.resolved.is_none() && n.silence.is_none()
+                    }),
                 }
             }
             Delivery::Retry {

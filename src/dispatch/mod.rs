@@ -7,11 +7,13 @@
 mod apply;
 mod fold;
 pub mod plan;
+pub mod silences;
 
 use crate::clock::SharedClock;
 use crate::event::DebuggerEvent;
 use crate::group::Groups;
 use crate::runtime::Runtime;
+use crate::silence::{Silence, SilenceError, SilenceSpec};
 use crate::store::{Counters, Outbox, OutboxTx, StoreError};
 use crate::telemetry::Metrics;
 use std::collections::{BTreeSet, HashMap};
@@ -58,7 +60,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// notified + digested + muted + unrouted + dead-lettered + pending.
+    /// notified + digested + muted + unrouted + dead-lettered + below threshold +
+    /// silenced + pending.
     pub fn accounted(&self) -> u64 {
         let c = &self.counters;
         c.notified
@@ -67,6 +70,7 @@ impl Snapshot {
             + c.unrouted
             + c.dead_lettered
             + c.below_threshold
+            + c.silenced
             + self.pending
     }
 }
@@ -75,6 +79,9 @@ impl Snapshot {
 pub enum DispatchError {
     #[error("{0}")]
     Store(String),
+    /// A silence that cannot be created as asked (names the field).
+    #[error("{0}")]
+    Invalid(SilenceError),
     #[error("dispatch engine stopped")]
     Stopped,
 }
@@ -130,6 +137,23 @@ enum Command {
     Prune {
         before_ms: i64,
         reply: oneshot::Sender<Option<u64>>,
+    },
+    /// Creates a silence (SPEC 14), stamped with the engine's clock.
+    AddSilence {
+        spec: Box<SilenceSpec>,
+        reply: oneshot::Sender<Result<Silence, DispatchError>>,
+    },
+    /// Expires a silence now; answers it, or `None` when none such is in force.
+    ExpireSilence {
+        id: String,
+        by: String,
+        reply: oneshot::Sender<Result<Option<Silence>, DispatchError>>,
+    },
+    /// Acknowledges an open group: no more digests until it closes or resolves.
+    Acknowledge {
+        key: String,
+        by: String,
+        reply: oneshot::Sender<Result<bool, DispatchError>>,
     },
     /// Finish the commands already queued, then stop.
     Stop,
@@ -239,6 +263,49 @@ impl Dispatcher {
         rx.await.ok()?
     }
 
+    /// Creates a silence; `Invalid` when its end is not after its start.
+    pub async fn add_silence(&self, spec: SilenceSpec) -> Result<Silence, DispatchError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::AddSilence {
+                spec: Box::new(spec),
+                reply,
+            })
+            .map_err(|_| DispatchError::Stopped)?;
+        rx.await.map_err(|_| DispatchError::Stopped)?
+    }
+
+    /// Expires silence `id` now (its summaries are queued); `None`: no such
+    /// silence in force.
+    pub async fn expire_silence(
+        &self,
+        id: &str,
+        by: &str,
+    ) -> Result<Option<Silence>, DispatchError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::ExpireSilence {
+                id: id.to_string(),
+                by: by.to_string(),
+                reply,
+            })
+            .map_err(|_| DispatchError::Stopped)?;
+        rx.await.map_err(|_| DispatchError::Stopped)?
+    }
+
+    /// Acknowledges the open group `key` (`by`: who); false when no such group is open.
+    pub async fn acknowledge(&self, key: &str, by: &str) -> Result<bool, DispatchError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Acknowledge {
+                key: key.to_string(),
+                by: by.to_string(),
+                reply,
+            })
+            .map_err(|_| DispatchError::Stopped)?;
+        rx.await.map_err(|_| DispatchError::Stopped)?
+    }
+
     /// Asks the engine to stop once the commands queued before this one are applied.
     pub fn stop(&self) {
         let _ = self.tx.send(Command::Stop);
@@ -261,6 +328,7 @@ pub fn spawn<O: Outbox>(
 ) -> Result<(Dispatcher, std::thread::JoinHandle<()>), StoreError> {
     let mut groups = Groups::new();
     groups.restore(store.load_groups()?);
+    let silences = store.active_silences()?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (free, freed) = std::sync::mpsc::channel::<Vec<Box<Incoming>>>();
     std::thread::Builder::new()
@@ -273,6 +341,7 @@ pub fn spawn<O: Outbox>(
     let engine = Engine {
         store,
         groups,
+        silences,
         runtime,
         clock,
         wakers,
@@ -294,6 +363,9 @@ pub fn spawn<O: Outbox>(
 struct Engine<O: Outbox> {
     store: O,
     groups: Groups,
+    /// Silences not expired yet: a cache of the store's, reloaded at every tick (so
+    /// another process's or replica's show up within one).
+    silences: Vec<Silence>,
     runtime: Arc<Runtime>,
     clock: SharedClock,
     wakers: Wakers,
@@ -318,6 +390,12 @@ enum Reply {
     Unit(oneshot::Sender<()>),
     Settle(oneshot::Sender<Result<(), DispatchError>>),
     Retry(oneshot::Sender<Result<usize, DispatchError>>, usize),
+    Silence(
+        oneshot::Sender<Result<Option<Silence>, DispatchError>>,
+        Option<Silence>,
+    ),
+    Added(oneshot::Sender<Result<Silence, DispatchError>>, Silence),
+    Ack(oneshot::Sender<Result<bool, DispatchError>>, bool),
 }
 
 struct BatchOutcome {
@@ -329,6 +407,8 @@ struct BatchOutcome {
     /// serial engine thread).
     #[allow(clippy::vec_box)]
     done: Vec<Box<Incoming>>,
+    /// What silences held back in this batch (written at its end).
+    tallies: silences::Tallies,
 }
 
 /// Counter increments summed over a batch: (name, label) → label value → count.
@@ -407,15 +487,20 @@ impl<O: Outbox> Engine<O> {
             return;
         }
         let now = self.clock.now_ms();
+        if writes.iter().any(|c| matches!(c, Command::Tick { .. })) {
+            self.reload_silences();
+        }
         let rt = self.runtime.clone();
         let mut replies = Vec::with_capacity(writes.len());
         let groups = &mut self.groups;
+        let silences = &mut self.silences;
         let result = self.store.batch(|b| {
             let mut out = BatchOutcome {
                 delta: Counters::default(),
                 woken: BTreeSet::new(),
                 metric_incs: MetricIncs::default(),
                 done: Vec::new(),
+                tallies: Default::default(),
             };
             for c in writes {
                 match c {
@@ -423,6 +508,7 @@ impl<O: Outbox> Engine<O> {
                         let a = apply::ingest_one(
                             b,
                             groups,
+                            silences,
                             &rt,
                             &event.event,
                             &event.body,
@@ -436,7 +522,7 @@ impl<O: Outbox> Engine<O> {
                         let mut answers = Vec::with_capacity(events.len());
                         for e in &events {
                             answers.push(apply::ingest_one(
-                                b, groups, &rt, &e.event, &e.body, now, &mut out,
+                                b, groups, silences, &rt, &e.event, &e.body, now, &mut out,
                             )?);
                         }
                         replies.push(Reply::IngestBatch(reply, answers));
@@ -451,6 +537,7 @@ impl<O: Outbox> Engine<O> {
                         replies.push(Reply::Settle(reply));
                     }
                     Command::Tick { reply } => {
+                        silences::expire_due(b, &rt, silences, now, &mut out)?;
                         apply::emit_digests(b, groups, &rt, now, &mut out)?;
                         fold::fold_backlogs(b, &rt, now, &mut out)?;
                         if let Some(r) = reply {
@@ -462,6 +549,36 @@ impl<O: Outbox> Engine<O> {
                         out.woken.extend(rt.enabled.iter().cloned());
                         replies.push(Reply::Retry(reply, rows));
                     }
+                    Command::AddSilence { spec, reply } => {
+                        match spec.build(crate::silence::new_id(), now) {
+                            Ok(s) => {
+                                b.insert_silence(&s)?;
+                                tracing::info!(silence = %s.id, author = %s.author, matchers = %s.describe(), ends_at = %crate::clock::rfc3339(s.ends_at_ms()), "silence added");
+                                silences.push(s.clone());
+                                replies.push(Reply::Added(reply, s));
+                            }
+                            Err(e) => {
+                                let _ = reply.send(Err(DispatchError::Invalid(e)));
+                            }
+                        }
+                    }
+                    Command::ExpireSilence { id, by, reply } => {
+                        let s = silences::expire(b, &rt, &id, &by, now, &mut out.woken)?;
+                        if s.is_some() {
+                            silences.retain(|x| x.id != id);
+                            out.metric_incs
+                                .add("twilert_silences_ended_total", "how", "expired");
+                        }
+                        replies.push(Reply::Silence(reply, s));
+                    }
+                    Command::Acknowledge { key, by, reply } => {
+                        let moved = groups.acknowledge(&key, &by, now);
+                        if let Some(n) = moved {
+                            out.delta.silenced += n;
+                            tracing::info!(group = %key, by = %by, silenced = n, "group acknowledged: no more digests until it closes or resolves");
+                        }
+                        replies.push(Reply::Ack(reply, moved.is_some()));
+                    }
                     // Reload, Snapshot, Prune and Stop were handled before the transaction.
                     _ => {}
                 }
@@ -469,6 +586,7 @@ impl<O: Outbox> Engine<O> {
             for (key, g) in groups.take_dirty() {
                 b.save_group(&key, g.as_ref())?;
             }
+            silences::flush(b, &out.tallies)?;
             b.add_counters(&out.delta)?;
             Ok(out)
         });
@@ -501,6 +619,15 @@ impl<O: Outbox> Engine<O> {
                         Reply::Retry(tx, n) => {
                             let _ = tx.send(Ok(n));
                         }
+                        Reply::Silence(tx, s) => {
+                            let _ = tx.send(Ok(s));
+                        }
+                        Reply::Added(tx, s) => {
+                            let _ = tx.send(Ok(s));
+                        }
+                        Reply::Ack(tx, found) => {
+                            let _ = tx.send(Ok(found));
+                        }
                     }
                 }
             }
@@ -516,6 +643,7 @@ impl<O: Outbox> Engine<O> {
                     Ok(g) => self.groups.restore(g),
                     Err(e) => tracing::error!(error = %e, "reloading group state failed"),
                 }
+                self.reload_silences();
                 for r in replies {
                     match r {
                         Reply::Ingest(tx, _) => {
@@ -531,9 +659,27 @@ impl<O: Outbox> Engine<O> {
                         Reply::Retry(tx, _) => {
                             let _ = tx.send(Err(DispatchError::Store(e.to_string())));
                         }
+                        Reply::Silence(tx, _) => {
+                            let _ = tx.send(Err(DispatchError::Store(e.to_string())));
+                        }
+                        Reply::Added(tx, _) => {
+                            let _ = tx.send(Err(DispatchError::Store(e.to_string())));
+                        }
+                        Reply::Ack(tx, _) => {
+                            let _ = tx.send(Err(DispatchError::Store(e.to_string())));
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// The store's silences replace the cached ones (new ones from the CLI or another
+    /// replica, expiries, other replicas' matches); on a read error the cache stays.
+    fn reload_silences(&mut self) {
+        match self.store.active_silences() {
+            Ok(s) => self.silences = s,
+            Err(e) => tracing::error!(error = %e, "reading silences failed; the ones known stay"),
         }
     }
 

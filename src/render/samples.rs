@@ -95,6 +95,7 @@ fn notification(event: DebuggerEvent) -> Notification {
         digest: None,
         threshold: None,
         resolved: None,
+        silence: None,
         parent: None,
     }
 }
@@ -232,6 +233,7 @@ fn hostile() -> Notification {
         }),
         threshold: None,
         resolved: None,
+        silence: None,
         parent: None,
     }
 }

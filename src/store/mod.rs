@@ -147,10 +147,12 @@ pub struct Counters {
     pub dead_lettered: u64,
     /// Events of a `threshold` route whose window passed below the threshold.
     pub below_threshold: u64,
+    /// Events held back by a silence or an acknowledged group (SPEC 14).
+    pub silenced: u64,
 }
 
 impl Counters {
-    const NAMES: [&'static str; 8] = [
+    const NAMES: [&'static str; 9] = [
         "accepted",
         "duplicates",
         "notified",
@@ -159,6 +161,7 @@ impl Counters {
         "unrouted",
         "dead_lettered",
         "below_threshold",
+        "silenced",
     ];
 
     fn get_mut(&mut self, name: &str) -> Option<&mut u64> {
@@ -171,6 +174,7 @@ impl Counters {
             "unrouted" => &mut self.unrouted,
             "dead_lettered" => &mut self.dead_lettered,
             "below_threshold" => &mut self.below_threshold,
+            "silenced" => &mut self.silenced,
             _ => return None,
         })
     }
@@ -356,6 +360,14 @@ impl Outbox for Store {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+
+    fn active_silences(&self) -> Result<Vec<crate::silence::Silence>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {} FROM silences WHERE expired_at IS NULL ORDER BY created_at, id",
+            views::SILENCE_COLUMNS
+        ))?;
+        views::silences_of(&mut st, [])
+    }
 }
 
 pub(super) type QueuedRow = (i64, String, u32, i64, i64);
@@ -469,6 +481,10 @@ impl Views for Reader {
 
     fn events(&self, filter: &EventFilter, limit: usize) -> Result<EventPage> {
         Reader::events(self, filter, limit)
+    }
+
+    fn silences(&self, all: bool) -> Result<Vec<crate::silence::Silence>> {
+        Reader::silences(self, all)
     }
 }
 
