@@ -298,15 +298,24 @@ pub fn duration_text(ms: i64) -> String {
     humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
 }
 
-/// A request that does not make a silence; displays as `field: message`.
+/// A request that does not make a silence; displays as `field: message` (or the
+/// message alone when it starts with the field, as `error_codes[1]: ...` does).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
+#[error("{}", self.line())]
 pub struct SilenceError {
     pub field: &'static str,
     pub message: String,
 }
 
 impl SilenceError {
+    fn line(&self) -> String {
+        if self.message.starts_with(self.field) {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.field, self.message)
+        }
+    }
+
     pub fn new(field: &'static str, message: impl Into<String>) -> SilenceError {
         SilenceError {
             field,
@@ -357,6 +366,37 @@ pub struct SilenceRequest {
     /// A summary when it ends (default true).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<bool>,
+}
+
+/// The keys of a [`SilenceRequest`], as its errors name them.
+const REQUEST_KEYS: [&str; 17] = [
+    "error_codes",
+    "exclude_error_codes",
+    "resource_sids",
+    "exclude_resource_sids",
+    "service_sids",
+    "account_sids",
+    "parent_account_sids",
+    "levels",
+    "products",
+    "routes",
+    "starts_at",
+    "ends_at",
+    "for",
+    "until_quiet",
+    "author",
+    "comment",
+    "summary",
+];
+
+/// The request key a JSON decoding error is about (`path` as serde_path_to_error
+/// gives it, e.g. `error_codes[0]`); `body` when it is the body as a whole (not an
+/// object, or an unknown key: the message names it).
+pub fn request_field(path: &str, _message: &str) -> &'static str {
+    REQUEST_KEYS
+        .into_iter()
+        .find(|k| path == *k || path.starts_with(&format!("{k}[")))
+        .unwrap_or("body")
 }
 
 /// How a checked request ends, before "now" is known.
