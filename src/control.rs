@@ -22,6 +22,8 @@ pub struct Control {
     pub metrics: Arc<Metrics>,
     pub config_path: Option<PathBuf>,
     pub store_path: PathBuf,
+    /// The service's clock (injected in tests): what "now" is for silences' states.
+    pub clock: SharedClock,
     workers: Arc<Mutex<WorkerSet>>,
     /// When the last reload ran (reloads are spaced by `admin.reload_interval`).
     last_reload: Arc<Mutex<Option<std::time::Instant>>>,
@@ -69,6 +71,7 @@ impl Control {
             metrics,
             config_path,
             store_path,
+            clock: workers.clock.clone(),
             workers: Arc::new(Mutex::new(workers)),
             last_reload: Arc::new(Mutex::new(None)),
         }

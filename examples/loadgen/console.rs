@@ -105,6 +105,7 @@ fn fill(db: &Path, events: usize) -> (String, String) {
                             digest: None,
                             threshold: None,
                             resolved: None,
+                            silence: None,
                             parent: None,
                         };
                         let id = b.insert_notification(&note, 1, at)?;

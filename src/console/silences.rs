@@ -117,7 +117,7 @@ pub fn would_match(
 
 async fn matching(views: &ReadPool, ctl: &Control, s: Silence) -> Result<Matching, ViewError> {
     let catalog = Arc::clone(&ctl.shared.get().catalog);
-    let now = super::query::now_ms();
+    let now = ctl.clock.now_ms();
     views.read(move |r| would_match(r, &s, &catalog, now)).await
 }
 
@@ -156,6 +156,7 @@ struct ListQuery {
 }
 
 async fn api_list(
+    ctl: web::Data<Control>,
     views: web::Data<ReadPool>,
     q: Result<web::Query<ListQuery>, actix_web::Error>,
 ) -> HttpResponse {
@@ -163,7 +164,7 @@ async fn api_list(
         let q = q.map_err(|e| ViewError::field("all", e.to_string()))?;
         let all = q.all.unwrap_or(false);
         let rows = views.read(move |r| r.silences(all)).await?;
-        let now = super::query::now_ms();
+        let now = ctl.clock.now_ms();
         let list: Vec<Value> = rows.iter().map(|s| s.to_json(now)).collect();
         Ok::<_, ViewError>(json!({ "silences": list }))
     }
@@ -193,7 +194,7 @@ async fn api_create(
             .add_silence(spec)
             .await
             .map_err(engine_error)?;
-        let now = super::query::now_ms();
+        let now = ctl.clock.now_ms();
         let mut v = s.to_json(now);
         let m = matching(&views, &ctl, s).await?;
         v["matching_groups"] = json!(m.groups);
@@ -243,7 +244,7 @@ async fn api_expire(
             .await
             .map_err(engine_error)?
         {
-            Some(s) => Ok(s.to_json(super::query::now_ms())),
+            Some(s) => Ok(s.to_json(ctl.clock.now_ms())),
             None => Err(ViewError::NotFound(format!(
                 "no silence {id} in force (see GET /api/v1/silences)"
             ))),
@@ -390,7 +391,7 @@ fn preview_silence(ctl: &Control, form: &SilenceForm) -> Result<Silence, ViewErr
     req.ends_at = None;
     req.author = Some("preview".into());
     let spec = check(ctl, req)?;
-    spec.build("preview".into(), super::query::now_ms())
+    spec.build("preview".into(), ctl.clock.now_ms())
         .map_err(view_error)
 }
 
@@ -478,7 +479,7 @@ async fn body(
     let all = form.all.as_deref() == Some("true");
     let rows = views.read(move |r| r.silences(all)).await?;
     let csrf = sessions.csrf(req.headers());
-    let now = super::query::now_ms();
+    let now = ctl.clock.now_ms();
     let mut b = String::from(
         "<p>A silence holds back matching events: they are stored and counted as <em>silenced</em>, never sent. \
          When it ends, each route it held events back on gets one summary.</p>",

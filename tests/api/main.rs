@@ -24,6 +24,7 @@ mod quickstart;
 mod reload;
 mod resolve;
 mod scrub;
+mod silences;
 mod threshold;
 mod twilio_sdk;
 mod webdriver;
