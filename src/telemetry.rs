@@ -140,12 +140,18 @@ impl Metrics {
                 .increment(0);
             self.counter("twilert_groups_resolved_total", &r)
                 .increment(0);
+            self.counter("twilert_events_silenced_total", &r)
+                .increment(0);
             if route.mute {
                 self.counter("twilert_events_muted_total", &r).increment(0);
             } else {
                 self.counter("twilert_events_suppressed_total", &r)
                     .increment(0);
             }
+        }
+        for how in ["ran_out", "expired"] {
+            self.counter("twilert_silences_ended_total", &[("how", how)])
+                .increment(0);
         }
         for channel in rt.settings.channels.keys() {
             let c = ("channel", channel.as_str());

@@ -327,8 +327,16 @@ impl Outbox for Store {
             "DELETE FROM notifications WHERE state IN (1, 3) AND updated_at < ?1",
             [before_ms],
         )?;
+        // Silences expired before the cut go with their per-route counts; the events
+        // a silence in force will name in its summary stay.
         n += tx.execute(
-            "DELETE FROM events WHERE received_at < ?1 AND sid NOT IN (SELECT event_sid FROM notifications)",
+            "DELETE FROM silence_routes WHERE silence_id IN (SELECT id FROM silences WHERE expired_at < ?1)",
+            [before_ms],
+        )?;
+        n += tx.execute("DELETE FROM silences WHERE expired_at < ?1", [before_ms])?;
+        n += tx.execute(
+            "DELETE FROM events WHERE received_at < ?1 AND sid NOT IN (SELECT event_sid FROM notifications)
+             AND sid NOT IN (SELECT sample_sid FROM silence_routes)",
             [before_ms],
         )?;
         // The overview chart's per-minute counts age out with the events.
