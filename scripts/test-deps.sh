@@ -10,6 +10,8 @@
 #   - headless Chromium and its chromedriver (Debian's chromium, chromium-driver) for the
 #     console's browser tests (tests/api/console.rs), with apt-get when run as root.
 # Anything it cannot install is an error (exit 1), never a skipped test.
+# PostgreSQL (a server that must outlive this script) is scripts/find-postgres.sh's
+# job, which scripts/test.sh sources after this one.
 set -eu
 cd "$(dirname "$0")/.."
 

@@ -96,14 +96,13 @@ impl Control {
             if ws.running.contains(name) {
                 continue;
             }
-            let reader = crate::store::open_queue(&rt.settings.store).with_context(|| {
-                format!("opening a reader on {}", rt.settings.store.path.display())
-            })?;
+            let reader = crate::store::open_queue(&rt.settings.store)
+                .with_context(|| format!("opening a reader on {}", rt.settings.store.describe()))?;
             let w = Worker {
                 channel: name.clone(),
                 shared: self.shared.clone(),
                 dispatcher: self.dispatcher.clone(),
-                reader: Mutex::new(reader),
+                reader,
                 wakers: ws.wakers.clone(),
                 clock: ws.clock.clone(),
                 metrics: self.metrics.clone(),
@@ -179,12 +178,12 @@ impl Control {
             }
         })?;
         let old = self.shared.get();
-        if settings.store.path != old.settings.store.path
+        if settings.store.describe() != old.settings.store.describe()
             || settings.server.listen != old.settings.server.listen
             || settings.admin.listen != old.settings.admin.listen
         {
             return Err(vec![
-                "store.path, server.listen and admin.listen cannot change on reload; restart instead".into(),
+                "store.path, store.url, server.listen and admin.listen cannot change on reload; restart instead".into(),
             ]);
         }
         let rt = Arc::new(Runtime::build(settings)?);

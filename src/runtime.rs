@@ -98,6 +98,21 @@ impl Runtime {
                 settings.admin.listen
             ));
         }
+        if let Some(url) = &settings.store.url {
+            use secrecy::ExposeSecret;
+            let u = url.expose_secret();
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://"))
+                || u.parse::<tokio_postgres::Config>().is_err()
+            {
+                errors.push(format!(
+                    "store.url: expected postgres://user:password@host:5432/database, got {}",
+                    crate::store::postgres::redact_url(u)
+                ));
+            }
+        }
+        if settings.delivery.lease.0 < std::time::Duration::from_secs(1) {
+            errors.push("delivery.lease: must be at least 1s".into());
+        }
         if !settings.twilio.verify_signature {
             warnings.push("twilio.verify_signature = false: anyone who can reach the endpoint can post events".into());
         } else if settings.twilio.auth_tokens.is_empty() && settings.twilio.shared_keys.is_empty() {

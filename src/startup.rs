@@ -7,7 +7,7 @@ use crate::control::{Control, WorkerSet};
 use crate::dispatch::{self, Dispatcher, Wakers};
 use crate::ingest::handler::{debugger, event_streams, IngestState};
 use crate::runtime::{Runtime, Shared};
-use crate::store::Store;
+use crate::store::{postgres::PgStore, Store};
 use crate::telemetry::Metrics;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
@@ -56,17 +56,33 @@ impl Application {
         let s = rt.settings.clone();
         let metrics = Arc::new(Metrics::new());
         metrics.register_series(&rt);
-        let store = Store::open(&s.store.path)
-            .with_context(|| format!("opening store.path {}", s.store.path.display()))?;
         let wakers = Wakers::default();
         let rt = Arc::new(rt);
-        let (dispatcher, engine) = dispatch::spawn(
-            store,
-            rt.clone(),
-            clock.clone(),
-            wakers.clone(),
-            metrics.clone(),
-        )?;
+        let (dispatcher, engine) = match &s.store.url {
+            Some(url) => {
+                use secrecy::ExposeSecret;
+                let store = PgStore::open(url.expose_secret())
+                    .with_context(|| format!("opening store.url {}", s.store.describe()))?;
+                dispatch::spawn(
+                    store,
+                    rt.clone(),
+                    clock.clone(),
+                    wakers.clone(),
+                    metrics.clone(),
+                )?
+            }
+            None => {
+                let store = Store::open(&s.store.path)
+                    .with_context(|| format!("opening store.path {}", s.store.path.display()))?;
+                dispatch::spawn(
+                    store,
+                    rt.clone(),
+                    clock.clone(),
+                    wakers.clone(),
+                    metrics.clone(),
+                )?
+            }
+        };
         metrics.gauge("twilert_store_ready", &[]).set(1.0);
         let shared = Shared::new_arc(rt.clone());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -149,7 +165,7 @@ impl Application {
         let admin_listener = bind(&s.admin.listen)
             .with_context(|| format!("binding admin.listen {}", s.admin.listen))?;
         let admin_port = admin_listener.local_addr()?.port();
-        let views = web::Data::new(crate::console::ReadPool::new(s.store.path.clone()));
+        let views = web::Data::new(crate::console::ReadPool::new(s.store.clone()));
         let sessions = web::Data::new(crate::console::Sessions::new());
         let admin_server = HttpServer::new(move || {
             App::new()
@@ -174,7 +190,7 @@ impl Application {
         .shutdown_timeout(1)
         .run();
         let admin_handle = admin_server.handle();
-        tracing::info!(port, path = %s.server.path, event_streams_path = %s.server.event_streams_path, admin_port, store = %s.store.path.display(), "twilert listening");
+        tracing::info!(port, path = %s.server.path, event_streams_path = %s.server.event_streams_path, admin_port, store = %s.store.describe(), "twilert listening");
         Ok(Application {
             port,
             admin_port,

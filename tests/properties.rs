@@ -120,7 +120,7 @@ mod invariant {
     use twilert::clock::ManualClock;
     use twilert::dispatch::{self, Settled, Wakers};
     use twilert::event::*;
-    use twilert::store::{Queue, Reader, Store};
+    use twilert::store::{Reader, Store};
 
     const CONFIG: &str = r#"
 [twilio]

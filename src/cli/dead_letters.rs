@@ -3,7 +3,7 @@
 //! store it goes through that service's admin listener, else it takes the lock.
 
 use crate::clock::{rfc3339, Clock, SystemClock};
-use crate::store::{Outbox, OutboxTx, Store};
+use crate::store::{postgres::PgStore, Outbox, OutboxTx, Store};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -68,14 +68,20 @@ pub fn retry(config: &Path, id: Option<i64>, all: bool) -> ExitCode {
     let Some(s) = super::load(config) else {
         return ExitCode::from(1);
     };
-    // One store, one writer: while a service holds the store, ask it to do the write.
-    let requeued = if crate::store::held_by_another(&s.store.path) {
-        via_admin(&s, id)
-    } else {
-        let now = SystemClock.now_ms();
-        Store::open(&s.store.path)
+    // SQLite has one writer: while a service holds the file, ask it to do the write.
+    // PostgreSQL takes the write from anyone; the replicas' workers see it at once.
+    let now = SystemClock.now_ms();
+    let requeued = match &s.store.url {
+        Some(url) => {
+            use secrecy::ExposeSecret;
+            PgStore::open(url.expose_secret())
+                .and_then(|mut store| store.batch(|b| b.requeue_dead(id, now)))
+                .map_err(|e| e.to_string())
+        }
+        None if crate::store::held_by_another(&s.store.path) => via_admin(&s, id),
+        None => Store::open(&s.store.path)
             .and_then(|mut store| store.batch(|b| b.requeue_dead(id, now)))
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string()),
     };
     match requeued {
         // Nothing to do is success for `--all` (cron); a given id that is not a dead

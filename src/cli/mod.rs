@@ -298,7 +298,7 @@ fn migrate(config: &std::path::Path) -> ExitCode {
         Ok(version) => {
             out!(
                 "store {} is at schema version {version}",
-                s.store.path.display()
+                s.store.describe()
             );
             ExitCode::SUCCESS
         }

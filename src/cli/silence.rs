@@ -1,12 +1,13 @@
 //! `twilert silence add|list|expire` (SPEC 14). `list` reads the store directly
-//! (WAL readers never block the writer). `add` and `expire` write: while a service
-//! holds the store they go through its admin listener (`/api/v1/silences`, with the
-//! configured admin token), so there is never a second writer; else they take the
-//! store's lock themselves (the service picks the silence up when it starts).
+//! (WAL readers never block the writer). `add` and `expire` write: on SQLite, while
+//! a service holds the store they go through its admin listener
+//! (`/api/v1/silences`, with the configured admin token), so there is never a
+//! second writer, else they take the store's lock themselves; PostgreSQL takes the
+//! write from anyone. Services pick new silences up at their next tick.
 
 use crate::clock::{rfc3339, Clock, SystemClock};
 use crate::silence::{Silence, SilenceEnd, SilenceRequest};
-use crate::store::{Outbox, OutboxTx, Store};
+use crate::store::{postgres::PgStore, Outbox, OutboxTx, Store};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::ExitCode;
@@ -30,7 +31,9 @@ pub fn add(config: &Path, add: Add) -> ExitCode {
     let Some(rt) = super::runtime(config) else {
         return ExitCode::from(1);
     };
-    let result = if crate::store::held_by_another(&rt.settings.store.path) {
+    let local =
+        rt.settings.store.url.is_some() || !crate::store::held_by_another(&rt.settings.store.path);
+    let result = if !local {
         via_admin(
             &rt.settings,
             reqwest::Method::POST,
@@ -82,13 +85,19 @@ fn add_locally(rt: &crate::runtime::Runtime, req: SilenceRequest) -> Result<Valu
         .check(&names)
         .and_then(|spec| spec.build(crate::silence::new_id(), now))
         .map_err(|e| e.to_string())?;
-    let mut store = Store::open(&rt.settings.store.path).map_err(|e| e.to_string())?;
-    store
-        .batch(|b| b.insert_silence(&s))
-        .map_err(|e| e.to_string())?;
-    drop(store);
-    let reader = crate::store::Reader::open(&rt.settings.store.path).map_err(|e| e.to_string())?;
-    let m = crate::console::silences::would_match(&reader, &s, &rt.catalog, now)
+    fn insert<O: Outbox>(mut store: O, s: &Silence) -> crate::store::Result<()> {
+        store.batch(|b| b.insert_silence(s))
+    }
+    match &rt.settings.store.url {
+        Some(url) => {
+            use secrecy::ExposeSecret;
+            PgStore::open(url.expose_secret()).and_then(|st| insert(st, &s))
+        }
+        None => Store::open(&rt.settings.store.path).and_then(|st| insert(st, &s)),
+    }
+    .map_err(|e| e.to_string())?;
+    let views = crate::store::open_views(&rt.settings.store).map_err(|e| e.to_string())?;
+    let m = crate::console::silences::would_match(views.as_ref(), &s, &rt.catalog, now)
         .map_err(|e| e.to_string())?;
     let mut v = s.to_json(now);
     v["matching_groups"] = json!(m.groups);
@@ -201,7 +210,9 @@ pub fn expire(config: &Path, id: &str, by: Option<String>) -> ExitCode {
         return ExitCode::from(1);
     };
     let by = by.unwrap_or_else(default_author);
-    let result = if crate::store::held_by_another(&rt.settings.store.path) {
+    let local =
+        rt.settings.store.url.is_some() || !crate::store::held_by_another(&rt.settings.store.path);
+    let result = if !local {
         let path = format!(
             "/api/v1/silences/{}?by={}",
             url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>(),
@@ -216,13 +227,27 @@ pub fn expire(config: &Path, id: &str, by: Option<String>) -> ExitCode {
         })
     } else {
         let now = SystemClock.now_ms();
-        Store::open(&rt.settings.store.path)
-            .and_then(|mut store| {
-                let mut woken = Default::default();
-                store.batch(|b| crate::dispatch::silences::expire(b, &rt, id, &by, now, &mut woken))
-            })
-            .map(|s| s.map(|s| s.to_json(now)))
-            .map_err(|e| e.to_string())
+        fn expire_in<O: Outbox>(
+            mut store: O,
+            rt: &crate::runtime::Runtime,
+            id: &str,
+            by: &str,
+            now: i64,
+        ) -> crate::store::Result<Option<Silence>> {
+            let mut woken = Default::default();
+            store.batch(|b| crate::dispatch::silences::expire(b, rt, id, by, now, &mut woken))
+        }
+        match &rt.settings.store.url {
+            Some(url) => {
+                use secrecy::ExposeSecret;
+                PgStore::open(url.expose_secret()).and_then(|st| expire_in(st, &rt, id, &by, now))
+            }
+            None => {
+                Store::open(&rt.settings.store.path).and_then(|st| expire_in(st, &rt, id, &by, now))
+            }
+        }
+        .map(|s| s.map(|s| s.to_json(now)))
+        .map_err(|e| e.to_string())
     };
     match result {
         Ok(Some(v)) => {

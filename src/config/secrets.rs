@@ -13,7 +13,12 @@ use std::collections::{BTreeMap, HashMap};
 const PREFIX: &str = "twilert__";
 
 /// Secret keys outside `[channels.*]`, as dotted paths.
-const SECRET_PATHS: &[&str] = &["twilio.auth_tokens", "twilio.shared_keys", "admin.tokens"];
+const SECRET_PATHS: &[&str] = &[
+    "twilio.auth_tokens",
+    "twilio.shared_keys",
+    "admin.tokens",
+    "store.url",
+];
 
 /// Secret lists an environment override gives comma-separated.
 const SECRET_LISTS: &[&str] = &["twilio.auth_tokens", "admin.tokens"];
@@ -26,6 +31,14 @@ const MIN_SECRET: usize = 6;
 pub fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
     match Value::deserialize(d)? {
         Value::String(s) => Ok(SecretString::from(s)),
+        other => Err(not_a_string(&other)),
+    }
+}
+
+pub fn optional_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) => Ok(Some(SecretString::from(s))),
         other => Err(not_a_string(&other)),
     }
 }

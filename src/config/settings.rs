@@ -113,15 +113,33 @@ impl Default for TwilioSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
     pub path: PathBuf,
+    /// `postgres://user:pass@host:5432/db`: PostgreSQL, shared by several replicas
+    /// (SPEC 12), instead of the SQLite file at `path`. A secret: its password
+    /// never reaches logs, errors or the console.
+    #[serde(deserialize_with = "super::secrets::optional_secret")]
+    pub url: Option<SecretString>,
     pub retention: HumanDuration,
     /// Warn (log + metric) when the store file grows past this many bytes.
     pub warn_size_bytes: u64,
+}
+
+impl StoreSettings {
+    /// Where the store is, for logs and messages: the file, or the database URL
+    /// with its password redacted.
+    pub fn describe(&self) -> String {
+        use secrecy::ExposeSecret;
+        match &self.url {
+            Some(url) => crate::store::postgres::redact_url(url.expose_secret()),
+            None => self.path.display().to_string(),
+        }
+    }
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
             path: PathBuf::from("data/twilert.db"),
+            url: None,
             retention: HumanDuration::secs(7 * 24 * 3600),
             warn_size_bytes: 1024 * 1024 * 1024,
         }
@@ -178,6 +196,9 @@ pub struct DeliverySettings {
     pub max_retry_after: HumanDuration,
     pub timeout: HumanDuration,
     pub shutdown_grace: HumanDuration,
+    /// How long a replica's claim on a due notification lasts (PostgreSQL): a
+    /// replica that dies loses its claims when they expire and another delivers.
+    pub lease: HumanDuration,
 }
 
 impl Default for DeliverySettings {
@@ -190,6 +211,7 @@ impl Default for DeliverySettings {
             max_retry_after: HumanDuration::secs(3600),
             timeout: HumanDuration::secs(10),
             shutdown_grace: HumanDuration::secs(10),
+            lease: HumanDuration::secs(30),
         }
     }
 }

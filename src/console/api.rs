@@ -187,7 +187,7 @@ pub(super) fn dead_json(d: &DeadLetter) -> Value {
 async fn dead_letters(views: web::Data<ReadPool>) -> HttpResponse {
     answer(
         async {
-            let rows = views.read(crate::store::Views::dead_letters).await?;
+            let rows = views.read(|r| r.dead_letters()).await?;
             let list: Vec<Value> = rows.iter().map(dead_json).collect();
             Ok(json!({ "dead_letters": list }))
         }

@@ -14,10 +14,10 @@ pub mod session;
 pub mod silences;
 mod tester;
 
-use crate::store::{Reader, StoreError};
+use crate::config::StoreSettings;
+use crate::store::{StoreError, Views};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub use session::Sessions;
@@ -26,17 +26,17 @@ pub use session::Sessions;
 /// reads never block the writer).
 #[derive(Clone)]
 pub struct ReadPool {
-    path: PathBuf,
-    idle: Arc<Mutex<Vec<Reader>>>,
+    store: Arc<StoreSettings>,
+    idle: Arc<Mutex<Vec<Box<dyn Views>>>>,
 }
 
 /// Readers kept open between requests.
 const IDLE_READERS: usize = 4;
 
 impl ReadPool {
-    pub fn new(path: PathBuf) -> ReadPool {
+    pub fn new(store: StoreSettings) -> ReadPool {
         ReadPool {
-            path,
+            store: Arc::new(store),
             idle: Arc::default(),
         }
     }
@@ -44,15 +44,15 @@ impl ReadPool {
     /// Runs `f` on a read connection off the async runtime.
     pub async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Reader) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&dyn Views) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ViewError> {
         let views = self.clone();
         tokio::task::spawn_blocking(move || {
             let reader = match views.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
                 Some(r) => r,
-                None => Reader::open(&views.path)?,
+                None => crate::store::open_views(&views.store)?,
             };
-            let out = f(&reader);
+            let out = f(&*reader);
             let mut idle = views.idle.lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < IDLE_READERS {
                 idle.push(reader);

@@ -44,6 +44,7 @@ async fn overview_body(ctl: &Control, views: &ReadPool) -> Result<String, ViewEr
     let now = query::now_ms();
     let from = now - 24 * 3_600_000;
     let series = views.read(move |r| r.per_minute(from, 5, None)).await?;
+    let size = views.read(|r| r.size_bytes()).await?;
     let mut b = String::new();
     // One line that adds up: accepted = notified + digested + ... + pending.
     b.push_str("<h2>Accepted events, accounted for</h2><table id=\"accounting\"><tr><th class=\"num\">accepted</th><th></th>");
@@ -107,7 +108,7 @@ async fn overview_body(ctl: &Control, views: &ReadPool) -> Result<String, ViewEr
         b,
         "<h2>Service</h2><table><tr><td>store size</td><td id=\"store-size\">{}</td></tr>\
          <tr><td>configuration</td><td>{}</td></tr></table>",
-        store_size(ctl),
+        store_size(size),
         if reload_ok {
             format!("<span class=\"ok\">loaded</span> at {}", time(reload_at))
         } else {
@@ -118,13 +119,7 @@ async fn overview_body(ctl: &Control, views: &ReadPool) -> Result<String, ViewEr
     Ok(b)
 }
 
-fn store_size(ctl: &Control) -> String {
-    let wal = std::path::PathBuf::from(format!("{}-wal", ctl.store_path.display()));
-    let bytes: u64 = [ctl.store_path.as_path(), wal.as_path()]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
+fn store_size(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
         b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
@@ -188,7 +183,7 @@ async fn dead_letters(
 ) -> HttpResponse {
     let csrf = sessions.csrf(req.headers());
     let body = async {
-        let rows = views.read(crate::store::Views::dead_letters).await?;
+        let rows = views.read(|r| r.dead_letters()).await?;
         let mut b = String::from("<p>Notifications that could not be delivered. Fix the channel (and reload), then retry.</p>");
         if rows.is_empty() {
             b.push_str("<p class=\"muted\" id=\"none\">No dead letters.</p>");

@@ -12,7 +12,7 @@ use crate::control::Control;
 use crate::dispatch::DispatchError;
 use crate::event::DebuggerEvent;
 use crate::silence::{Silence, SilenceEnd, SilenceRequest};
-use crate::store::{EventFilter, Reader, StoreError};
+use crate::store::{EventFilter, StoreError, Views};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use std::fmt::Write;
@@ -64,14 +64,14 @@ impl Matching {
     }
 }
 
-fn stored_event(r: &Reader, sid: &str) -> Result<Option<DebuggerEvent>, StoreError> {
+fn stored_event(r: &dyn Views, sid: &str) -> Result<Option<DebuggerEvent>, StoreError> {
     Ok(r.event(sid)?
         .and_then(|(_, body)| serde_json::from_str(&body).ok()))
 }
 
 /// Counts what `s` matches in the store `r` reads (blocking; the CLI calls it too).
 pub fn would_match(
-    r: &Reader,
+    r: &dyn Views,
     s: &Silence,
     catalog: &Catalog,
     now: i64,

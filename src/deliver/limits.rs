@@ -56,6 +56,11 @@ impl ChannelLimits {
         Ok(l)
     }
 
+    /// Milliseconds between messages at the steady rate (a shared limiter's step).
+    pub fn interval_ms(&self) -> i64 {
+        (self.per.as_millis() as i64 / i64::from(self.count.max(1))).max(1)
+    }
+
     pub fn quota(&self) -> Quota {
         let period = self.per / self.count.max(1);
         let burst = NonZeroU32::new(self.burst.max(1)).unwrap_or(NonZeroU32::MIN);

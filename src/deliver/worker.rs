@@ -8,7 +8,7 @@ use crate::clock::SharedClock;
 use crate::config::ChannelSettings;
 use crate::dispatch::{Dispatcher, Settled, Wakers};
 use crate::runtime::Shared;
-use crate::store::{Queue, Queued};
+use crate::store::{Permit, Queue, Queued};
 use crate::telemetry::Metrics;
 use governor::{DefaultDirectRateLimiter, RateLimiter};
 use std::collections::BTreeMap;
@@ -25,8 +25,7 @@ pub struct Worker {
     pub channel: String,
     pub shared: Shared,
     pub dispatcher: Dispatcher,
-    /// Behind a mutex only to make the worker `Sync`; never contended.
-    pub reader: std::sync::Mutex<Box<dyn Queue>>,
+    pub reader: Box<dyn Queue>,
     pub wakers: Wakers,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
@@ -46,6 +45,9 @@ struct Active {
     limiter: DefaultDirectRateLimiter,
     /// No sends before this instant (a provider's 429 Retry-After).
     paused_until_ms: i64,
+    /// The channel carries a broken mark (this replica's or, on a shared store,
+    /// another's): the next success clears it.
+    shared_broken: bool,
 }
 
 impl Worker {
@@ -85,7 +87,8 @@ impl Worker {
                 self.sleep(wait).await;
                 continue;
             }
-            let due = self.reader().due(&self.channel, now, 1);
+            let lease = rt.settings.delivery.lease.0.as_millis() as i64;
+            let due = self.reader.claim(&self.channel, now, 1, lease).await;
             let due = match due {
                 Ok(d) => d,
                 Err(e) => {
@@ -95,7 +98,7 @@ impl Worker {
                 }
             };
             let Some(q) = due.into_iter().next() else {
-                let next = self.reader().next_due_at(&self.channel);
+                let next = self.reader.next_due_at(&self.channel).await;
                 let wait = match next {
                     Ok(Some(at)) => Duration::from_millis(
                         (at - now).clamp(1, IDLE_POLL.as_millis() as i64) as u64,
@@ -106,12 +109,11 @@ impl Worker {
                 continue;
             };
             // Over the rate limit: wait (never drop); the backlog stays in the store.
-            tokio::select! {
-                _ = active.limiter.until_ready() => {}
-                _ = self.shutdown.changed() => break,
+            if !self.wait_for_permit(active).await {
+                break;
             }
             // While we waited, a backlog fold may have merged it into a digest.
-            let still_pending = self.reader().is_pending(q.id);
+            let still_pending = self.reader.is_pending(q.id).await;
             if !matches!(still_pending, Ok(true)) {
                 continue;
             }
@@ -132,6 +134,47 @@ impl Worker {
             self.record_unrecorded().await;
         }
         tracing::debug!(channel = %self.channel, "worker stopped");
+    }
+
+    /// Waits until the channel may send: its own limiter, or on a shared store the
+    /// budget every replica draws from. False when shutting down.
+    async fn wait_for_permit(&mut self, active: &mut Active) -> bool {
+        loop {
+            let now = self.clock.now_ms();
+            let permit = self
+                .reader
+                .permit(
+                    &self.channel,
+                    active.limits.interval_ms(),
+                    active.limits.burst,
+                    now,
+                )
+                .await;
+            let wait = match permit {
+                Ok(Permit::Local) => {
+                    return tokio::select! {
+                        _ = active.limiter.until_ready() => true,
+                        _ = self.shutdown.changed() => false,
+                    };
+                }
+                Ok(Permit::Now { broken }) => {
+                    self.metrics
+                        .gauge("twilert_channel_broken", &[("channel", &self.channel)])
+                        .set(if broken.is_some() { 1.0 } else { 0.0 });
+                    active.shared_broken = broken.is_some();
+                    return true;
+                }
+                Ok(Permit::WaitUntil(at)) => (at - now).clamp(1, IDLE_POLL.as_millis() as i64),
+                Err(e) => {
+                    tracing::error!(channel = %self.channel, error = %e, "reading the channel's shared rate limit failed");
+                    IDLE_POLL.as_millis() as i64
+                }
+            };
+            self.sleep(Duration::from_millis(wait as u64)).await;
+            if *self.shutdown.borrow() {
+                return false;
+            }
+        }
     }
 
     /// The sender for the current runtime, rebuilt once after each reload; `None`
@@ -172,6 +215,7 @@ impl Worker {
                 limits,
                 limiter,
                 paused_until_ms,
+                shared_broken: false,
             });
         }
         active.as_mut().filter(|a| a.sender.is_some())
@@ -240,6 +284,9 @@ impl Worker {
         };
         let settled = match outcome {
             Delivery::Sent { receipt } => {
+                if std::mem::take(&mut active.shared_broken) {
+                    self.shared_state(self.reader.set_broken(&self.channel, None).await);
+                }
                 self.metrics
                     .gauge("twilert_channel_broken", &[("channel", &self.channel)])
                     .set(0.0);
@@ -279,6 +326,11 @@ impl Worker {
                     // The provider asked this channel to slow down: pause all its sends.
                     let ra = ra.min(rt.settings.delivery.max_retry_after.0);
                     active.paused_until_ms = now + ra.as_millis() as i64;
+                    self.shared_state(
+                        self.reader
+                            .pause(&self.channel, active.paused_until_ms)
+                            .await,
+                    );
                 }
                 let policy = RetryPolicy::from(&rt.settings.delivery);
                 match policy.decide(attempts, q.created_at_ms, now, retry_after, fastrand::f64()) {
@@ -312,6 +364,8 @@ impl Worker {
                     .increment(1);
                 self.dead_metric("permanent");
                 if broken {
+                    active.shared_broken = true;
+                    self.shared_state(self.reader.set_broken(&self.channel, Some(&reason)).await);
                     self.metrics
                         .gauge("twilert_channel_broken", &[("channel", &self.channel)])
                         .set(1.0);
@@ -327,8 +381,11 @@ impl Worker {
         settled
     }
 
-    fn reader(&self) -> std::sync::MutexGuard<'_, Box<dyn Queue>> {
-        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    /// Logs a failure to share a pause or broken mark (this worker still honours it).
+    fn shared_state(&self, r: crate::store::Result<()>) {
+        if let Err(e) = r {
+            tracing::error!(channel = %self.channel, error = %e, "sharing the channel's state with other replicas failed");
+        }
     }
 
     fn dead_metric(&self, reason: &'static str) {

@@ -10,6 +10,47 @@ use crate::route::RouteInput;
 use crate::runtime::Runtime;
 use crate::store::{OutboxTx, State, StoreError};
 
+/// An event routed before its batch touches the store: the store learns in one
+/// statement which of the batch's events are new, and a shared store locks the
+/// groups they touch first.
+pub(super) struct Routed {
+    matches: Vec<crate::route::RouteMatch>,
+    product: Option<String>,
+}
+
+pub(super) fn route(rt: &Runtime, ev: &DebuggerEvent) -> Routed {
+    let product = crate::product::of_event(&rt.catalog, ev);
+    Routed {
+        matches: rt.router.routes_for(&RouteInput::from_event(ev, product)),
+        product: product.map(str::to_string),
+    }
+}
+
+impl Routed {
+    /// The stored row of `ev` with the columns the console filters on.
+    pub(super) fn row<'a>(
+        &'a self,
+        ev: &'a DebuggerEvent,
+        body: &'a str,
+    ) -> crate::store::EventRow<'a> {
+        crate::store::EventRow {
+            sid: ev.sid.as_str(),
+            received_at_ms: ev.received_at_ms,
+            body,
+            error_code: ev.error_code().map(|c| c.0),
+            resource_sid: ev.resource_sid(),
+            level: Some(ev.level.as_str()),
+            route: self.matches.first().map(|m| m.route.name.as_str()),
+        }
+    }
+
+    /// Every group key this event may count into or open.
+    pub(super) fn group_keys(&self, ev: &DebuggerEvent, out: &mut Vec<String>) {
+        out.extend(plan::keys_of(ev, &self.matches, self.product.as_deref()));
+    }
+}
+
+/// Plans and applies an event the store just took (`new`) or had seen (a retry).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn ingest_one(
     b: &impl OutboxTx,
@@ -17,22 +58,12 @@ pub(super) fn ingest_one(
     silences: &mut [crate::silence::Silence],
     rt: &Runtime,
     ev: &DebuggerEvent,
-    body: &str,
+    routed: &Routed,
+    new: bool,
     now: i64,
     out: &mut BatchOutcome,
 ) -> Result<Accepted, StoreError> {
-    let product = crate::product::of_event(&rt.catalog, ev);
-    let matches = rt.router.routes_for(&RouteInput::from_event(ev, product));
-    let row = crate::store::EventRow {
-        sid: ev.sid.as_str(),
-        received_at_ms: ev.received_at_ms,
-        body,
-        error_code: ev.error_code().map(|c| c.0),
-        resource_sid: ev.resource_sid(),
-        level: Some(ev.level.as_str()),
-        route: matches.first().map(|m| m.route.name.as_str()),
-    };
-    if !b.insert_event(&row)? {
+    if !new {
         out.delta.duplicates += 1;
         tracing::info!(sid = %ev.sid, "duplicate Sid: already accepted, not notified again");
         return Ok(Accepted::Duplicate);
@@ -40,10 +71,10 @@ pub(super) fn ingest_one(
     let input = plan::PlanInput {
         enabled: &rt.enabled,
         max_open_groups: rt.settings.defaults.max_open_groups,
-        product,
+        product: routed.product.as_deref(),
         silences,
     };
-    let p = plan::plan_event(ev, &matches, &input, groups, now);
+    let p = plan::plan_event(ev, &routed.matches, &input, groups, now);
     out.delta.add(&p.delta);
     let mut named = Vec::new();
     for step in &p.steps {

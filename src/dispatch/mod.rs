@@ -22,6 +22,8 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Largest number of commands applied in one transaction.
 const MAX_BATCH: usize = 2048;
+/// Due groups one tick closes at most on a shared store (the rest at the next).
+const TICK_GROUPS: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepted {
@@ -327,7 +329,10 @@ pub fn spawn<O: Outbox>(
     metrics: Arc<Metrics>,
 ) -> Result<(Dispatcher, std::thread::JoinHandle<()>), StoreError> {
     let mut groups = Groups::new();
-    groups.restore(store.load_groups()?);
+    if !store.shared() {
+        // The only writer: memory is the authority between batches.
+        groups.restore(store.load_groups()?);
+    }
     let silences = store.active_silences()?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (free, freed) = std::sync::mpsc::channel::<Vec<Box<Incoming>>>();
@@ -348,6 +353,7 @@ pub fn spawn<O: Outbox>(
         metrics,
         last_error: None,
         recovered: false,
+        ticker: false,
         free,
     };
     let handle = std::thread::Builder::new()
@@ -374,6 +380,8 @@ struct Engine<O: Outbox> {
     last_error: Option<String>,
     /// A copy of a deleted store file's contents was written (once).
     recovered: bool,
+    /// This replica held the ticker lease at its last try (logged on change).
+    ticker: bool,
     /// Where applied events go to be freed (a thread of their own). Boxed as they
     /// arrived: moving the box moves a pointer, and the box is what is freed there.
     #[allow(clippy::vec_box)]
@@ -463,7 +471,13 @@ impl<O: Outbox> Engine<O> {
                     let _ = reply.send(self.health());
                 }
                 Command::Prune { before_ms, reply } => {
-                    let size = match self.store.prune(before_ms) {
+                    let now = self.clock.now_ms();
+                    let pruned = if self.store.shared() && !self.hold_ticker(now) {
+                        Ok(0) // the replica holding the ticker lease prunes
+                    } else {
+                        self.store.prune(before_ms)
+                    };
+                    let size = match pruned {
                         Ok(n) => {
                             if n > 0 {
                                 tracing::info!(
@@ -491,6 +505,22 @@ impl<O: Outbox> Engine<O> {
             self.reload_silences();
         }
         let rt = self.runtime.clone();
+        let shared = self.store.shared();
+        // Another replica may hold the window ticks; without the lease a tick only
+        // answers (its waiter) and leaves the windows to the holder.
+        let ticks_here = !shared
+            || !writes.iter().any(|c| matches!(c, Command::Tick { .. }))
+            || self.hold_ticker(now);
+        // Every event of the batch, routed before the store is touched.
+        let routed: Vec<apply::Routed> = writes
+            .iter()
+            .flat_map(|c| match c {
+                Command::Ingest { event, .. } => std::slice::from_ref(&**event),
+                Command::IngestBatch { events, .. } => events.as_slice(),
+                _ => &[],
+            })
+            .map(|e| apply::route(&rt, &e.event))
+            .collect();
         let mut replies = Vec::with_capacity(writes.len());
         let groups = &mut self.groups;
         let silences = &mut self.silences;
@@ -502,16 +532,48 @@ impl<O: Outbox> Engine<O> {
                 done: Vec::new(),
                 tallies: Default::default(),
             };
+            let incoming = writes.iter().flat_map(|c| match c {
+                Command::Ingest { event, .. } => std::slice::from_ref(&**event),
+                Command::IngestBatch { events, .. } => events.as_slice(),
+                _ => &[],
+            });
+            if shared {
+                // The store owns the groups: lock and read the ones this batch
+                // touches (other replicas' batches on them wait), nothing else.
+                let mut keys = vec![];
+                for (e, r) in incoming.clone().zip(&routed) {
+                    r.group_keys(&e.event, &mut keys);
+                }
+                keys.extend(writes.iter().filter_map(|c| match c {
+                    Command::Settle {
+                        result: Settled::Sent { group_key, .. },
+                        ..
+                    } => Some(group_key.clone()),
+                    Command::Acknowledge { key, .. } => Some(key.clone()),
+                    _ => None,
+                }));
+                *groups = Groups::new();
+                groups.restore(b.lock_groups(&keys)?);
+            }
+            let rows: Vec<crate::store::EventRow<'_>> = incoming
+                .zip(&routed)
+                .map(|(e, r)| r.row(&e.event, &e.body))
+                .collect();
+            let fresh = b.insert_events(&rows)?;
+            drop(rows);
+            let mut next = routed.iter().zip(fresh);
             for c in writes {
                 match c {
                     Command::Ingest { event, reply } => {
+                        let (r, new) = next.next().expect("one route per event");
                         let a = apply::ingest_one(
                             b,
                             groups,
                             silences,
                             &rt,
                             &event.event,
-                            &event.body,
+                            r,
+                            new,
                             now,
                             &mut out,
                         )?;
@@ -521,8 +583,9 @@ impl<O: Outbox> Engine<O> {
                     Command::IngestBatch { events, reply } => {
                         let mut answers = Vec::with_capacity(events.len());
                         for e in &events {
+                            let (r, new) = next.next().expect("one route per event");
                             answers.push(apply::ingest_one(
-                                b, groups, silences, &rt, &e.event, &e.body, now, &mut out,
+                                b, groups, silences, &rt, &e.event, r, new, now, &mut out,
                             )?);
                         }
                         replies.push(Reply::IngestBatch(reply, answers));
@@ -537,9 +600,18 @@ impl<O: Outbox> Engine<O> {
                         replies.push(Reply::Settle(reply));
                     }
                     Command::Tick { reply } => {
-                        silences::expire_due(b, &rt, silences, now, &mut out)?;
-                        apply::emit_digests(b, groups, &rt, now, &mut out)?;
-                        fold::fold_backlogs(b, &rt, now, &mut out)?;
+                        if ticks_here {
+                            // Silences end under the ticker lease: one replica
+                            // sends their summaries.
+                            silences::expire_due(b, &rt, silences, now, &mut out)?;
+                            if shared {
+                                // Due windows of groups no other batch holds now;
+                                // the rest are due at the next tick.
+                                groups.restore(b.lock_due_groups(now, TICK_GROUPS)?);
+                            }
+                            apply::emit_digests(b, groups, &rt, now, &mut out)?;
+                            fold::fold_backlogs(b, &rt, now, &mut out)?;
+                        }
                         if let Some(r) = reply {
                             replies.push(Reply::Unit(r));
                         }
@@ -590,6 +662,10 @@ impl<O: Outbox> Engine<O> {
             b.add_counters(&out.delta)?;
             Ok(out)
         });
+        if shared {
+            // Memory is not the authority on a shared store.
+            self.groups = Groups::new();
+        }
         match result {
             Ok(mut out) => {
                 let _ = self.free.send(std::mem::take(&mut out.done));
@@ -639,9 +715,11 @@ impl<O: Outbox> Engine<O> {
                 self.write_failed(&e);
                 // Group counts moved in memory for events that were not stored: reload.
                 self.groups = Groups::new();
-                match self.store.load_groups() {
-                    Ok(g) => self.groups.restore(g),
-                    Err(e) => tracing::error!(error = %e, "reloading group state failed"),
+                if !shared {
+                    match self.store.load_groups() {
+                        Ok(g) => self.groups.restore(g),
+                        Err(e) => tracing::error!(error = %e, "reloading group state failed"),
+                    }
                 }
                 self.reload_silences();
                 for r in replies {
@@ -680,6 +758,33 @@ impl<O: Outbox> Engine<O> {
         match self.store.active_silences() {
             Ok(s) => self.silences = s,
             Err(e) => tracing::error!(error = %e, "reading silences failed; the ones known stay"),
+        }
+    }
+
+    /// Whether this replica holds (or just took) the lease for window ticks and
+    /// pruning; any replica takes over within `delivery.lease` of the holder's end.
+    fn hold_ticker(&mut self, now: i64) -> bool {
+        let lease = self.runtime.settings.delivery.lease.0.as_millis() as i64;
+        match self.store.take_lease("ticker", now, lease) {
+            Ok(held) => {
+                if held != self.ticker {
+                    tracing::info!(
+                        held,
+                        "window ticks and pruning: lease {}",
+                        if held {
+                            "taken"
+                        } else {
+                            "held by another replica"
+                        }
+                    );
+                    self.ticker = held;
+                }
+                held
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "taking the ticker lease failed");
+                false
+            }
         }
     }
 
@@ -756,10 +861,18 @@ impl<O: Outbox> Engine<O> {
                 tracing::error!(error = %e, "reading pending count failed");
                 0
             });
+        let (open_groups, in_groups) = if self.store.shared() {
+            self.store.open_group_totals().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "reading open groups failed");
+                (0, 0)
+            })
+        } else {
+            (self.groups.len(), self.groups.pending_count())
+        };
         Snapshot {
             counters,
-            pending: self.groups.pending_count() + pending_notes,
-            open_groups: self.groups.len(),
+            pending: in_groups + pending_notes,
+            open_groups,
         }
     }
 }

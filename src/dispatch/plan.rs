@@ -86,6 +86,17 @@ pub struct PlanInput<'a> {
     pub silences: &'a [Silence],
 }
 
+/// Every group key [`plan_event`] may count `ev` into or open: each grouping
+/// route's own key and its overflow key (a shared store locks them first).
+pub fn keys_of(ev: &DebuggerEvent, matches: &[RouteMatch], product: Option<&str>) -> Vec<String> {
+    let mut keys = Vec::with_capacity(matches.len() * 2);
+    for m in matches.iter().filter(|m| !m.route.mute) {
+        keys.push(group_key(&m.route, ev, product));
+        keys.push(overflow_key(&m.route, ev));
+    }
+    keys
+}
+
 /// Decides what an accepted (not duplicate) event does; `matches` in route order.
 pub fn plan_event(
     ev: &DebuggerEvent,

@@ -5,7 +5,8 @@
 //! is the first implementation. Errors are the store's own ([`StoreError`]).
 
 use super::{
-    Counters, DeadLetter, EventFilter, EventPage, EventRow, FoldBucket, Queued, Result, State,
+    Backlog, CodeSeries, Counters, DeadLetter, EventFilter, EventPage, EventRow, EventSummary,
+    FoldBucket, NotificationView, Queued, Result, State,
 };
 use crate::group::GroupState;
 use crate::notification::Notification;
@@ -36,6 +37,18 @@ pub trait Outbox: Send + 'static {
     /// Where the store is, for logs (never a password).
     fn describe(&self) -> String;
 
+    /// Whether other processes write this store too (several replicas): the engine
+    /// then locks and reads the groups each batch touches instead of trusting its
+    /// memory, and ticks only under the ticker lease.
+    fn shared(&self) -> bool;
+
+    /// Takes or renews lease `name` for `lease_ms` when it is free, expired or
+    /// already ours; true while this process holds it.
+    fn take_lease(&mut self, name: &str, now_ms: i64, lease_ms: i64) -> Result<bool>;
+
+    /// Open groups and the accepted events counted in them (a shared store's view).
+    fn open_group_totals(&self) -> Result<(usize, u64)>;
+
     fn counters(&self) -> Result<Counters>;
     /// Accepted events counted in waiting notifications (SPEC 4 invariant).
     fn pending_notification_events(&self) -> Result<u64>;
@@ -50,15 +63,21 @@ pub trait Outbox: Send + 'static {
 
 /// Operations inside one write transaction.
 pub trait OutboxTx {
-    /// Stores an event with its filter columns; false when its Sid was seen before
-    /// (a retry).
-    fn insert_event(&self, row: &EventRow<'_>) -> Result<bool>;
+    /// Stores events with their filter columns, in order; per event, false when its
+    /// Sid was seen before (a retry, or earlier in `rows`).
+    fn insert_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<bool>>;
+    /// Locks groups `keys` for the rest of the transaction (another replica's batch
+    /// touching one of them waits) and reads those that are open.
+    fn lock_groups(&self, keys: &[String]) -> Result<Vec<(String, GroupState)>>;
+    /// Locks and reads up to `limit` groups whose window ended at `now_ms`, skipping
+    /// any another transaction holds (they are due at the next tick).
+    fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>>;
     fn get_event(&self, sid: &str) -> Result<Option<String>>;
     fn save_group(&self, key: &str, g: Option<&GroupState>) -> Result<()>;
     fn add_counters(&self, delta: &Counters) -> Result<()>;
 
     /// Queues a notification; `event_count`: the accepted events it accounts for.
-    fn insert_notification(&self, n: &Notification, event_count: u64, now_ms: i64) -> Result<i64>;
+    fn insert_notification(&self, n: &Notification, event_count: u64, now_ms: i64) -> Result<()>;
     /// Settles a waiting notification; false when it was no longer waiting.
     fn set_state(
         &self,
@@ -105,12 +124,45 @@ pub trait OutboxTx {
     fn silence_hits(&self, id: &str) -> Result<Vec<SilenceHit>>;
 }
 
-/// What a delivery worker reads: its channel's due notifications.
-pub trait Queue: Send {
-    /// Waiting notifications of `channel` due at `now_ms`, oldest first.
-    fn due(&self, channel: &str, now_ms: i64, limit: usize) -> Result<Vec<Queued>>;
-    fn is_pending(&self, id: i64) -> Result<bool>;
-    fn next_due_at(&self, channel: &str) -> Result<Option<i64>>;
+/// A channel's send pacing on a shared store: every replica's sends of one channel
+/// draw from one budget, so the provider sees the configured rate in total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Permit {
+    /// Not shared: the worker paces itself (one process).
+    Local,
+    /// Send now. `broken`: the channel's broken mark, shared by every replica.
+    Now { broken: Option<String> },
+    /// Over the rate or paused by a provider's `Retry-After`: ask again then.
+    WaitUntil(i64),
+}
+
+/// What a delivery worker reads and claims: its channel's due notifications.
+#[async_trait::async_trait]
+pub trait Queue: Send + Sync {
+    /// Waiting notifications of `channel` due at `now_ms`, oldest first, claimed
+    /// for `lease_ms`: no other replica takes them until the claim expires.
+    async fn claim(
+        &self,
+        channel: &str,
+        now_ms: i64,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<Queued>>;
+    async fn is_pending(&self, id: i64) -> Result<bool>;
+    async fn next_due_at(&self, channel: &str) -> Result<Option<i64>>;
+    /// One send of `channel` under its rate (`interval_ms` per message, bursts of
+    /// `burst`) and its `Retry-After` pause, across replicas.
+    async fn permit(
+        &self,
+        channel: &str,
+        interval_ms: i64,
+        burst: u32,
+        now_ms: i64,
+    ) -> Result<Permit>;
+    /// A provider's `Retry-After`: no replica sends on `channel` before `until_ms`.
+    async fn pause(&self, channel: &str, until_ms: i64) -> Result<()>;
+    /// Marks `channel` broken (`Some(reason)`) or working again.
+    async fn set_broken(&self, channel: &str, reason: Option<&str>) -> Result<()>;
 }
 
 /// Read views for the CLI, the API and the console.
@@ -119,6 +171,21 @@ pub trait Views: Send {
     fn pending_count(&self, channel: &str) -> Result<u64>;
     /// Events newest first, filtered, `limit` at most, with the next page's cursor.
     fn events(&self, filter: &EventFilter, limit: usize) -> Result<EventPage>;
+    /// One event: its summary and stored body (JSON).
+    fn event(&self, sid: &str) -> Result<Option<(EventSummary, String)>>;
+    /// Every notification made for an event, oldest first.
+    fn notifications_of(&self, sid: &str) -> Result<Vec<NotificationView>>;
+    /// Open groups by key, at most `limit` after the key `after` (keyset).
+    fn open_groups(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, GroupState)>>;
+    /// Waiting work of one channel.
+    fn backlog(&self, channel: &str, now_ms: i64) -> Result<Backlog>;
+    /// The error of a channel's latest dead letter: why it is broken, when it is.
+    fn last_dead_error(&self, channel: &str) -> Result<Option<String>>;
+    /// The store's size on disk in bytes.
+    fn size_bytes(&self) -> Result<u64>;
+    /// Events per minute since `since_ms` for the `top` codes with the most events
+    /// (just that code when `only` names one).
+    fn per_minute(&self, since_ms: i64, top: usize, only: Option<u32>) -> Result<Vec<CodeSeries>>;
     /// Silences, newest first: not expired ones, or (`all`) every one.
     fn silences(&self, all: bool) -> Result<Vec<Silence>>;
 }

@@ -278,7 +278,9 @@ fn exit_codes_are_the_readme_table() {
             "error_codes[0]",
         ),
         (
-            &["silence", "add", "--code", "11200", "--for", "1h", "--author", "ann"],
+            &[
+                "silence", "add", "--code", "11200", "--for", "1h", "--author", "ann",
+            ],
             0,
             "added by ann",
         ),

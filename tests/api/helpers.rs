@@ -329,11 +329,22 @@ pub fn with_test_admin(text: &str) -> String {
         return text.to_string();
     }
     // A concrete port, so the CLI (which reads the config) can reach the service.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = spare_port();
     format!("{text}\n[admin]\nlisten = \"127.0.0.1:{port}\"\nreload_interval = \"0s\"\n")
+}
+
+/// A free port below the kernel's ephemeral range (32768 and up), so no other
+/// test's `:0` bind takes it between this check and the service's bind.
+pub fn spare_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let offset = (std::process::id() % 64) * 190;
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = (20_000 + (offset + n) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A `twilert serve` process of the built binary; killed when dropped.

@@ -3,6 +3,8 @@
 //! (one link step).
 
 mod helpers;
+/// PostgreSQL test databases (`fresh_database`).
+pub mod pg;
 #[path = "../support/python.rs"]
 mod python;
 
@@ -19,6 +21,7 @@ mod grouping;
 mod hardening;
 mod ingest;
 mod metrics;
+mod pg_support;
 mod previews;
 mod quickstart;
 mod reload;

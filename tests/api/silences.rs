@@ -64,8 +64,117 @@ impl TestApp {
 
 #[tokio::test]
 async fn a_silence_holds_back_events_and_its_end_sends_one_summary() {
+    holds_back_then_summarises(config()).await;
+}
+
+/// The same on PostgreSQL (SPEC 12: silences live in the shared store), with the
+/// real binary and its own clock: expiring is explicit, so no time needs to pass.
+#[tokio::test]
+async fn a_silence_holds_back_events_and_its_end_sends_one_summary_on_postgres() {
+    let Some(db) = crate::pg::fresh_database().await else {
+        return;
+    };
+    let slack = slack_answering(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let text = config()
+        .replace("{slack}", &slack.uri())
+        .replace(
+            "path = \"{dir}/twilert.db\"",
+            &format!("path = \"{{dir}}/twilert.db\"\nurl = \"{}\"", db.url),
+        )
+        .replace("{dir}", &dir.path().display().to_string())
+        .replace(
+            "[admin]\nlisten = \"127.0.0.1:0\"",
+            &format!("[admin]\nlisten = \"127.0.0.1:{admin_port}\""),
+        );
+    assert!(text.contains("url = \"postgres"), "{text}");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, text).unwrap();
+    let served = serve_binary(&config);
+    let http = reqwest::Client::new();
+    let admin = |m: reqwest::Method, path: &str, body: Option<Value>| {
+        let req = http
+            .request(m, served.admin_url(path))
+            .bearer_auth(ADMIN_TOKEN);
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        async move {
+            let r = req.send().await.expect("admin request");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    let (status, s) = admin(
+        reqwest::Method::POST,
+        "/api/v1/silences",
+        Some(json!({"error_codes": ["11200"], "for": "2h", "author": "ann", "comment": "deploy"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{s}");
+    let id = s["id"].as_str().unwrap().to_string();
+    let url = served.url("/twilio/debugger");
+    for i in 1..=20 {
+        let r = post_signed_to(&http, &url, &event_params(i, "11200", &call_sid(i))).await;
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let r = post_signed_to(&http, &url, &event_params(30, "11205", &call_sid(30))).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        wait_for_requests(&slack, 1, Duration::from_secs(5))
+            .await
+            .len(),
+        1
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await; // a tick passes
+    assert_eq!(
+        slack.received_requests().await.unwrap().len(),
+        1,
+        "only the other code"
+    );
+    let (_, list) = admin(reqwest::Method::GET, "/api/v1/silences", None).await;
+    assert_eq!(list["silences"][0]["suppressed"], 20, "{list}");
+    let (_, acc) = admin(reqwest::Method::GET, "/api/v1/accounting", None).await;
+    assert_eq!(acc["terms"]["silenced"], 20, "{acc}");
+    assert_eq!(acc["balanced"], true, "{acc}");
+    let (status, _) = admin(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/silences/{id}?by=bob"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let got = wait_for_requests(&slack, 2, Duration::from_secs(5)).await;
+    let summary = got[1]["text"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("11200") && summary.contains("20 events") && summary.contains("bob"),
+        "{summary}"
+    );
+    let r = post_signed_to(&http, &url, &event_params(40, "11200", &call_sid(40))).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        wait_for_requests(&slack, 3, Duration::from_secs(5))
+            .await
+            .len(),
+        3
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        slack.received_requests().await.unwrap().len(),
+        3,
+        "one summary"
+    );
+    drop(served);
+}
+
+async fn holds_back_then_summarises(config: String) {
     let clock = ManualClock::new(T0);
-    let app = spawn_with(&config(), slack_answering(&[]).await, Some(clock.clone())).await;
+    let app = spawn_with(&config, slack_answering(&[]).await, Some(clock.clone())).await;
     let s = app
         .silence(
             json!({"error_codes": ["11200"], "resource_sids": ["CA*"], "for": "2h",

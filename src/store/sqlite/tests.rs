@@ -1,6 +1,7 @@
 use super::*;
 use crate::event::*;
 use crate::notification::{Digest, Notification};
+use crate::store::{EventRow, OutboxTx, State};
 
 /// An event row with a stand-in body.
 fn row(sid: &str, received_at_ms: i64) -> EventRow<'_> {
@@ -103,8 +104,8 @@ fn events_dedupe_and_survive_reopen() {
         let (a, b) = s
             .batch(|b| {
                 Ok((
-                    b.insert_event(&row("NO1", 1))?,
-                    b.insert_event(&row("NO1", 2))?,
+                    b.insert_indexed_event(&row("NO1", 1))?,
+                    b.insert_indexed_event(&row("NO1", 2))?,
                 ))
             })
             .unwrap();
@@ -119,7 +120,7 @@ fn events_dedupe_and_survive_reopen() {
         .unwrap();
     }
     let mut s = Store::open(&path).unwrap();
-    assert!(!s.batch(|b| b.insert_event(&row("NO1", 3))).unwrap());
+    assert!(!s.batch(|b| b.insert_indexed_event(&row("NO1", 3))).unwrap());
     assert_eq!(s.counters().unwrap().accepted, 1);
 }
 
@@ -165,8 +166,8 @@ fn prune_keeps_pending() {
     let mut s = Store::open(&dir.path().join("s.db")).unwrap();
     let n = notification(1, "slack", false);
     s.batch(|b| {
-        b.insert_event(&row(n.event.sid.as_str(), 1))?;
-        b.insert_event(&row("NOold", 1))?;
+        b.insert_indexed_event(&row(n.event.sid.as_str(), 1))?;
+        b.insert_indexed_event(&row("NOold", 1))?;
         b.insert_notification(&n, 1, 1)
     })
     .unwrap();
@@ -241,9 +242,9 @@ fn prune_ages_out_the_charts_minutes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     let mut s = Store::open(&path).unwrap();
-    s.batch(|b| b.insert_event(&row("NOa", 1_000)).map(|_| ()))
+    s.batch(|b| b.insert_indexed_event(&row("NOa", 1_000)).map(|_| ()))
         .unwrap();
-    s.batch(|b| b.insert_event(&row("NOb", 3_600_000)).map(|_| ()))
+    s.batch(|b| b.insert_indexed_event(&row("NOb", 3_600_000)).map(|_| ()))
         .unwrap();
     s.prune(3_000_000).unwrap();
     let conn = Connection::open(&path).unwrap();

@@ -1,12 +1,10 @@
 //! The SQLite store's write transaction: everything the engine writes inside one
 //! batch (the [`OutboxTx`] operations).
 
-use super::{
-    parse_queued, read_queued, Counters, EventRow, FoldBucket, OutboxTx, Queued, Result, State,
-    StoreError,
-};
+use super::{parse_queued, read_queued};
 use crate::group::GroupState;
 use crate::notification::Notification;
+use crate::store::{Counters, EventRow, FoldBucket, OutboxTx, Queued, Result, State, StoreError};
 use rusqlite::{params, OptionalExtension};
 
 /// Operations inside one write transaction.
@@ -43,38 +41,43 @@ impl<'a> Batch<'a> {
 }
 
 impl OutboxTx for Batch<'_> {
-    /// Stores an event; false when its Sid was seen before (a Twilio retry).
-    fn insert_event(&self, row: &EventRow<'_>) -> Result<bool> {
-        self.insert_indexed_event(row)
+    /// Stores events; false for each whose Sid was seen before (a Twilio retry).
+    fn insert_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<bool>> {
+        rows.iter().map(|r| self.insert_indexed_event(r)).collect()
     }
 
-    fn insert_notification(&self, n: &Notification, event_count: u64, now_ms: i64) -> Result<i64> {
-        let body = serde_json::to_string(n).map_err(|e| StoreError::Corrupt {
-            what: "notification".into(),
-            message: e.to_string(),
-        })?;
-        let mut st = self.tx.prepare_cached(
-            "INSERT INTO notifications (channel, route, group_key, event_sid, is_digest, body, state, attempts, next_at, created_at, updated_at, event_count,
-                                        fold_key, events, first_seen, last_seen, resources)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?7, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?;
-        let f = n.fold_summary();
-        st.execute(params![
-            n.channel,
-            n.route,
-            n.group_key,
-            n.event.sid.as_str(),
-            n.digest.is_some(),
-            body,
-            now_ms,
-            event_count as i64,
-            f.fold_key,
-            f.events as i64,
-            f.first_seen_ms,
-            f.last_seen_ms,
-            f.resources as i64,
-        ])?;
-        Ok(self.tx.last_insert_rowid())
+    /// One writer (the file lock): reading is locking enough.
+    fn lock_groups(&self, keys: &[String]) -> Result<Vec<(String, GroupState)>> {
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT body FROM groups WHERE key = ?1")?;
+        let mut out = vec![];
+        for key in keys {
+            let body: Option<String> = st.query_row([key], |r| r.get(0)).optional()?;
+            if let Some(g) = body.and_then(|b| serde_json::from_str(&b).ok()) {
+                out.push((key.clone(), g));
+            }
+        }
+        Ok(out)
+    }
+
+    fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>> {
+        let mut st = self.tx.prepare_cached("SELECT key, body FROM groups")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = vec![];
+        for row in rows {
+            let (key, body) = row?;
+            if let Ok(g) = serde_json::from_str::<GroupState>(&body) {
+                if g.window_end_ms <= now_ms && out.len() < limit {
+                    out.push((key, g));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn insert_notification(&self, n: &Notification, event_count: u64, now_ms: i64) -> Result<()> {
+        Batch::insert_notification(self, n, event_count, now_ms).map(drop)
     }
 
     fn save_group(&self, key: &str, g: Option<&GroupState>) -> Result<()> {
@@ -322,6 +325,41 @@ impl OutboxTx for Batch<'_> {
 }
 
 impl Batch<'_> {
+    /// Queues a notification; returns its row id.
+    pub fn insert_notification(
+        &self,
+        n: &Notification,
+        event_count: u64,
+        now_ms: i64,
+    ) -> Result<i64> {
+        let body = serde_json::to_string(n).map_err(|e| StoreError::Corrupt {
+            what: "notification".into(),
+            message: e.to_string(),
+        })?;
+        let mut st = self.tx.prepare_cached(
+            "INSERT INTO notifications (channel, route, group_key, event_sid, is_digest, body, state, attempts, next_at, created_at, updated_at, event_count,
+                                        fold_key, events, first_seen, last_seen, resources)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?7, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?;
+        let f = n.fold_summary();
+        st.execute(params![
+            n.channel,
+            n.route,
+            n.group_key,
+            n.event.sid.as_str(),
+            n.digest.is_some(),
+            body,
+            now_ms,
+            event_count as i64,
+            f.fold_key,
+            f.events as i64,
+            f.first_seen_ms,
+            f.last_seen_ms,
+            f.resources as i64,
+        ])?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
     fn retry_dead(&self, id: Option<i64>, now_ms: i64) -> Result<usize> {
         let n = match id {
             Some(id) => self.tx.execute(

@@ -1,0 +1,588 @@
+//! One engine transaction on PostgreSQL. Events go in with one multi-row insert;
+//! notifications, group states, per-minute counts and counters are gathered and
+//! written with one statement each when the batch ends (`flush`), so a batch costs
+//! a handful of round trips however many events it carries.
+
+use super::Pg;
+use crate::group::GroupState;
+use crate::notification::Notification;
+use crate::store::{Counters, EventRow, FoldBucket, OutboxTx, Queued, Result, State, StoreError};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Shared by every engine transaction: taken exclusively by a batch touching more
+/// groups than [`MAX_KEY_LOCKS`], else shared before the per-group locks.
+const ALL_GROUPS_LOCK: i64 = 0x7477_696c_6572_7402;
+/// Per-group advisory locks one transaction takes at most (PostgreSQL's lock table
+/// is bounded: `max_locks_per_transaction` × connections).
+const MAX_KEY_LOCKS: usize = 256;
+
+/// The advisory lock id of a group key (FNV-1a: stable across builds and hosts).
+fn lock_id(key: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+pub(super) fn parse_groups(rows: Vec<tokio_postgres::Row>) -> Vec<(String, GroupState)> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let key: String = r.get(0);
+        match serde_json::from_str(r.get::<_, &str>(1)) {
+            Ok(g) => out.push((key, g)),
+            Err(e) => tracing::warn!(group = %key, error = %e, "skipping unreadable group state"),
+        }
+    }
+    out
+}
+
+pub(super) fn parse_queued(r: &tokio_postgres::Row) -> Result<Queued> {
+    let id: i64 = r.get("id");
+    let notification =
+        serde_json::from_str(r.get::<_, &str>("body")).map_err(|e| StoreError::Corrupt {
+            what: format!("notification {id}"),
+            message: e.to_string(),
+        })?;
+    Ok(Queued {
+        id,
+        notification,
+        attempts: r.get::<_, i32>("attempts").max(0) as u32,
+        created_at_ms: r.get("created_at"),
+        event_count: r.get::<_, i64>("event_count").max(0) as u64,
+    })
+}
+
+fn json<T: serde::Serialize>(what: &str, v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt {
+        what: what.into(),
+        message: e.to_string(),
+    })
+}
+
+/// A notification waiting for the batch's end.
+struct NewNotification {
+    channel: String,
+    route: String,
+    group_key: String,
+    event_sid: String,
+    is_digest: bool,
+    body: String,
+    event_count: i64,
+    at: i64,
+    fold_key: Option<String>,
+    events: i64,
+    first_seen: i64,
+    last_seen: i64,
+    resources: i64,
+}
+
+pub struct PgBatch<'a> {
+    pg: &'a Pg,
+    replica: &'a str,
+    notifications: RefCell<Vec<NewNotification>>,
+    groups: RefCell<HashMap<String, Option<GroupState>>>,
+    minutes: RefCell<HashMap<(i64, u32), i64>>,
+    counters: RefCell<Counters>,
+    /// Rows `fold_buckets` locked: the fold reads and folds exactly these (a worker
+    /// cannot claim them meanwhile).
+    fold_rows: RefCell<Vec<i64>>,
+}
+
+impl<'a> PgBatch<'a> {
+    pub(super) fn new(pg: &'a Pg, replica: &'a str) -> PgBatch<'a> {
+        PgBatch {
+            pg,
+            replica,
+            notifications: RefCell::default(),
+            groups: RefCell::default(),
+            minutes: RefCell::default(),
+            counters: RefCell::default(),
+            fold_rows: RefCell::default(),
+        }
+    }
+
+    fn client(&self) -> &tokio_postgres::Client {
+        &self.pg.client
+    }
+
+    /// Writes what the batch gathered; called before the commit.
+    pub(super) fn flush(&self) -> Result<()> {
+        self.flush_notifications()?;
+        let groups = std::mem::take(&mut *self.groups.borrow_mut());
+        let (mut keys, mut bodies, mut due, mut accounted) = (vec![], vec![], vec![], vec![]);
+        let mut gone = vec![];
+        for (key, g) in groups {
+            match g {
+                Some(g) => {
+                    bodies.push(json("group", &g)?);
+                    due.push(g.window_end_ms);
+                    accounted.push(g.accounted as i64);
+                    keys.push(key);
+                }
+                None => gone.push(key),
+            }
+        }
+        if !keys.is_empty() {
+            self.pg.run(self.client().execute(
+                "INSERT INTO groups (key, body, due_at, accounted)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+                 ON CONFLICT (key) DO UPDATE SET body = excluded.body, due_at = excluded.due_at,
+                     accounted = excluded.accounted",
+                &[&keys, &bodies, &due, &accounted],
+            ))?;
+        }
+        if !gone.is_empty() {
+            self.pg.run(
+                self.client()
+                    .execute("DELETE FROM groups WHERE key = ANY($1)", &[&gone]),
+            )?;
+        }
+        let minutes = std::mem::take(&mut *self.minutes.borrow_mut());
+        if !minutes.is_empty() {
+            let (mut m, mut c, mut n) = (vec![], vec![], vec![]);
+            for ((minute, code), count) in minutes {
+                m.push(minute);
+                c.push(code as i32);
+                n.push(count);
+            }
+            self.pg.run(self.client().execute(
+                "INSERT INTO event_minutes AS e (minute, error_code, count)
+                 SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[])
+                 ON CONFLICT (minute, error_code) DO UPDATE SET count = e.count + excluded.count",
+                &[&m, &c, &n],
+            ))?;
+        }
+        let delta = std::mem::take(&mut *self.counters.borrow_mut());
+        let (mut names, mut values) = (vec![], vec![]);
+        for name in Counters::NAMES {
+            // Deltas may be negative (dead letters moved back): two's complement.
+            let v = delta.get(name) as i64;
+            if v != 0 {
+                names.push(name.to_string());
+                values.push(v);
+            }
+        }
+        if !names.is_empty() {
+            self.pg.run(self.client().execute(
+                "INSERT INTO counters AS c (replica, name, value)
+                 SELECT $1, * FROM unnest($2::text[], $3::bigint[])
+                 ON CONFLICT (replica, name) DO UPDATE SET value = c.value + excluded.value",
+                &[&self.replica, &names, &values],
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the notifications queued so far (before anything reads the queue).
+    fn flush_notifications(&self) -> Result<()> {
+        let rows = std::mem::take(&mut *self.notifications.borrow_mut());
+        if rows.is_empty() {
+            return Ok(());
+        }
+        macro_rules! col {
+            ($f:ident) => {
+                rows.iter().map(|r| r.$f.clone()).collect::<Vec<_>>()
+            };
+        }
+        self.pg.run(self.client().execute(
+            "INSERT INTO notifications (channel, route, group_key, event_sid, is_digest, body,
+                 state, attempts, next_at, created_at, updated_at, event_count,
+                 fold_key, events, first_seen, last_seen, resources)
+             SELECT c, r, g, s, d, b, 0, 0, t, t, t, n, f, e, fs, ls, res FROM unnest(
+                 $1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::text[],
+                 $7::bigint[], $8::bigint[], $9::text[], $10::bigint[], $11::bigint[],
+                 $12::bigint[], $13::bigint[]) AS u(c, r, g, s, d, b, t, n, f, e, fs, ls, res)",
+            &[
+                &col!(channel),
+                &col!(route),
+                &col!(group_key),
+                &col!(event_sid),
+                &col!(is_digest),
+                &col!(body),
+                &col!(at),
+                &col!(event_count),
+                &col!(fold_key),
+                &col!(events),
+                &col!(first_seen),
+                &col!(last_seen),
+                &col!(resources),
+            ],
+        ))?;
+        Ok(())
+    }
+
+    fn count(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64> {
+        self.flush_notifications()?;
+        self.pg.run(self.client().execute(sql, params))
+    }
+}
+
+impl OutboxTx for PgBatch<'_> {
+    fn insert_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<bool>> {
+        if rows.is_empty() {
+            return Ok(vec![]);
+        }
+        let sids: Vec<&str> = rows.iter().map(|r| r.sid).collect();
+        let at: Vec<i64> = rows.iter().map(|r| r.received_at_ms).collect();
+        let bodies: Vec<&str> = rows.iter().map(|r| r.body).collect();
+        let codes: Vec<Option<i32>> = rows
+            .iter()
+            .map(|r| r.error_code.map(|c| c as i32))
+            .collect();
+        let resources: Vec<Option<&str>> = rows.iter().map(|r| r.resource_sid).collect();
+        let levels: Vec<Option<&str>> = rows.iter().map(|r| r.level).collect();
+        let routes: Vec<Option<&str>> = rows.iter().map(|r| r.route).collect();
+        let inserted = self.pg.run(self.client().query(
+            "INSERT INTO events (sid, received_at, body, error_code, resource_sid, level, route)
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::text[],
+                 $6::text[], $7::text[])
+             ON CONFLICT (sid) DO NOTHING RETURNING sid",
+            &[&sids, &at, &bodies, &codes, &resources, &levels, &routes],
+        ))?;
+        let mut new: std::collections::HashSet<String> =
+            inserted.iter().map(|r| r.get::<_, String>(0)).collect();
+        let mut minutes = self.minutes.borrow_mut();
+        Ok(rows
+            .iter()
+            .map(|r| {
+                // The first of a Sid in `rows` is the new one; a repeat is a retry.
+                let fresh = new.remove(r.sid);
+                if fresh {
+                    *minutes
+                        .entry((
+                            r.received_at_ms.div_euclid(60_000),
+                            r.error_code.unwrap_or(0),
+                        ))
+                        .or_default() += 1;
+                }
+                fresh
+            })
+            .collect())
+    }
+
+    fn lock_groups(&self, keys: &[String]) -> Result<Vec<(String, GroupState)>> {
+        let mut ids: Vec<i64> = keys.iter().map(|k| lock_id(k)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() > MAX_KEY_LOCKS {
+            self.pg.run(
+                self.client()
+                    .execute("SELECT pg_advisory_xact_lock($1)", &[&ALL_GROUPS_LOCK]),
+            )?;
+        } else {
+            self.pg.run(self.client().execute(
+                "SELECT pg_advisory_xact_lock_shared($1)",
+                &[&ALL_GROUPS_LOCK],
+            ))?;
+            if !ids.is_empty() {
+                // In ascending order, after the shared lock: no two batches wait on
+                // each other.
+                self.pg.run(self.client().execute(
+                    "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k",
+                    &[&ids],
+                ))?;
+            }
+        }
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = self.pg.run(
+            self.client()
+                .query("SELECT key, body FROM groups WHERE key = ANY($1)", &[&keys]),
+        )?;
+        Ok(parse_groups(rows))
+    }
+
+    fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>> {
+        self.pg.run(self.client().execute(
+            "SELECT pg_advisory_xact_lock_shared($1)",
+            &[&ALL_GROUPS_LOCK],
+        ))?;
+        // Try-locks only: a group another batch holds is closed at the next tick,
+        // and this transaction never waits while holding locks of its own.
+        let due = self.pg.run(self.client().query(
+            "SELECT key FROM groups WHERE due_at <= $1 ORDER BY due_at LIMIT $2",
+            &[&now_ms, &(limit as i64)],
+        ))?;
+        let keys: Vec<String> = due.iter().map(|r| r.get(0)).collect();
+        let ids: Vec<i64> = keys.iter().map(|k| lock_id(k)).collect();
+        let got = self.pg.run(self.client().query(
+            "SELECT k, pg_try_advisory_xact_lock(i) FROM unnest($1::text[], $2::bigint[]) AS u(k, i)",
+            &[&keys, &ids],
+        ))?;
+        let locked: Vec<String> = got
+            .iter()
+            .filter(|r| r.get::<_, bool>(1))
+            .map(|r| r.get(0))
+            .collect();
+        if locked.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = self.pg.run(self.client().query(
+            "SELECT key, body FROM groups WHERE key = ANY($1) AND due_at <= $2",
+            &[&locked, &now_ms],
+        ))?;
+        Ok(parse_groups(rows))
+    }
+
+    fn get_event(&self, sid: &str) -> Result<Option<String>> {
+        Ok(self
+            .pg
+            .run(
+                self.client()
+                    .query_opt("SELECT body FROM events WHERE sid = $1", &[&sid]),
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    fn save_group(&self, key: &str, g: Option<&GroupState>) -> Result<()> {
+        self.groups.borrow_mut().insert(key.to_string(), g.cloned());
+        Ok(())
+    }
+
+    fn add_counters(&self, delta: &Counters) -> Result<()> {
+        self.counters.borrow_mut().add(delta);
+        Ok(())
+    }
+
+    fn insert_notification(&self, n: &Notification, event_count: u64, now_ms: i64) -> Result<()> {
+        let f = n.fold_summary();
+        self.notifications.borrow_mut().push(NewNotification {
+            channel: n.channel.clone(),
+            route: n.route.clone(),
+            group_key: n.group_key.clone(),
+            event_sid: n.event.sid.to_string(),
+            is_digest: n.digest.is_some(),
+            body: json("notification", n)?,
+            event_count: event_count as i64,
+            at: now_ms,
+            fold_key: Some(f.fold_key),
+            events: f.events as i64,
+            first_seen: f.first_seen_ms,
+            last_seen: f.last_seen_ms,
+            resources: f.resources as i64,
+        });
+        Ok(())
+    }
+
+    fn set_state(
+        &self,
+        id: i64,
+        state: State,
+        attempts: u32,
+        now_ms: i64,
+        error: Option<&str>,
+    ) -> Result<bool> {
+        let n = self.count(
+            "UPDATE notifications SET state = $2, attempts = $3, updated_at = $4,
+                 last_error = COALESCE($5, last_error), lease_until = 0
+             WHERE id = $1 AND state = 0",
+            &[&id, &(state as i16), &(attempts as i32), &now_ms, &error],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn reschedule(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_at_ms: i64,
+        now_ms: i64,
+        error: &str,
+    ) -> Result<()> {
+        self.count(
+            "UPDATE notifications SET attempts = $2, next_at = $3, updated_at = $4, last_error = $5,
+                 lease_until = 0
+             WHERE id = $1 AND state = 0",
+            &[&id, &(attempts as i32), &next_at_ms, &now_ms, &error],
+        )?;
+        Ok(())
+    }
+
+    fn accounting(&self, id: i64) -> Result<(u64, bool)> {
+        Ok(self
+            .pg
+            .run(self.client().query_opt(
+                "SELECT event_count, is_digest FROM notifications WHERE id = $1",
+                &[&id],
+            ))?
+            .map(|r| (r.get::<_, i64>(0).max(0) as u64, r.get::<_, bool>(1)))
+            .unwrap_or((0, false)))
+    }
+
+    fn hurry_retries(&self, channel: &str, now_ms: i64) -> Result<usize> {
+        Ok(self.count(
+            "UPDATE notifications SET next_at = $2
+             WHERE state = 0 AND channel = $1 AND next_at > $2 AND attempts > 0",
+            &[&channel, &now_ms],
+        )? as usize)
+    }
+
+    fn requeue_dead(&self, id: Option<i64>, now_ms: i64) -> Result<usize> {
+        self.flush_notifications()?;
+        let rows = self.pg.run(self.client().query(
+            "UPDATE notifications SET state = 0, attempts = 0, next_at = $2, updated_at = $2,
+                 created_at = $2, lease_until = 0
+             WHERE state = 2 AND ($1::bigint IS NULL OR id = $1)
+             RETURNING event_count",
+            &[&id, &now_ms],
+        ))?;
+        let events: i64 = rows.iter().map(|r| r.get::<_, i64>(0)).sum();
+        self.add_counters(&Counters {
+            dead_lettered: 0u64.wrapping_sub(events.max(0) as u64),
+            ..Default::default()
+        })?;
+        Ok(rows.len())
+    }
+
+    fn pending_count(&self, channel: &str) -> Result<u64> {
+        self.flush_notifications()?;
+        let r = self.pg.run(self.client().query_one(
+            "SELECT COUNT(*) FROM notifications WHERE state = 0 AND channel = $1",
+            &[&channel],
+        ))?;
+        Ok(r.get::<_, i64>(0).max(0) as u64)
+    }
+
+    fn fold_buckets(&self, channel: &str) -> Result<Vec<FoldBucket>> {
+        self.flush_notifications()?;
+        // Never-tried rows no worker has claimed, locked: claims skip them now.
+        let locked: Vec<i64> = self
+            .pg
+            .run(self.client().query(
+                "SELECT id FROM notifications
+                 WHERE state = 0 AND attempts = 0 AND channel = $1 AND fold_key IS NOT NULL
+                     AND lease_until = 0
+                 FOR UPDATE SKIP LOCKED",
+                &[&channel],
+            ))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let rows = self.pg.run(self.client().query(
+            "SELECT fold_key, COUNT(*), SUM(event_count)::BIGINT, SUM(events)::BIGINT, MIN(first_seen),
+                 MAX(last_seen), SUM(resources)::BIGINT, MAX(id)
+             FROM notifications WHERE id = ANY($1)
+             GROUP BY fold_key HAVING COUNT(*) >= 2",
+            &[&locked],
+        ))?;
+        *self.fold_rows.borrow_mut() = locked;
+        Ok(rows
+            .iter()
+            .map(|r| FoldBucket {
+                fold_key: r.get(0),
+                rows: r.get::<_, i64>(1).max(0) as u64,
+                event_count: r.get::<_, i64>(2).max(0) as u64,
+                events: r.get::<_, i64>(3).max(0) as u64,
+                first_seen_ms: r.get(4),
+                last_seen_ms: r.get(5),
+                resources: r.get::<_, i64>(6).max(0) as u64,
+                max_id: r.get(7),
+            })
+            .collect())
+    }
+
+    fn fold_samples(&self, channel: &str, b: &FoldBucket, limit: usize) -> Result<Vec<Queued>> {
+        let rows = self.pg.run(self.client().query(
+            "SELECT id, body, attempts, created_at, event_count FROM notifications
+             WHERE channel = $1 AND fold_key = $2 AND id <= $3 AND id = ANY($5)
+             ORDER BY id LIMIT $4",
+            &[
+                &channel,
+                &b.fold_key,
+                &b.max_id,
+                &(limit as i64),
+                &*self.fold_rows.borrow(),
+            ],
+        ))?;
+        rows.iter().map(parse_queued).collect()
+    }
+
+    /// Only the rows `fold_buckets` locked (a worker may be sending a claimed one).
+    fn insert_silence(&self, s: &crate::silence::Silence) -> Result<()> {
+        self.pg.run(self.client().execute(
+            "INSERT INTO silences (id, definition, created_at, suppressed, last_match, expired_at, expired_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &s.id,
+                &s.definition_json(),
+                &s.created_at_ms,
+                &(s.suppressed as i64),
+                &s.last_match_ms,
+                &s.expired_at_ms,
+                &s.expired_by,
+            ],
+        ))?;
+        Ok(())
+    }
+
+    fn silence(&self, id: &str) -> Result<Option<crate::silence::Silence>> {
+        let sql = format!(
+            "SELECT {} FROM silences WHERE id = $1",
+            super::views::SILENCE_COLUMNS
+        );
+        self.pg
+            .run(self.client().query_opt(&sql, &[&id]))?
+            .as_ref()
+            .map(super::views::silence_of)
+            .transpose()
+    }
+
+    /// One replica wins: the row changes once, and only its batch sends the summaries.
+    fn expire_silence(&self, id: &str, now_ms: i64, by: Option<&str>) -> Result<bool> {
+        Ok(self.pg.run(self.client().execute(
+            "UPDATE silences SET expired_at = $2, expired_by = $3 WHERE id = $1 AND expired_at IS NULL",
+            &[&id, &now_ms, &by],
+        ))? == 1)
+    }
+
+    fn add_suppressed(&self, id: &str, events: u64, last_match_ms: i64) -> Result<()> {
+        self.pg.run(self.client().execute(
+            "UPDATE silences SET suppressed = suppressed + $2,
+                 last_match = GREATEST(COALESCE(last_match, $3), $3) WHERE id = $1",
+            &[&id, &(events as i64), &last_match_ms],
+        ))?;
+        Ok(())
+    }
+
+    fn add_silence_hits(&self, id: &str, route: &str, events: u64, sample_sid: &str) -> Result<()> {
+        self.pg.run(self.client().execute(
+            "INSERT INTO silence_routes AS s (silence_id, route, events, sample_sid) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (silence_id, route) DO UPDATE SET events = s.events + excluded.events",
+            &[&id, &route, &(events as i64), &sample_sid],
+        ))?;
+        Ok(())
+    }
+
+    fn silence_hits(&self, id: &str) -> Result<Vec<crate::silence::SilenceHit>> {
+        let rows = self.pg.run(self.client().query(
+            "SELECT route, events, sample_sid FROM silence_routes WHERE silence_id = $1 ORDER BY route",
+            &[&id],
+        ))?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::silence::SilenceHit {
+                route: r.get(0),
+                events: r.get::<_, i64>(1).max(0) as u64,
+                sample_sid: r.get(2),
+            })
+            .collect())
+    }
+
+    fn mark_folded(&self, channel: &str, b: &FoldBucket, now_ms: i64) -> Result<usize> {
+        let rows = self.fold_rows.borrow().clone();
+        Ok(self.count(
+            "UPDATE notifications SET state = 3, updated_at = $4,
+                 last_error = 'folded into a digest (channel backlog)'
+             WHERE state = 0 AND channel = $1 AND fold_key = $2 AND id <= $3 AND id = ANY($5)",
+            &[&channel, &b.fold_key, &b.max_id, &now_ms, &rows],
+        )? as usize)
+    }
+}

@@ -1,0 +1,163 @@
+//! A delivery worker's side of the PostgreSQL store: claims with a lease, and the
+//! channel's shared pacing (one rate budget, one pause, one broken mark for every
+//! replica).
+
+use super::batch::parse_queued;
+use super::{pg_err, redact_url, replica_id};
+use crate::store::{Permit, Queue, Queued, Result, StoreError};
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, NoTls};
+
+pub struct PgQueue {
+    url: String,
+    replica: String,
+    /// Connected on first use and again after the connection is lost.
+    client: Mutex<Option<Client>>,
+}
+
+impl PgQueue {
+    pub fn new(url: &str) -> PgQueue {
+        PgQueue {
+            url: url.to_string(),
+            replica: replica_id(),
+            client: Mutex::new(None),
+        }
+    }
+
+    async fn client(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Client>> {
+        let mut guard = self.client.lock().await;
+        if guard.as_ref().map(Client::is_closed).unwrap_or(true) {
+            let (client, conn) = tokio_postgres::connect(&self.url, NoTls)
+                .await
+                .map_err(|e| StoreError::Open {
+                    path: redact_url(&self.url),
+                    message: pg_err(e),
+                })?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::error!(error = %pg_err(e), "PostgreSQL connection closed");
+                }
+            });
+            *guard = Some(client);
+        }
+        Ok(tokio::sync::MutexGuard::map(guard, |c| {
+            c.as_mut().expect("connected above")
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl Queue for PgQueue {
+    /// `FOR UPDATE SKIP LOCKED`: replicas claiming at once take different rows; a
+    /// claim whose replica died expires after `lease_ms` and is taken again.
+    async fn claim(
+        &self,
+        channel: &str,
+        now_ms: i64,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<Queued>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "UPDATE notifications SET lease_until = $3, lease_holder = $4
+                 WHERE id IN (
+                     SELECT id FROM notifications
+                     WHERE state = 0 AND channel = $1 AND next_at <= $2
+                         AND (lease_until <= $2 OR lease_holder = $4)
+                     ORDER BY next_at, id LIMIT $5
+                     FOR UPDATE SKIP LOCKED)
+                 RETURNING id, body, attempts, created_at, event_count, next_at",
+                &[
+                    &channel,
+                    &now_ms,
+                    &(now_ms + lease_ms),
+                    &self.replica,
+                    &(limit as i64),
+                ],
+            )
+            .await?;
+        let mut out: Vec<(i64, Queued)> = rows
+            .iter()
+            .map(|r| parse_queued(r).map(|q| (r.get::<_, i64>("next_at"), q)))
+            .collect::<Result<_>>()?;
+        out.sort_by_key(|(at, q)| (*at, q.id));
+        Ok(out.into_iter().map(|(_, q)| q).collect())
+    }
+
+    /// Still waiting and still claimed by this replica (not folded, not taken over).
+    async fn is_pending(&self, id: i64) -> Result<bool> {
+        let c = self.client().await?;
+        Ok(c.query_opt(
+            "SELECT 1 FROM notifications WHERE id = $1 AND state = 0 AND lease_holder = $2",
+            &[&id, &self.replica],
+        )
+        .await?
+        .is_some())
+    }
+
+    async fn next_due_at(&self, channel: &str) -> Result<Option<i64>> {
+        let c = self.client().await?;
+        Ok(c.query_one(
+            "SELECT MIN(GREATEST(next_at, lease_until)) FROM notifications WHERE state = 0 AND channel = $1",
+            &[&channel],
+        )
+        .await?
+        .get(0))
+    }
+
+    /// GCRA on one row per channel: the send is allowed when the channel's
+    /// theoretical arrival time minus the burst tolerance is not in the future and
+    /// no `Retry-After` pause runs; allowing it moves that time on by one interval.
+    async fn permit(
+        &self,
+        channel: &str,
+        interval_ms: i64,
+        burst: u32,
+        now_ms: i64,
+    ) -> Result<Permit> {
+        let tolerance = interval_ms * i64::from(burst.max(1) - 1);
+        let c = self.client().await?;
+        let granted = c
+            .query_opt(
+                "INSERT INTO channel_pacing AS p (channel, tat_ms) VALUES ($1, $2 + $3)
+                 ON CONFLICT (channel) DO UPDATE SET tat_ms = GREATEST(p.tat_ms, $2) + $3
+                 WHERE GREATEST(p.tat_ms, $2) - $4 <= $2 AND p.paused_until_ms <= $2
+                 RETURNING p.broken",
+                &[&channel, &now_ms, &interval_ms, &tolerance],
+            )
+            .await?;
+        if let Some(row) = granted {
+            return Ok(Permit::Now { broken: row.get(0) });
+        }
+        let row = c
+            .query_one(
+                "SELECT GREATEST(tat_ms - $2, paused_until_ms) FROM channel_pacing WHERE channel = $1",
+                &[&channel, &tolerance],
+            )
+            .await?;
+        Ok(Permit::WaitUntil(row.get::<_, i64>(0).max(now_ms + 1)))
+    }
+
+    async fn pause(&self, channel: &str, until_ms: i64) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO channel_pacing AS p (channel, paused_until_ms) VALUES ($1, $2)
+             ON CONFLICT (channel) DO UPDATE SET paused_until_ms = GREATEST(p.paused_until_ms, $2)",
+            &[&channel, &until_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn set_broken(&self, channel: &str, reason: Option<&str>) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO channel_pacing AS p (channel, broken) VALUES ($1, $2)
+             ON CONFLICT (channel) DO UPDATE SET broken = $2",
+            &[&channel, &reason],
+        )
+        .await?;
+        Ok(())
+    }
+}
