@@ -178,7 +178,8 @@ impl Control {
             }
         })?;
         let old = self.shared.get();
-        if settings.store.describe() != old.settings.store.describe()
+        if settings.store.path != old.settings.store.path
+            || settings.store.describe() != old.settings.store.describe()
             || settings.server.listen != old.settings.server.listen
             || settings.admin.listen != old.settings.admin.listen
         {

@@ -607,7 +607,13 @@ impl<O: Outbox> Engine<O> {
                             if shared {
                                 // Due windows of groups no other batch holds now;
                                 // the rest are due at the next tick.
-                                groups.restore(b.lock_due_groups(now, TICK_GROUPS)?);
+                                let due = b.lock_due_groups(now, TICK_GROUPS)?;
+                                // A group this batch already holds is newer in memory.
+                                let fresh: Vec<_> = due
+                                    .into_iter()
+                                    .filter(|(k, _)| groups.get(k).is_none())
+                                    .collect();
+                                groups.restore(fresh);
                             }
                             apply::emit_digests(b, groups, &rt, now, &mut out)?;
                             fold::fold_backlogs(b, &rt, now, &mut out)?;

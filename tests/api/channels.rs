@@ -106,10 +106,7 @@ async fn dead_lettered(app: &TestApp) -> Vec<twilert::store::DeadLetter> {
         .await,
         "expected a dead letter"
     );
-    twilert::store::Reader::open(&app.dir.path().join("twilert.db"))
-        .expect("store")
-        .dead_letters()
-        .expect("dead letters")
+    app.read(|v| v.dead_letters().expect("dead letters")).await
 }
 
 fn json(r: &Request) -> Value {

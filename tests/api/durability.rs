@@ -152,8 +152,7 @@ async fn gives_up_after_max_attempts_with_the_last_error() {
         4,
         "delivery.max_attempts = 4"
     );
-    let r = twilert::store::Reader::open(&app.dir.path().join("twilert.db")).unwrap();
-    let dead = r.dead_letters().unwrap();
+    let dead = app.read(|v| v.dead_letters().unwrap()).await;
     assert!(
         dead[0].last_error.contains("HTTP 502") && dead[0].last_error.contains("4 attempts"),
         "{:?}",

@@ -293,10 +293,7 @@ async fn smtp_550_is_permanent_and_dead_lettered() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(sink.accepted().is_empty());
     assert_eq!(sink.connections(), 1, "no second attempt");
-    let dead = twilert::store::Reader::open(&app.dir.path().join("twilert.db"))
-        .expect("store")
-        .dead_letters()
-        .expect("dead letters");
+    let dead = app.read(|v| v.dead_letters().expect("dead letters")).await;
     let err = &dead[0].last_error;
     assert!(err.contains("550"), "{err}");
     assert!(!err.contains(PASSWORD), "{err}");
@@ -327,10 +324,7 @@ async fn tls_is_required_by_default_so_the_password_never_travels_in_clear() {
     );
     assert!(sink.logins().is_empty(), "no AUTH without TLS");
     assert!(sink.accepted().is_empty());
-    let dead = twilert::store::Reader::open(&app.dir.path().join("twilert.db"))
-        .expect("store")
-        .dead_letters()
-        .expect("dead letters");
+    let dead = app.read(|v| v.dead_letters().expect("dead letters")).await;
     let err = &dead[0].last_error;
     assert!(err.to_lowercase().contains("tls"), "{err}");
     assert!(!err.contains(PASSWORD), "{err}");

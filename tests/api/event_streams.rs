@@ -95,12 +95,10 @@ async fn status_json(r: reqwest::Response) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-fn stored_body(app: &TestApp, sid: &str) -> Option<String> {
-    let db = rusqlite::Connection::open(app.dir.path().join("twilert.db")).unwrap();
-    db.query_row("SELECT body FROM events WHERE sid = ?1", [sid], |r| {
-        r.get(0)
-    })
-    .ok()
+async fn stored_body(app: &TestApp, sid: &str) -> Option<String> {
+    let sid = sid.to_string();
+    app.read(move |v| v.event(&sid).expect("read").map(|(_, body)| body))
+        .await
 }
 
 #[tokio::test]
@@ -136,10 +134,11 @@ async fn error_logs_alert_with_code_and_title_other_types_are_ignored() {
         "{m}"
     );
     // The stored event says which path it came by.
-    let row = stored_body(&app, &sid(1)).expect("stored");
+    let row = stored_body(&app, &sid(1)).await.expect("stored");
     assert!(row.contains("\"source\":\"event_streams\""), "{row}");
     app.send_event(3, "11200", &call_sid(3)).await;
     assert!(stored_body(&app, &sid(3))
+        .await
         .unwrap()
         .contains("\"source\":\"debugger\""));
     app.stop().await;
@@ -329,13 +328,7 @@ async fn one_error_by_both_paths_alerts_once_and_a_resent_id_is_not_notified() {
 async fn a_store_failure_mid_array_is_503_for_the_whole_array() {
     let app = spawn_with(&config(), slack_answering(&[]).await, None).await;
     // The third event's insert fails (as a full disk would), inside the transaction.
-    let db = rusqlite::Connection::open(app.dir.path().join("twilert.db")).unwrap();
-    db.execute_batch(&format!(
-        "CREATE TRIGGER fail_third BEFORE INSERT ON events WHEN NEW.sid = '{}'
-         BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END;",
-        sid(33)
-    ))
-    .unwrap();
+    app.fail_inserts_of(&sid(33)).await;
     let body = json!([
         error_log(31, "11200", &call_sid(31)),
         other("com.twilio.messaging.message.delivered"),
@@ -347,7 +340,7 @@ async fn a_store_failure_mid_array_is_503_for_the_whole_array() {
     assert_eq!(r.status().as_u16(), 503);
     assert!(r.headers().get("retry-after").is_some());
     assert_eq!(
-        stored_body(&app, &sid(31)),
+        stored_body(&app, &sid(31)).await,
         None,
         "nothing of the array is stored"
     );
@@ -357,7 +350,7 @@ async fn a_store_failure_mid_array_is_503_for_the_whole_array() {
         .is_empty());
 
     // The cause goes away; Twilio's retry of the same array is accepted whole, once.
-    db.execute_batch("DROP TRIGGER fail_third;").unwrap();
+    app.allow_inserts().await;
     let (status, v) = status_json(post_events_signed(&app, &body).await).await;
     assert_eq!(
         (status, &v["accepted"], &v["duplicate"]),
@@ -380,7 +373,7 @@ async fn bad_arrays_are_400_naming_the_event_and_field_and_unsigned_ones_403() {
         (400, Some("[1].data.account_sid")),
         "{v}"
     );
-    assert_eq!(stored_body(&app, &sid(40)), None, "all or nothing");
+    assert_eq!(stored_body(&app, &sid(40)).await, None, "all or nothing");
     for garbage in ["", "{", "null", "[1]", "\"x\""] {
         let (status, _) = status_json(post_events_signed(&app, garbage).await).await;
         assert_eq!(status, 400, "{garbage:?}");

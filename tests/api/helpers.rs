@@ -112,6 +112,9 @@ pub async fn spawn_in(
         .replace("{slack}", &slack.uri())
         .replace("{dir}", &dir.path().display().to_string());
     text = with_test_admin(&text);
+    if let Some(url) = backend_database(dir.path()).await {
+        text = with_store_url(&text, &url);
+    }
     let config_path = dir.path().join("config.toml");
     std::fs::write(&config_path, &text).expect("write config");
     let settings = twilert::config::load(&config_path).expect("config loads");
@@ -139,6 +142,42 @@ pub async fn spawn_in(
         clock,
         stop: Some(stop),
         join: Some(join),
+    }
+}
+
+/// Whether this run puts the end-to-end tests on PostgreSQL
+/// (`TWILERT_TEST_BACKEND=postgres`; scripts/test.sh runs the core modules so).
+pub fn on_postgres() -> bool {
+    std::env::var("TWILERT_TEST_BACKEND").is_ok_and(|v| v == "postgres")
+}
+
+/// On PostgreSQL runs, the database of the store directory `dir`: a fresh one the
+/// first time, the same one when a test starts the app again on `dir` (a restart).
+/// Kept for the whole run (a restarted app must find its data); stale ones are
+/// dropped by the next run's first `fresh_database`.
+pub async fn backend_database(dir: &std::path::Path) -> Option<String> {
+    if !on_postgres() {
+        return None;
+    }
+    static DATABASES: std::sync::Mutex<Vec<(std::path::PathBuf, crate::pg::PgDatabase)>> =
+        std::sync::Mutex::new(Vec::new());
+    if let Some((_, db)) = DATABASES.lock().unwrap().iter().find(|(d, _)| d == dir) {
+        return Some(db.url.clone());
+    }
+    let db = crate::pg::fresh_database()
+        .await
+        .expect("TWILERT_TEST_BACKEND=postgres needs a PostgreSQL");
+    let url = db.url.clone();
+    DATABASES.lock().unwrap().push((dir.to_path_buf(), db));
+    Some(url)
+}
+
+/// `text` with `[store] url` set (the section's other keys kept).
+pub fn with_store_url(text: &str, url: &str) -> String {
+    if text.contains("[store]") {
+        text.replacen("[store]", &format!("[store]\nurl = \"{url}\""), 1)
+    } else {
+        format!("{text}\n[store]\nurl = \"{url}\"\n")
     }
 }
 
@@ -254,6 +293,64 @@ impl TestApp {
     }
 
     /// Stops the app the way SIGTERM does and waits for it.
+    /// Reads the app's store through its configured read views (SQLite or
+    /// PostgreSQL), off the test's runtime.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Views) -> T + Send + 'static,
+    ) -> T {
+        let store = self.control.shared.get().settings.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let views = twilert::store::open_views(&store).expect("the store opens for reading");
+            f(&*views)
+        })
+        .await
+        .expect("the read ran")
+    }
+
+    /// Makes the store refuse to insert the event `sid` (a trigger), as a full
+    /// disk would: the transaction fails.
+    pub async fn fail_inserts_of(&self, sid: &str) {
+        match backend_database(self.dir.path()).await {
+            Some(url) => {
+                let db = crate::pg::connect(&url).await.expect("connect");
+                db.batch_execute(&format!(
+                    "CREATE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+                     BEGIN IF NEW.sid = '{sid}' THEN RAISE EXCEPTION 'simulated write failure'; END IF;
+                     RETURN NEW; END $$;
+                     CREATE TRIGGER fail_insert BEFORE INSERT ON events FOR EACH ROW
+                     EXECUTE FUNCTION fail_insert();"
+                ))
+                .await
+                .expect("trigger");
+            }
+            None => {
+                let db = rusqlite::Connection::open(self.dir.path().join("twilert.db")).unwrap();
+                db.execute_batch(&format!(
+                    "CREATE TRIGGER fail_insert BEFORE INSERT ON events WHEN NEW.sid = '{sid}'
+                     BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END;"
+                ))
+                .unwrap();
+            }
+        }
+    }
+
+    /// Undoes [`TestApp::fail_inserts_of`].
+    pub async fn allow_inserts(&self) {
+        match backend_database(self.dir.path()).await {
+            Some(url) => {
+                let db = crate::pg::connect(&url).await.expect("connect");
+                db.batch_execute("DROP TRIGGER fail_insert ON events")
+                    .await
+                    .expect("drop trigger");
+            }
+            None => {
+                let db = rusqlite::Connection::open(self.dir.path().join("twilert.db")).unwrap();
+                db.execute_batch("DROP TRIGGER fail_insert;").unwrap();
+            }
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());

@@ -25,6 +25,7 @@ mod pg_support;
 mod previews;
 mod quickstart;
 mod reload;
+mod replicas;
 mod resolve;
 mod scrub;
 mod silences;

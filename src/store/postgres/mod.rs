@@ -59,34 +59,30 @@ pub(super) struct Pg {
 }
 
 impl Pg {
-    /// Connects. Safe to call from async code too: the work happens on a thread
-    /// of its own (a runtime cannot be blocked on inside another).
+    /// Connects (on a thread of its own: see [`off_runtime`]).
     pub(super) fn connect(url: &str) -> Result<Pg> {
-        let url = url.to_string();
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| StoreError::Backend(e.to_string()))?;
-                let client = rt.block_on(async {
-                    let (client, conn) = tokio_postgres::connect(&url, NoTls).await?;
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::error!(error = %pg_err(e), "PostgreSQL connection closed");
-                        }
-                    });
-                    Ok::<_, tokio_postgres::Error>(client)
-                });
-                let client = client.map_err(|e| StoreError::Open {
-                    path: redact_url(&url),
-                    message: pg_err(e),
-                })?;
-                Ok(Pg { rt, client })
-            })
-            .join()
-            .unwrap_or_else(|_| Err(StoreError::Backend("connecting panicked".into())))
-        })
+        off_runtime(|| Pg::connect_here(url))
+    }
+
+    fn connect_here(url: &str) -> Result<Pg> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let client = rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::error!(error = %pg_err(e), "PostgreSQL connection closed");
+                }
+            });
+            Ok::<_, tokio_postgres::Error>(client)
+        });
+        let client = client.map_err(|e| StoreError::Open {
+            path: redact_url(url),
+            message: pg_err(e),
+        })?;
+        Ok(Pg { rt, client })
     }
 
     pub(super) fn run<T>(
@@ -95,6 +91,16 @@ impl Pg {
     ) -> Result<T> {
         Ok(self.rt.block_on(f)?)
     }
+}
+
+/// Runs `f` on a thread of its own: a [`Pg`] blocks on its runtime, which cannot
+/// happen on a thread that drives async tasks (start-up runs in one).
+fn off_runtime<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(f)
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Backend("connecting panicked".into())))
+    })
 }
 
 /// This process among the replicas: host, pid and a random suffix.
@@ -113,7 +119,7 @@ pub fn replica_id() -> String {
 
 /// `twilert migrate` on PostgreSQL.
 pub fn migrate(url: &str) -> Result<i64> {
-    schema::migrate(&Pg::connect(url)?)
+    off_runtime(|| schema::migrate(&Pg::connect_here(url)?))
 }
 
 /// The writer of one replica (owned by its dispatch thread).
@@ -127,8 +133,11 @@ pub struct PgStore {
 impl PgStore {
     /// Connects and migrates (under the migration lock).
     pub fn open(url: &str) -> Result<PgStore> {
-        let pg = Pg::connect(url)?;
-        schema::migrate(&pg)?;
+        let pg = off_runtime(|| {
+            let pg = Pg::connect_here(url)?;
+            schema::migrate(&pg)?;
+            Ok(pg)
+        })?;
         Ok(PgStore {
             pg,
             url: url.to_string(),

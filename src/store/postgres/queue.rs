@@ -120,9 +120,10 @@ impl Queue for PgQueue {
         let c = self.client().await?;
         let granted = c
             .query_opt(
-                "INSERT INTO channel_pacing AS p (channel, tat_ms) VALUES ($1, $2 + $3)
-                 ON CONFLICT (channel) DO UPDATE SET tat_ms = GREATEST(p.tat_ms, $2) + $3
-                 WHERE GREATEST(p.tat_ms, $2) - $4 <= $2 AND p.paused_until_ms <= $2
+                "INSERT INTO channel_pacing AS p (channel, tat_ms) VALUES ($1, $2::bigint + $3::bigint)
+                 ON CONFLICT (channel) DO UPDATE SET tat_ms = GREATEST(p.tat_ms, $2::bigint) + $3::bigint
+                 WHERE GREATEST(p.tat_ms, $2::bigint) - $4::bigint <= $2::bigint
+                     AND p.paused_until_ms <= $2::bigint
                  RETURNING p.broken",
                 &[&channel, &now_ms, &interval_ms, &tolerance],
             )
@@ -132,7 +133,7 @@ impl Queue for PgQueue {
         }
         let row = c
             .query_one(
-                "SELECT GREATEST(tat_ms - $2, paused_until_ms) FROM channel_pacing WHERE channel = $1",
+                "SELECT GREATEST(tat_ms - $2::bigint, paused_until_ms) FROM channel_pacing WHERE channel = $1",
                 &[&channel, &tolerance],
             )
             .await?;
