@@ -18,9 +18,10 @@ sh scripts/test-deps.sh
 export TWILERT_TEST_PYTHON="$PWD/target/test-venv/bin/python3"
 cargo test --all-targets
 # The end-to-end modules again with every app's store on PostgreSQL (a database
-# per test): ingest, grouping, durability, channels, resolution, reloads, metrics.
+# per test): ingest, grouping, durability, channels, resolution, reloads, metrics,
+# silences.
 if [ "${TWILERT_TEST_POSTGRES:-}" != "skip" ]; then
     TWILERT_TEST_BACKEND=postgres cargo test --test api -- \
         ingest:: grouping:: durability:: channels:: resolve:: threshold:: reload:: \
-        metrics:: email:: event_streams::
+        metrics:: email:: event_streams:: silences::
 fi

@@ -333,7 +333,6 @@ pub fn spawn<O: Outbox>(
         // The only writer: memory is the authority between batches.
         groups.restore(store.load_groups()?);
     }
-    let silences = store.active_silences()?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (free, freed) = std::sync::mpsc::channel::<Vec<Box<Incoming>>>();
     std::thread::Builder::new()
@@ -346,7 +345,9 @@ pub fn spawn<O: Outbox>(
     let engine = Engine {
         store,
         groups,
-        silences,
+        // Read on the engine thread when it starts (a PostgreSQL store must not be
+        // read from async code).
+        silences: Vec::new(),
         runtime,
         clock,
         wakers,
@@ -438,6 +439,7 @@ impl MetricIncs {
 
 impl<O: Outbox> Engine<O> {
     fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        self.reload_silences();
         let mut stopping = false;
         while let Some(first) = rx.blocking_recv() {
             let mut cmds = vec![first];
