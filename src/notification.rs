@@ -162,7 +162,13 @@ impl Notification {
     }
 
     pub fn fold_summary(&self) -> FoldSummary {
-        let fold_key = route_code_key(&self.route, &self.event);
+        // A silence's summary is one of a kind (its group key names the silence and
+        // route): never folded into a backlog's digest.
+        let fold_key = if self.silence.is_some() {
+            self.group_key.clone()
+        } else {
+            route_code_key(&self.route, &self.event)
+        };
         match &self.digest {
             Some(d) => FoldSummary {
                 fold_key,

@@ -13,6 +13,7 @@ macro_rules! out {
     }};
 }
 
+mod admin_client;
 mod check;
 mod dead_letters;
 pub(crate) mod event_file;

@@ -34,7 +34,7 @@ pub fn add(config: &Path, add: Add) -> ExitCode {
     let local =
         rt.settings.store.url.is_some() || !crate::store::held_by_another(&rt.settings.store.path);
     let result = if !local {
-        via_admin(
+        super::admin_client::request(
             &rt.settings,
             reqwest::Method::POST,
             "/api/v1/silences",
@@ -218,13 +218,13 @@ pub fn expire(config: &Path, id: &str, by: Option<String>) -> ExitCode {
             url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>(),
             url::form_urlencoded::byte_serialize(by.as_bytes()).collect::<String>()
         );
-        via_admin(&rt.settings, reqwest::Method::DELETE, &path, None).and_then(|(status, v)| {
-            match status {
+        super::admin_client::request(&rt.settings, reqwest::Method::DELETE, &path, None).and_then(
+            |(status, v)| match status {
                 200 => Ok(Some(v)),
                 404 => Ok(None),
                 _ => Err(refused(status, &v)),
-            }
-        })
+            },
+        )
     } else {
         let now = SystemClock.now_ms();
         fn expire_in<O: Outbox>(
@@ -267,45 +267,4 @@ pub fn expire(config: &Path, id: &str, by: Option<String>) -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// One request to the running service's admin listener, with the first configured
-/// admin token: (status, JSON body).
-fn via_admin(
-    s: &crate::config::Settings,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> Result<(u16, Value), String> {
-    use secrecy::ExposeSecret;
-    let url = format!("http://{}{path}", s.admin.listen);
-    let token = s
-        .admin
-        .tokens
-        .iter()
-        .map(|t| t.expose_secret().to_string())
-        .find(|t| !t.is_empty());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async move {
-        let mut req = reqwest::Client::new().request(method, &url);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.map_err(|e| {
-            format!(
-                "the store is held by a running twilert, but its admin listener ({}) did not answer: {}",
-                s.admin.listen,
-                e.without_url()
-            )
-        })?;
-        let status = resp.status().as_u16();
-        let v: Value = resp.json().await.unwrap_or_default();
-        Ok((status, v))
-    })
 }
