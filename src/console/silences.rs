@@ -196,9 +196,10 @@ async fn api_create(
             .map_err(engine_error)?;
         let now = ctl.clock.now_ms();
         let mut v = s.to_json(now);
-        let m = matching(&views, &ctl, s).await?;
-        v["matching_groups"] = json!(m.groups);
-        v["matching_recent_events"] = json!(m.recent_events);
+        // Created either way: a count that cannot be read is `null`, not an error.
+        let m = matching(&views, &ctl, s).await.ok();
+        v["matching_groups"] = json!(m.map(|m| m.groups));
+        v["matching_recent_events"] = json!(m.map(|m| m.recent_events));
         Ok::<_, ViewError>(v)
     }
     .await;
