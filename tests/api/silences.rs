@@ -394,6 +394,28 @@ async fn the_api_needs_the_token_and_names_the_bad_field() {
     }
     let s = app.silence(body).await;
     assert!(s["id"].as_str().is_some_and(|id| id.len() == 16), "{s}");
+    // What someone typed is shown as text on the console's page.
+    app.silence(json!({"error_codes": ["11205"], "for": "1h",
+                       "author": "<script>alert(1)</script>", "comment": "<img src=x onerror=alert(2)>"}))
+        .await;
+    let page = app
+        .http
+        .get(format!("{}/ui/silences", app.admin_address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("<script>alert") && !page.contains("<img src=x"),
+        "{page}"
+    );
     let (status, v) = app
         .admin(
             reqwest::Method::DELETE,
