@@ -21,6 +21,8 @@ pub struct Control {
     pub dispatcher: Dispatcher,
     pub metrics: Arc<Metrics>,
     pub config_path: Option<PathBuf>,
+    /// The service's clock (injected in tests): what "now" is for silences' states.
+    pub clock: SharedClock,
     workers: Arc<Mutex<WorkerSet>>,
     /// When the last reload ran (reloads are spaced by `admin.reload_interval`).
     last_reload: Arc<Mutex<Option<std::time::Instant>>>,
@@ -78,6 +80,7 @@ impl Control {
             dispatcher,
             metrics,
             config_path,
+            clock: workers.clock.clone(),
             workers: Arc::new(Mutex::new(workers)),
             last_reload: Arc::new(Mutex::new(None)),
             replicas: Arc::default(),
@@ -271,6 +274,7 @@ pub async fn export_accounting(control: &Control) {
         c.unrouted,
         c.dead_lettered,
         c.below_threshold,
+        c.silenced,
     ];
     for (outcome, v) in crate::telemetry::OUTCOMES.into_iter().zip(values) {
         m.gauge("twilert_events_outcome", &[("outcome", outcome)])

@@ -260,6 +260,7 @@ fn render_all(ev: &DebuggerEvent, s: &str) {
             digest,
             threshold: None,
             resolved: None,
+            silence: None,
             parent: None,
         };
         for kind in Kind::ALL {

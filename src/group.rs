@@ -62,6 +62,17 @@ pub struct GroupState {
     /// digests' `group_total`, a living alert's running total.
     #[serde(default)]
     pub events_total: u64,
+    /// Acknowledged (SPEC 14): no more digests until the group closes or resolves;
+    /// its events are counted as `silenced`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Acknowledged>,
+}
+
+/// Who acknowledged a group, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledged {
+    pub by: String,
+    pub at_ms: i64,
 }
 
 impl GroupState {
@@ -96,6 +107,7 @@ impl GroupState {
             last_total: 0,
             receipts: Default::default(),
             events_total: 0,
+            acknowledged: None,
         }
     }
 
@@ -339,6 +351,27 @@ impl Groups {
         }
     }
 
+    /// Acknowledges the open group `key`: it sends no more digests until it closes
+    /// or resolves. Returns the events its next digest would have accounted for
+    /// (they are `silenced` now, as are its later events), or `None` when no such
+    /// group is open. Acknowledging twice moves nothing.
+    pub fn acknowledge(&mut self, key: &str, by: &str, now: i64) -> Option<u64> {
+        let (_, g) = touch(&mut self.map, &mut self.dirty, key)?;
+        if g.acknowledged.is_some() {
+            return Some(0);
+        }
+        let moved = g.accounted;
+        g.accounted = 0;
+        // An armed group will not fire: its held events are silenced too.
+        g.held.clear();
+        g.threshold = None;
+        g.acknowledged = Some(Acknowledged {
+            by: by.to_string(),
+            at_ms: now,
+        });
+        Some(moved)
+    }
+
     /// Primary events that left an armed group's window since the last call.
     pub fn take_below_threshold(&mut self) -> u64 {
         std::mem::take(&mut self.below_threshold)
@@ -427,6 +460,17 @@ impl Groups {
             }
             g.last_total = g.count + g.lead;
             g.events_total += g.last_total;
+            if g.acknowledged.is_some() {
+                // Acknowledged: the window's events were counted as silenced, no digest.
+                g.count = 0;
+                g.lead = 0;
+                g.resources.clear();
+                g.resources_total = 0;
+                g.sample_sids.clear();
+                g.window_end_ms = (g.window_end_ms + g.window_ms).max(now + 1);
+                self.deadlines.insert((g.window_end_ms, key));
+                continue;
+            }
             out.push(DueDigest {
                 key: key.to_string(),
                 state: g.clone(),
@@ -443,6 +487,11 @@ impl Groups {
             self.deadlines.insert((g.window_end_ms, key));
         }
         out
+    }
+
+    /// Every open group (for counting the ones a new silence matches).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &GroupState)> {
+        self.map.iter().map(|(k, g)| (k.as_ref(), g))
     }
 
     /// The earliest window end, for the ticker.
@@ -539,6 +588,27 @@ mod tests {
         assert!(g.due(3000).is_empty());
         assert!(g.is_empty());
         assert_eq!(observe(&mut g, &ev(12, "CA1"), 3001), Observed::First);
+    }
+
+    #[test]
+    fn an_acknowledged_group_sends_no_digest_until_it_closes() {
+        let mut g = Groups::new();
+        observe(&mut g, &ev(1, "CA1"), 0);
+        observe(&mut g, &ev(2, "CA1"), 10);
+        assert_eq!(
+            g.acknowledge("r|k", "ann", 20),
+            Some(1),
+            "the counted event moves"
+        );
+        assert_eq!(g.acknowledge("r|k", "ann", 21), Some(0));
+        assert_eq!(g.acknowledge("nope", "ann", 21), None);
+        // Later events are counted (primary = false: the caller accounts them silenced).
+        assert!(g.count("r|k", &ev(3, "CA1"), 30, false));
+        assert_eq!(g.pending_count(), 0);
+        assert!(g.due(1000).is_empty(), "no digest");
+        assert_eq!(g.len(), 1, "still open after a window with events");
+        assert!(g.due(2000).is_empty());
+        assert!(g.is_empty(), "a quiet window closes it");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod product;
 pub mod render;
 pub mod route;
 pub mod runtime;
+pub mod silence;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

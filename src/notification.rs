@@ -63,6 +63,9 @@ pub struct Notification {
     /// Set on the notice that a group went quiet (`resolve_after`, SPEC 13).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved: Option<ResolvedNote>,
+    /// Set on the summary sent when a silence ends (SPEC 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence: Option<SilenceNote>,
     /// On a digest or resolved notice: the receipt of the group's first alert on
     /// this channel (a Slack `ts` to thread under, a Message-ID, a dedup_key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,6 +81,25 @@ pub struct ResolvedNote {
     /// Events the group saw in all, first alert to last digest (0: unknown).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub group_total: u64,
+}
+
+/// A silence ended: what it matched, who set it and why, how long it ran and
+/// how many events it held back on this notification's route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SilenceNote {
+    pub id: String,
+    /// `error_codes=[11200] resource_sids=[CA*]`.
+    pub matchers: String,
+    pub author: String,
+    pub comment: String,
+    pub started_ms: i64,
+    pub ended_ms: i64,
+    /// Events held back on this route.
+    pub held_back: u64,
+    /// Who expired it early; `None`: it ran out (or went quiet).
+    pub expired_by: Option<String>,
+    /// `until_quiet` (ms), when it ended by going quiet.
+    pub until_quiet_ms: Option<i64>,
 }
 
 /// How many events within how long crossed a route's threshold.
@@ -143,6 +165,7 @@ impl Notification {
                     digest: digest.cloned(),
                     threshold: None,
                     resolved: None,
+                    silence: None,
                     parent: None,
                 };
                 (n, if j == 0 { accounted } else { 0 })
@@ -151,7 +174,13 @@ impl Notification {
     }
 
     pub fn fold_summary(&self) -> FoldSummary {
-        let fold_key = route_code_key(&self.route, &self.event);
+        // A silence's summary is one of a kind (its group key names the silence and
+        // route): never folded into a backlog's digest.
+        let fold_key = if self.silence.is_some() {
+            self.group_key.clone()
+        } else {
+            route_code_key(&self.route, &self.event)
+        };
         match &self.digest {
             Some(d) => FoldSummary {
                 fold_key,

@@ -142,12 +142,18 @@ impl Metrics {
                 .increment(0);
             self.counter("twilert_groups_resolved_total", &r)
                 .increment(0);
+            self.counter("twilert_events_silenced_total", &r)
+                .increment(0);
             if route.mute {
                 self.counter("twilert_events_muted_total", &r).increment(0);
             } else {
                 self.counter("twilert_events_suppressed_total", &r)
                     .increment(0);
             }
+        }
+        for how in ["ran_out", "expired"] {
+            self.counter("twilert_silences_ended_total", &[("how", how)])
+                .increment(0);
         }
         for channel in rt.settings.channels.keys() {
             let c = ("channel", channel.as_str());
@@ -193,13 +199,14 @@ impl Metrics {
 }
 
 /// The `outcome` label values of `twilert_events_outcome`.
-pub const OUTCOMES: [&str; 6] = [
+pub const OUTCOMES: [&str; 7] = [
     "notified",
     "digested",
     "muted",
     "unrouted",
     "dead_lettered",
     "below_threshold",
+    "silenced",
 ];
 
 /// Log output format (`--log-format`).

@@ -109,39 +109,22 @@ pub fn retry(config: &Path, id: Option<i64>, all: bool) -> ExitCode {
 
 /// Asks the running service, through its admin listener, to requeue dead letters.
 fn via_admin(s: &crate::config::Settings, id: Option<i64>) -> Result<usize, String> {
-    use secrecy::ExposeSecret;
-    let url = format!("http://{}/api/v1/dead-letters/retry", s.admin.listen);
     let body = match id {
         Some(id) => serde_json::json!({ "id": id }),
         None => serde_json::json!({ "all": true }),
     };
-    let token = s
-        .admin
-        .tokens
-        .iter()
-        .map(|t| t.expose_secret().to_string())
-        .find(|t| !t.is_empty());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async move {
-        let mut req = reqwest::Client::new().post(&url).json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.map_err(|e| {
-            format!("the store is held by a running twilert, but its admin listener ({}) did not answer: {}", s.admin.listen, e.without_url())
-        })?;
-        let status = resp.status();
-        let v: serde_json::Value = resp.json().await.unwrap_or_default();
-        if status.is_success() {
-            Ok(v["requeued"].as_u64().unwrap_or(0) as usize)
-        } else {
-            Err(format!(
-                "the running twilert refused ({status}): {}",
-                v["error"].as_str().unwrap_or("no reason given")
-            ))
-        }
-    })
+    let (status, v) = super::admin_client::request(
+        s,
+        reqwest::Method::POST,
+        "/api/v1/dead-letters/retry",
+        Some(body),
+    )?;
+    if (200..300).contains(&status) {
+        Ok(v["requeued"].as_u64().unwrap_or(0) as usize)
+    } else {
+        Err(format!(
+            "the running twilert refused ({status}): {}",
+            v["error"].as_str().unwrap_or("no reason given")
+        ))
+    }
 }

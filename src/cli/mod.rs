@@ -13,12 +13,14 @@ macro_rules! out {
     }};
 }
 
+mod admin_client;
 mod check;
 mod dead_letters;
 pub(crate) mod event_file;
 mod events;
 pub(crate) mod route;
 mod send_test;
+mod silence;
 
 use crate::telemetry::{init_logging, LogFormat};
 use clap::{Parser, Subcommand};
@@ -82,6 +84,9 @@ pub enum Command {
     /// Manage notifications that could not be delivered.
     #[command(subcommand)]
     DeadLetters(DeadLetterCommand),
+    /// Silences: hold back matching events for a while (SPEC 14).
+    #[command(subcommand)]
+    Silence(SilenceCommand),
     /// Create or upgrade the store's schema, then exit (every start does the same).
     Migrate,
     /// Recent events, newest first, with the route and the path each came by.
@@ -118,6 +123,78 @@ pub enum DeadLetterCommand {
     },
 }
 
+/// `twilert silence add`'s options.
+#[derive(Debug, clap::Args)]
+pub struct SilenceAdd {
+    /// Error code, wildcard or range (`11200`, `112xx`, `30001-30010`); repeatable.
+    #[arg(long = "code", value_name = "CODE")]
+    codes: Vec<String>,
+    /// Resource Sid or glob (`CA*`); repeatable.
+    #[arg(long = "resource", value_name = "SID")]
+    resources: Vec<String>,
+    /// Service Sid or glob; repeatable.
+    #[arg(long = "service", value_name = "SID")]
+    services: Vec<String>,
+    /// Account Sid or glob; repeatable.
+    #[arg(long = "account", value_name = "SID")]
+    accounts: Vec<String>,
+    /// Level (`error`, `warning`, ...); repeatable.
+    #[arg(long = "level")]
+    levels: Vec<String>,
+    /// Product (`Programmable Voice`, ...); repeatable.
+    #[arg(long = "product")]
+    products: Vec<String>,
+    /// Only on this route; repeatable (default: every route).
+    #[arg(long = "route")]
+    routes: Vec<String>,
+    /// How long: `2h`, `30m`.
+    #[arg(long = "for", value_name = "DURATION", conflicts_with_all = ["until_quiet", "ends_at"])]
+    for_: Option<String>,
+    /// End once no matching event arrived for this long (`30m`).
+    #[arg(long, value_name = "DURATION", conflicts_with = "ends_at")]
+    until_quiet: Option<String>,
+    /// End at this time (RFC 3339, UTC: `2026-12-01T12:00:00Z`).
+    #[arg(long, value_name = "TIME")]
+    ends_at: Option<String>,
+    /// Start later (RFC 3339); default now.
+    #[arg(long, value_name = "TIME")]
+    starts_at: Option<String>,
+    /// Why (shown in the list and in the summary).
+    #[arg(long, default_value = "")]
+    comment: String,
+    /// Who (default: $USER).
+    #[arg(long)]
+    author: Option<String>,
+    /// No summary when it ends.
+    #[arg(long)]
+    no_summary: bool,
+    /// `text` or `json`.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    output: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Add a silence; prints it (with its id) and how many open groups it matches now.
+    Add(Box<SilenceAdd>),
+    /// Silences in force with how many events each held back (`--all`: expired too).
+    List {
+        #[arg(long)]
+        all: bool,
+        /// `text` or `json`.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        output: String,
+    },
+    /// End a silence now; each route it held events back on gets its summary.
+    Expire {
+        /// The silence's id (from `list`).
+        id: String,
+        /// Who ends it (default: $USER).
+        #[arg(long)]
+        author: Option<String>,
+    },
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
@@ -145,6 +222,13 @@ pub fn main() -> ExitCode {
             dead_letters::retry(&cli.config, id, all)
         }
         Command::Migrate => migrate(&cli.config),
+        Command::Silence(SilenceCommand::Add(add)) => silence_add(&cli.config, *add),
+        Command::Silence(SilenceCommand::List { all, output }) => {
+            silence::list(&cli.config, all, output == "json")
+        }
+        Command::Silence(SilenceCommand::Expire { id, author }) => {
+            silence::expire(&cli.config, &id, author)
+        }
         Command::Events {
             code,
             resource,
@@ -162,6 +246,49 @@ pub fn main() -> ExitCode {
             },
         ),
     }
+}
+
+fn silence_add(config: &std::path::Path, add: SilenceAdd) -> ExitCode {
+    let SilenceAdd {
+        codes,
+        resources,
+        services,
+        accounts,
+        levels,
+        products,
+        routes,
+        for_,
+        until_quiet,
+        ends_at,
+        starts_at,
+        comment,
+        author,
+        no_summary,
+        output,
+    } = add;
+    silence::add(
+        config,
+        silence::Add {
+            request: crate::silence::SilenceRequest {
+                error_codes: codes,
+                resource_sids: resources,
+                service_sids: services,
+                account_sids: accounts,
+                levels,
+                products,
+                routes,
+                for_,
+                until_quiet,
+                ends_at,
+                starts_at,
+                comment: Some(comment),
+                author: Some(author.unwrap_or_else(silence::default_author)),
+                summary: Some(!no_summary),
+                ..Default::default()
+            },
+            json: output == "json",
+        },
+    )
 }
 
 fn migrate(config: &std::path::Path) -> ExitCode {

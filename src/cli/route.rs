@@ -275,6 +275,7 @@ fn notification(
             events: 1,
             group_total: 0,
         }),
+        silence: None,
         parent: None,
     }
 }

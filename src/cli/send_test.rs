@@ -104,6 +104,7 @@ fn notification(rt: &Runtime, channel: &str, ev: DebuggerEvent) -> Notification 
         digest: None,
         threshold: None,
         resolved: None,
+        silence: None,
         parent: None,
     }
 }

@@ -126,6 +126,7 @@ pub(super) fn group_json(key: &str, g: &GroupState) -> Value {
         "next_digest_ms": g.window_end_ms,
         "resources_total": g.resources_total,
         "first_sid": g.first_sid,
+        "acknowledged": g.acknowledged.as_ref().map(|a| json!({ "by": a.by, "at_ms": a.at_ms })),
     })
 }
 

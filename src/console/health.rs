@@ -7,7 +7,8 @@ use crate::control::{export_accounting, Control};
 use crate::store::Backlog;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// SPEC 4: accepted = notified + digested + muted + unrouted + dead-lettered + pending.
+/// SPEC 4: accepted = notified + digested + muted + unrouted + dead-lettered +
+/// below threshold + silenced + pending.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Accounting {
     pub accepted: u64,
@@ -17,6 +18,8 @@ pub struct Accounting {
     pub muted: u64,
     pub unrouted: u64,
     pub dead_lettered: u64,
+    pub below_threshold: u64,
+    pub silenced: u64,
     pub pending: u64,
     /// The sum of the terms; equals `accepted` when nothing is lost.
     pub accounted: u64,
@@ -26,13 +29,15 @@ pub struct Accounting {
 
 impl Accounting {
     /// The terms that add up to `accepted`, named as `/metrics` names the outcomes.
-    pub fn terms(&self) -> [(&'static str, u64); 6] {
+    pub fn terms(&self) -> [(&'static str, u64); 8] {
         [
             ("notified", self.notified),
             ("digested", self.digested),
             ("muted", self.muted),
             ("unrouted", self.unrouted),
             ("dead-lettered", self.dead_lettered),
+            ("below-threshold", self.below_threshold),
+            ("silenced", self.silenced),
             ("pending", self.pending),
         ]
     }
@@ -55,6 +60,8 @@ pub async fn accounting(ctl: &Control) -> Result<Accounting, ViewError> {
         muted: c.muted,
         unrouted: c.unrouted,
         dead_lettered: c.dead_lettered,
+        below_threshold: c.below_threshold,
+        silenced: c.silenced,
         pending: s.pending,
         accounted: s.accounted(),
         balanced: s.accounted() == c.accepted,

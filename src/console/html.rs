@@ -42,17 +42,19 @@ pub enum Nav {
     Events,
     Groups,
     DeadLetters,
+    Silences,
     RouteTester,
     /// Login and error pages: no navigation.
     None,
 }
 
-/// Navigation: plain names (SPEC 15). A Silences page slots in after Dead letters.
-const LINKS: [(Nav, &str, &str); 5] = [
+/// Navigation: plain names (SPEC 15).
+const LINKS: [(Nav, &str, &str); 6] = [
     (Nav::Overview, "/ui/", "Overview"),
     (Nav::Events, "/ui/events", "Events"),
     (Nav::Groups, "/ui/groups", "Groups"),
     (Nav::DeadLetters, "/ui/dead-letters", "Dead letters"),
+    (Nav::Silences, "/ui/silences", "Silences"),
     (Nav::RouteTester, "/ui/route-tester", "Route tester"),
 ];
 
@@ -105,15 +107,25 @@ pub fn respond(title: &str, nav: Nav, body: &str) -> actix_web::HttpResponse {
 pub const REFRESH_SCRIPT: &str =
     "setInterval(function(){if(!document.hidden){location.reload();}},10000);";
 
-/// Pages run only [`REFRESH_SCRIPT`] (allowed by its hash) and load nothing from
-/// elsewhere: an injected `<script>` or `onerror=` would not run even if escaping failed.
+/// The Silences form's live count: while the form is edited, asks
+/// `/ui/silences/preview` (same origin, read-only) what the silence would match and
+/// shows the answer as text. Without JavaScript, the form's Preview button does it.
+pub const SILENCE_SCRIPT: &str = "(function(){var f=document.getElementById('new-silence'),o=document.getElementById('live-count');if(!f||!o||!window.fetch){return;}var t;function u(){clearTimeout(t);t=setTimeout(function(){var q=new URLSearchParams(new FormData(f));q.delete('csrf');fetch('/ui/silences/preview?'+q.toString(),{credentials:'same-origin'}).then(function(r){return r.json();}).then(function(j){o.textContent=j.text;}).catch(function(){});},300);}f.addEventListener('input',u);u();})();";
+
+/// Pages run only [`REFRESH_SCRIPT`] and [`SILENCE_SCRIPT`] (allowed by their
+/// hashes), fetch only from this listener, and load nothing from elsewhere: an
+/// injected `<script>` or `onerror=` would not run even if escaping failed.
 pub fn csp() -> &'static str {
     static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     CSP.get_or_init(|| {
         use base64::Engine;
         use sha2::Digest;
-        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(REFRESH_SCRIPT));
-        format!("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; script-src 'sha256-{hash}'")
+        let hash = |s: &str| base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(s));
+        format!(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; script-src 'sha256-{}' 'sha256-{}'",
+            hash(REFRESH_SCRIPT),
+            hash(SILENCE_SCRIPT)
+        )
     })
 }
 

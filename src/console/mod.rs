@@ -11,6 +11,8 @@ mod html;
 mod pages;
 mod query;
 pub mod session;
+pub mod silences;
+mod silences_page;
 mod tester;
 
 use crate::config::StoreSettings;
@@ -67,8 +69,9 @@ impl ReadPool {
 /// Why a console or API request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ViewError {
-    /// A bad query parameter or form field (400, naming it).
-    #[error("{field}: {message}")]
+    /// A bad query parameter or form field (400, naming it; once, when the message
+    /// starts with it, as `error_codes[1]: ...` does).
+    #[error("{}", if message.starts_with(field) { message.clone() } else { format!("{field}: {message}") })]
     Field {
         field: &'static str,
         message: String,
@@ -111,6 +114,7 @@ impl ViewError {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     api::routes(cfg);
     pages::routes(cfg);
+    silences::routes(cfg);
     tester::routes(cfg);
     session::routes(cfg);
 }

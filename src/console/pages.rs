@@ -163,25 +163,39 @@ fn store_size(bytes: u64) -> String {
 }
 
 async fn groups(
+    req: HttpRequest,
     views: web::Data<ReadPool>,
+    sessions: web::Data<Sessions>,
     q: Result<web::Query<api::GroupQuery>, actix_web::Error>,
 ) -> HttpResponse {
+    let csrf = sessions.csrf(req.headers());
     let body = async {
         let q = q.map_err(|e| ViewError::field("query", e.to_string()))?.into_inner();
         let (rows, next) = api::read_groups(&views, q).await?;
-        let mut b = String::from("<p>Groups with a window open: their first event was sent; more in the window are counted into the next digest.</p>\
-            <table id=\"groups\"><tr><th>route</th><th>key</th><th class=\"num\">count</th><th>first seen</th><th>last seen</th><th>next digest</th></tr>");
-        for (key, g) in &rows {
+        let mut b = String::from("<p>Groups with a window open: their first event was sent; more in the window are counted into the next digest. \
+            Silence one (its events are held back and counted as silenced) or acknowledge it (no more digests until it closes or resolves).</p>\
+            <table id=\"groups\"><tr><th>route</th><th>key</th><th class=\"num\">count</th><th>first seen</th><th>last seen</th><th>next digest</th><th></th></tr>");
+        for (i, (key, g)) in rows.iter().enumerate() {
             let seen = |ms: i64| if g.count > 0 { time(Some(ms)) } else { "-".into() };
+            let act = match &g.acknowledged {
+                Some(a) => format!("<span class=\"muted\">acknowledged by {} at {}</span>", esc(&a.by), time(Some(a.at_ms))),
+                None => format!(
+                    "<form class=\"inline\" method=\"post\" action=\"/ui/groups/acknowledge\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                     <input type=\"hidden\" name=\"key\" value=\"{}\"><input name=\"author\" id=\"ack-author-{i}\" placeholder=\"your name\" required size=\"10\">\
+                     <button type=\"submit\" id=\"ack-{i}\">Acknowledge</button></form>",
+                    esc(key)
+                ),
+            };
             let _ = write!(
                 b,
-                "<tr><td>{}</td><td><code>{}</code></td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td><code>{}</code></td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><a id=\"silence-{i}\" href=\"{}\">Silence</a> {act}</td></tr>",
                 esc(&g.route),
                 esc(key),
                 g.count,
                 seen(g.first_seen_ms),
                 seen(g.last_seen_ms),
-                time(Some(g.window_end_ms))
+                time(Some(g.window_end_ms)),
+                esc(&super::silences::silence_link(key)),
             );
         }
         b.push_str("</table>");

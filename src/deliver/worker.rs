@@ -344,7 +344,7 @@ impl Worker {
                     .record(((now - q.created_at_ms).max(0) as f64) / 1000.0);
                 tracing::info!(sid = %n.event.sid, route = %n.route, channel = %self.channel, what, attempts,
                     ms = started.elapsed().as_millis() as u64, "delivered");
-                let first = n.digest.is_none() && n.resolved.is_none();
+                let first = n.digest.is_none() && n.resolved.is_none() && n.silence.is_none();
                 // A Slack message posted in place of a parent that is gone.
                 let replaces = !first
                     && n.parent.is_some()

@@ -55,6 +55,7 @@ impl Routed {
 pub(super) fn ingest_one(
     b: &impl OutboxTx,
     groups: &mut Groups,
+    silences: &mut [crate::silence::Silence],
     rt: &Runtime,
     ev: &DebuggerEvent,
     routed: &Routed,
@@ -71,9 +72,18 @@ pub(super) fn ingest_one(
         enabled: &rt.enabled,
         max_open_groups: rt.settings.defaults.max_open_groups,
         product: routed.product.as_deref(),
+        silences,
     };
     let p = plan::plan_event(ev, &routed.matches, &input, groups, now);
     out.delta.add(&p.delta);
+    let mut named = Vec::new();
+    for step in &p.steps {
+        if let plan::Step::Silenced { route, silence } = step {
+            let first = !named.contains(&silence);
+            super::silences::tally(&mut out.tallies, silences, silence, route, ev, first, now);
+            named.push(silence);
+        }
+    }
     if p.steps.is_empty() {
         tracing::info!(sid = %ev.sid, code = ?ev.error_code().map(|c| c.0), "no route matches: recorded as unrouted");
     }
@@ -94,6 +104,8 @@ fn apply_step(
 ) -> Result<(), StoreError> {
     let route = match &step {
         plan::Step::Muted { route }
+        | plan::Step::Silenced { route, .. }
+        | plan::Step::Acknowledged { route, .. }
         | plan::Step::NoChannel { route }
         | plan::Step::Counted { route, .. }
         | plan::Step::Held { route, .. }
@@ -107,6 +119,18 @@ fn apply_step(
             out.metric_incs
                 .add("twilert_events_muted_total", "route", &route);
             tracing::debug!(sid = %ev.sid, route = %route, "muted");
+        }
+        plan::Step::Silenced { silence, .. } => {
+            out.metric_incs
+                .add("twilert_events_silenced_total", "route", &route);
+            tracing::info!(sid = %ev.sid, route = %route, silence = %silence, "held back by a silence");
+        }
+        plan::Step::Acknowledged { key, .. } => {
+            // Counted (the group stays open while events come), never digested.
+            groups.count(&key, ev, now, false);
+            out.metric_incs
+                .add("twilert_events_silenced_total", "route", &route);
+            tracing::debug!(sid = %ev.sid, route = %route, group = %key, "counted into an acknowledged group: silenced");
         }
         plan::Step::NoChannel { .. } => {
             tracing::warn!(sid = %ev.sid, route = %route, "route has no enabled channel: recorded as unrouted");

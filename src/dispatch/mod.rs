@@ -7,11 +7,13 @@
 mod apply;
 mod fold;
 pub mod plan;
+pub mod silences;
 
 use crate::clock::SharedClock;
 use crate::event::DebuggerEvent;
 use crate::group::Groups;
 use crate::runtime::Runtime;
+use crate::silence::{Silence, SilenceError, SilenceSpec};
 use crate::store::{Counters, Outbox, OutboxTx, StoreError};
 use crate::telemetry::Metrics;
 use std::collections::{BTreeSet, HashMap};
@@ -63,7 +65,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// notified + digested + muted + unrouted + dead-lettered + pending.
+    /// notified + digested + muted + unrouted + dead-lettered + below threshold +
+    /// silenced + pending.
     pub fn accounted(&self) -> u64 {
         let c = &self.counters;
         c.notified
@@ -72,6 +75,7 @@ impl Snapshot {
             + c.unrouted
             + c.dead_lettered
             + c.below_threshold
+            + c.silenced
             + self.pending
     }
 }
@@ -80,6 +84,9 @@ impl Snapshot {
 pub enum DispatchError {
     #[error("{0}")]
     Store(String),
+    /// A silence that cannot be created as asked (names the field).
+    #[error("{0}")]
+    Invalid(SilenceError),
     #[error("dispatch engine stopped")]
     Stopped,
 }
@@ -135,6 +142,23 @@ enum Command {
     Prune {
         before_ms: i64,
         reply: oneshot::Sender<Option<u64>>,
+    },
+    /// Creates a silence (SPEC 14), stamped with the engine's clock.
+    AddSilence {
+        spec: Box<SilenceSpec>,
+        reply: oneshot::Sender<Result<Silence, DispatchError>>,
+    },
+    /// Expires a silence now; answers it, or `None` when none such is in force.
+    ExpireSilence {
+        id: String,
+        by: String,
+        reply: oneshot::Sender<Result<Option<Silence>, DispatchError>>,
+    },
+    /// Acknowledges an open group: no more digests until it closes or resolves.
+    Acknowledge {
+        key: String,
+        by: String,
+        reply: oneshot::Sender<Result<bool, DispatchError>>,
     },
     /// This replica runs configuration `config`: which replicas are there?
     Heartbeat {
@@ -250,6 +274,49 @@ impl Dispatcher {
         rx.await.ok()?
     }
 
+    /// Creates a silence; `Invalid` when its end is not after its start.
+    pub async fn add_silence(&self, spec: SilenceSpec) -> Result<Silence, DispatchError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::AddSilence {
+                spec: Box::new(spec),
+                reply,
+            })
+            .map_err(|_| DispatchError::Stopped)?;
+        rx.await.map_err(|_| DispatchError::Stopped)?
+    }
+
+    /// Expires silence `id` now (its summaries are queued); `None`: no such
+    /// silence in force.
+    pub async fn expire_silence(
+        &self,
+        id: &str,
+        by: &str,
+    ) -> Result<Option<Silence>, DispatchError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::ExpireSilence {
+                id: id.to_string(),
+                by: by.to_string(),
+                reply,
+            })
+            .map_err(|_| DispatchError::Stopped)?;
+        rx.await.map_err(|_| DispatchError::Stopped)?
+    }
+
+    /// Acknowledges the open group `key` (`by`: who); false when no such group is open.
+    pub async fn acknowledge(&self, key: &str, by: &str) -> Result<bool, DispatchError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Acknowledge {
+                key: key.to_string(),
+                by: by.to_string(),
+                reply,
+            })
+            .map_err(|_| DispatchError::Stopped)?;
+        rx.await.map_err(|_| DispatchError::Stopped)?
+    }
+
     /// Records this replica's heartbeat; the replicas heard from within `within_ms`.
     pub async fn heartbeat(
         &self,
@@ -304,6 +371,9 @@ pub fn spawn<O: Outbox>(
     let engine = Engine {
         store,
         groups,
+        // Read on the engine thread when it starts (a PostgreSQL store must not be
+        // read from async code).
+        silences: Vec::new(),
         runtime,
         clock,
         wakers,
@@ -326,6 +396,9 @@ pub fn spawn<O: Outbox>(
 struct Engine<O: Outbox> {
     store: O,
     groups: Groups,
+    /// Silences not expired yet: a cache of the store's, reloaded at every tick (so
+    /// another process's or replica's show up within one).
+    silences: Vec<Silence>,
     runtime: Arc<Runtime>,
     clock: SharedClock,
     wakers: Wakers,
@@ -352,6 +425,12 @@ enum Reply {
     Unit(oneshot::Sender<()>),
     Settle(oneshot::Sender<Result<(), DispatchError>>),
     Retry(oneshot::Sender<Result<usize, DispatchError>>, usize),
+    Silence(
+        oneshot::Sender<Result<Option<Silence>, DispatchError>>,
+        Option<Silence>,
+    ),
+    Added(oneshot::Sender<Result<Silence, DispatchError>>, Silence),
+    Ack(oneshot::Sender<Result<bool, DispatchError>>, bool),
 }
 
 struct BatchOutcome {
@@ -363,6 +442,8 @@ struct BatchOutcome {
     /// serial engine thread).
     #[allow(clippy::vec_box)]
     done: Vec<Box<Incoming>>,
+    /// What silences held back in this batch (written at its end).
+    tallies: silences::Tallies,
 }
 
 /// Counter increments summed over a batch: (name, label) → label value → count.
@@ -384,6 +465,7 @@ impl MetricIncs {
 
 impl<O: Outbox> Engine<O> {
     fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        self.reload_silences();
         let mut stopping = false;
         while let Some(first) = rx.blocking_recv() {
             let mut cmds = vec![first];
@@ -459,6 +541,9 @@ impl<O: Outbox> Engine<O> {
             return;
         }
         let now = self.clock.now_ms();
+        if writes.iter().any(|c| matches!(c, Command::Tick { .. })) {
+            self.reload_silences();
+        }
         let rt = self.runtime.clone();
         let shared = self.store.shared();
         // Another replica may hold the window ticks; without the lease a tick only
@@ -478,12 +563,14 @@ impl<O: Outbox> Engine<O> {
             .collect();
         let mut replies = Vec::with_capacity(writes.len());
         let groups = &mut self.groups;
+        let silences = &mut self.silences;
         let result = self.store.batch(|b| {
             let mut out = BatchOutcome {
                 delta: Counters::default(),
                 woken: BTreeSet::new(),
                 metric_incs: MetricIncs::default(),
                 done: Vec::new(),
+                tallies: Default::default(),
             };
             let incoming = writes.iter().flat_map(|c| match c {
                 Command::Ingest { event, .. } => std::slice::from_ref(&**event),
@@ -502,6 +589,7 @@ impl<O: Outbox> Engine<O> {
                         result: Settled::Sent { group_key, .. },
                         ..
                     } => Some(group_key.clone()),
+                    Command::Acknowledge { key, .. } => Some(key.clone()),
                     _ => None,
                 }));
                 let (locked, open) = b.lock_groups(&keys)?;
@@ -518,8 +606,17 @@ impl<O: Outbox> Engine<O> {
                 match c {
                     Command::Ingest { event, reply } => {
                         let (r, new) = next.next().expect("one route per event");
-                        let a =
-                            apply::ingest_one(b, groups, &rt, &event.event, r, new, now, &mut out)?;
+                        let a = apply::ingest_one(
+                            b,
+                            groups,
+                            silences,
+                            &rt,
+                            &event.event,
+                            r,
+                            new,
+                            now,
+                            &mut out,
+                        )?;
                         replies.push(Reply::Ingest(reply, a));
                         out.done.push(event);
                     }
@@ -528,7 +625,7 @@ impl<O: Outbox> Engine<O> {
                         for e in &events {
                             let (r, new) = next.next().expect("one route per event");
                             answers.push(apply::ingest_one(
-                                b, groups, &rt, &e.event, r, new, now, &mut out,
+                                b, groups, silences, &rt, &e.event, r, new, now, &mut out,
                             )?);
                         }
                         replies.push(Reply::IngestBatch(reply, answers));
@@ -544,6 +641,9 @@ impl<O: Outbox> Engine<O> {
                     }
                     Command::Tick { reply } => {
                         if ticks_here {
+                            // Silences end under the ticker lease: one replica
+                            // sends their summaries.
+                            silences::expire_due(b, &rt, silences, now, &mut out)?;
                             if shared {
                                 // Due windows of groups no other batch holds now;
                                 // the rest are due at the next tick.
@@ -567,6 +667,36 @@ impl<O: Outbox> Engine<O> {
                         out.woken.extend(rt.enabled.iter().cloned());
                         replies.push(Reply::Retry(reply, rows));
                     }
+                    Command::AddSilence { spec, reply } => {
+                        match spec.build(crate::silence::new_id(), now) {
+                            Ok(s) => {
+                                b.insert_silence(&s)?;
+                                tracing::info!(silence = %s.id, author = %s.author, matchers = %s.describe(), ends_at = %crate::clock::rfc3339(s.ends_at_ms()), "silence added");
+                                silences.push(s.clone());
+                                replies.push(Reply::Added(reply, s));
+                            }
+                            Err(e) => {
+                                let _ = reply.send(Err(DispatchError::Invalid(e)));
+                            }
+                        }
+                    }
+                    Command::ExpireSilence { id, by, reply } => {
+                        let s = silences::expire(b, &rt, &id, &by, now, &mut out.woken)?;
+                        if s.is_some() {
+                            silences.retain(|x| x.id != id);
+                            out.metric_incs
+                                .add("twilert_silences_ended_total", "how", "expired");
+                        }
+                        replies.push(Reply::Silence(reply, s));
+                    }
+                    Command::Acknowledge { key, by, reply } => {
+                        let moved = groups.acknowledge(&key, &by, now);
+                        if let Some(n) = moved {
+                            out.delta.silenced += n;
+                            tracing::info!(group = %key, by = %by, silenced = n, "group acknowledged: no more digests until it closes or resolves");
+                        }
+                        replies.push(Reply::Ack(reply, moved.is_some()));
+                    }
                     // Reload, Snapshot, Prune and Stop were handled before the transaction.
                     _ => {}
                 }
@@ -574,6 +704,7 @@ impl<O: Outbox> Engine<O> {
             for (key, g) in groups.take_dirty() {
                 b.save_group(&key, g.as_ref())?;
             }
+            silences::flush(b, &out.tallies)?;
             b.add_counters(&out.delta)?;
             Ok(out)
         });
@@ -610,6 +741,15 @@ impl<O: Outbox> Engine<O> {
                         Reply::Retry(tx, n) => {
                             let _ = tx.send(Ok(n));
                         }
+                        Reply::Silence(tx, s) => {
+                            let _ = tx.send(Ok(s));
+                        }
+                        Reply::Added(tx, s) => {
+                            let _ = tx.send(Ok(s));
+                        }
+                        Reply::Ack(tx, found) => {
+                            let _ = tx.send(Ok(found));
+                        }
                     }
                 }
             }
@@ -627,6 +767,7 @@ impl<O: Outbox> Engine<O> {
                         Err(e) => tracing::error!(error = %e, "reloading group state failed"),
                     }
                 }
+                self.reload_silences();
                 for r in replies {
                     match r {
                         Reply::Ingest(tx, _) => {
@@ -642,9 +783,27 @@ impl<O: Outbox> Engine<O> {
                         Reply::Retry(tx, _) => {
                             let _ = tx.send(Err(DispatchError::Store(e.to_string())));
                         }
+                        Reply::Silence(tx, _) => {
+                            let _ = tx.send(Err(DispatchError::Store(e.to_string())));
+                        }
+                        Reply::Added(tx, _) => {
+                            let _ = tx.send(Err(DispatchError::Store(e.to_string())));
+                        }
+                        Reply::Ack(tx, _) => {
+                            let _ = tx.send(Err(DispatchError::Store(e.to_string())));
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// The store's silences replace the cached ones (new ones from the CLI or another
+    /// replica, expiries, other replicas' matches); on a read error the cache stays.
+    fn reload_silences(&mut self) {
+        match self.store.active_silences() {
+            Ok(s) => self.silences = s,
+            Err(e) => tracing::error!(error = %e, "reading silences failed; the ones known stay"),
         }
     }
 

@@ -1,12 +1,14 @@
 //! The engine's decisions for one accepted event, as a pure function (STYLE: "a pure
-//! engine plan"): which routes mute it, which open group it counts into, which new
+//! engine plan"): which routes mute it, which silence holds it back (SPEC 14),
+//! which open group it counts into (an acknowledged one: silenced), which new
 //! group it opens and the notifications that go out now, and the accounting terms.
 //! No I/O and no clock: the engine applies the plan through the store.
 
 use crate::event::DebuggerEvent;
 use crate::group::GroupState;
 use crate::notification::{Notification, ThresholdNote};
-use crate::route::{group_key, CompiledRoute, RouteMatch};
+use crate::route::{group_key, CompiledRoute, RouteInput, RouteMatch};
+use crate::silence::Silence;
 use crate::store::Counters;
 use std::collections::BTreeSet;
 
@@ -24,6 +26,15 @@ pub trait GroupView {
 pub enum Step {
     /// `mute = true`: recorded and counted, never sent.
     Muted { route: String },
+    /// An active silence matches the event on this route: stored and counted
+    /// `silenced`, never sent; no group opens or counts it.
+    Silenced { route: String, silence: String },
+    /// Counted into an acknowledged group: no digest will carry it (`silenced`).
+    Acknowledged {
+        route: String,
+        key: String,
+        primary: bool,
+    },
     /// None of the route's channels is enabled: recorded as unrouted.
     NoChannel { route: String },
     /// Counted into an open group's next digest.
@@ -71,6 +82,8 @@ pub struct PlanInput<'a> {
     pub enabled: &'a BTreeSet<String>,
     pub max_open_groups: usize,
     pub product: Option<&'a str>,
+    /// Silences not expired yet (the plan checks which are active at `now`).
+    pub silences: &'a [Silence],
 }
 
 /// Every group key [`plan_event`] may count `ev` into or open: each grouping
@@ -100,6 +113,7 @@ pub fn plan_event(
     }
     // Groups this event opens count against the cap too.
     let mut opened = 0usize;
+    let route_input = RouteInput::from_event(ev, input.product);
     for (i, m) in matches.iter().enumerate() {
         let primary = i == 0;
         let route = &m.route;
@@ -107,6 +121,18 @@ pub fn plan_event(
             plan.delta.muted += u64::from(primary);
             plan.steps.push(Step::Muted {
                 route: route.name.clone(),
+            });
+            continue;
+        }
+        if let Some(s) = input
+            .silences
+            .iter()
+            .find(|s| s.matches(&route_input, &route.name, now))
+        {
+            plan.delta.silenced += u64::from(primary);
+            plan.steps.push(Step::Silenced {
+                route: route.name.clone(),
+                silence: s.id.clone(),
             });
             continue;
         }
@@ -146,6 +172,15 @@ pub fn plan_event(
                 plan.steps.push(step);
                 continue;
             }
+        }
+        if groups.get(&key).is_some_and(|g| g.acknowledged.is_some()) {
+            plan.delta.silenced += u64::from(primary);
+            plan.steps.push(Step::Acknowledged {
+                route: route.name.clone(),
+                key,
+                primary,
+            });
+            continue;
         }
         if groups.is_open(&key) {
             plan.steps.push(Step::Counted {
@@ -336,6 +371,7 @@ url = ""
             enabled: &enabled,
             max_open_groups: max,
             product: None,
+            silences: &[],
         };
         plan_event(&ev, &matches, &input, groups, 1_000)
     }
@@ -403,6 +439,72 @@ url = ""
         assert!(matches!(&p.steps[0], Step::Counted { overflow: true, .. }));
     }
 
+    fn silence(v: serde_json::Value) -> Silence {
+        serde_json::from_value::<crate::silence::SilenceRequest>(v)
+            .unwrap()
+            .check(&["voice", "quiet"])
+            .unwrap()
+            .build("s1".into(), 0)
+            .unwrap()
+    }
+
+    #[test]
+    fn an_active_silence_holds_the_event_back_on_its_routes_only() {
+        let r = router(ROUTES);
+        let ev = event("CA01");
+        let matches = r.routes_for(&RouteInput::from_event(&ev, None));
+        let enabled: BTreeSet<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
+        let silences = [silence(
+            serde_json::json!({"error_codes": ["11200"], "routes": ["voice"], "for": "1h", "author": "ann"}),
+        )];
+        let input = PlanInput {
+            enabled: &enabled,
+            max_open_groups: 10,
+            product: None,
+            silences: &silences,
+        };
+        let p = plan_event(&ev, &matches, &input, &Open::of([]), 1_000);
+        assert_eq!(
+            p.steps[0],
+            Step::Silenced {
+                route: "voice".into(),
+                silence: "s1".into()
+            }
+        );
+        assert_eq!((p.delta.silenced, p.delta.muted), (1, 0));
+        assert!(
+            matches!(p.steps[1], Step::Muted { .. }),
+            "a muted route stays muted"
+        );
+        // Once it ended, the event opens a group as before.
+        let p = plan_event(&ev, &matches, &input, &Open::of([]), 3_600_000);
+        assert!(matches!(p.steps[0], Step::Opened { .. }), "{:?}", p.steps);
+        assert_eq!(p.delta.silenced, 0);
+    }
+
+    #[test]
+    fn an_acknowledged_group_counts_its_events_as_silenced() {
+        let first = plan(&Open::of([]), 10, "CA01");
+        let Step::Opened { key, .. } = &first.steps[0] else {
+            panic!()
+        };
+        let mut open = Open::of([key.clone()]);
+        open.1.acknowledged = Some(crate::group::Acknowledged {
+            by: "ann".into(),
+            at_ms: 0,
+        });
+        let p = plan(&open, 10, "CA01");
+        assert_eq!(
+            p.steps[0],
+            Step::Acknowledged {
+                route: "voice".into(),
+                key: key.clone(),
+                primary: true
+            }
+        );
+        assert_eq!(p.delta.silenced, 1);
+    }
+
     #[test]
     fn no_route_is_unrouted() {
         let r = router(ROUTES);
@@ -413,6 +515,7 @@ url = ""
             enabled: &enabled,
             max_open_groups: 10,
             product: None,
+            silences: &[],
         };
         let p = plan_event(&ev, &matches, &input, &Open::of([]), 0);
         assert_eq!((p.delta.accepted, p.delta.unrouted), (1, 1));

@@ -18,6 +18,7 @@ mod limits;
 mod living;
 mod resolved;
 pub(crate) mod samples;
+mod silenced;
 mod summary;
 mod templates;
 mod untrusted;
@@ -177,6 +178,13 @@ impl Renderer {
                 truncated: false,
             };
         }
+        if let Some(s) = &n.silence {
+            return Rendered {
+                payload: silenced::payload(kind, &ctx, s),
+                fallback: None,
+                truncated: false,
+            };
+        }
         match self.try_render(kind, n.template.as_deref(), &ctx) {
             Ok(r) => r,
             Err(failure) => finish::fallback(kind, &ctx, failure.to_string()),
@@ -222,6 +230,9 @@ impl Renderer {
         let ctx = context::build(n, entry);
         if let Some(r) = &n.resolved {
             return resolved::payload(kind, &ctx, r);
+        }
+        if let Some(s) = &n.silence {
+            return silenced::payload(kind, &ctx, s);
         }
         let mut r = finish::fallback(kind, &ctx, String::new());
         r.fallback = None;

@@ -96,6 +96,7 @@ fn notification(event: DebuggerEvent) -> Notification {
         digest: None,
         threshold: None,
         resolved: None,
+        silence: None,
         parent: None,
     }
 }
@@ -235,6 +236,7 @@ fn hostile() -> Notification {
         }),
         threshold: None,
         resolved: None,
+        silence: None,
         parent: None,
     }
 }

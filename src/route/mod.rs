@@ -98,6 +98,15 @@ pub struct CompiledRoute {
     pub threshold: Option<(u32, Duration)>,
     /// `resolve_after`, else `[defaults].resolve_after`.
     pub resolve_after: Option<Duration>,
+    /// What the route matches (SPEC 3 matcher keys).
+    pub matchers: Matchers,
+}
+
+/// The matcher keys of SPEC 3, parsed: what a route (or a silence, SPEC 14) matches.
+/// Fields combine with AND, list items with OR, excludes remove; an empty list
+/// matches everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Matchers {
     pub error_codes: Vec<CodePattern>,
     pub exclude_error_codes: Vec<CodePattern>,
     pub resource_sids: Vec<SidPattern>,
@@ -108,6 +117,20 @@ pub struct CompiledRoute {
     pub levels: Vec<Level>,
     /// As written; compared ASCII-case-insensitively.
     pub products: Vec<String>,
+}
+
+/// The matcher keys as written (`config.toml`, a silence's JSON), before parsing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawMatchers<'a> {
+    pub error_codes: &'a [String],
+    pub exclude_error_codes: &'a [String],
+    pub resource_sids: &'a [String],
+    pub exclude_resource_sids: &'a [String],
+    pub service_sids: &'a [String],
+    pub account_sids: &'a [String],
+    pub parent_account_sids: &'a [String],
+    pub levels: &'a [String],
+    pub products: &'a [String],
 }
 
 fn first_code(pats: &[CodePattern], code: Option<ErrorCode>) -> Option<&CodePattern> {
@@ -122,9 +145,9 @@ fn first_product<'p>(pats: &'p [String], product: Option<&str>) -> Option<&'p St
     product.and_then(|p| pats.iter().find(|q| q.eq_ignore_ascii_case(p)))
 }
 
-impl CompiledRoute {
-    /// True when the route has no matchers (excludes count as matchers).
-    pub fn is_catch_all(&self) -> bool {
+impl Matchers {
+    /// True when there are no matchers (excludes count as matchers).
+    pub fn is_empty(&self) -> bool {
         self.error_codes.is_empty()
             && self.exclude_error_codes.is_empty()
             && self.resource_sids.is_empty()
@@ -136,7 +159,7 @@ impl CompiledRoute {
             && self.products.is_empty()
     }
 
-    /// Does this route's matchers accept the input? Allocation-free.
+    /// Do these matchers accept the input? Allocation-free.
     pub fn matches(&self, input: &RouteInput<'_>) -> bool {
         (self.levels.is_empty() || self.levels.contains(input.level))
             && (self.error_codes.is_empty()
@@ -155,7 +178,7 @@ impl CompiledRoute {
     }
 
     /// Why the route matched, one entry per matcher; call only when [`Self::matches`].
-    fn reasons(&self, input: &RouteInput<'_>) -> Vec<String> {
+    pub fn reasons(&self, input: &RouteInput<'_>) -> Vec<String> {
         let mut out = Vec::new();
         let mut hit = |key: &str, item: Option<String>| {
             if let Some(item) = item {
@@ -207,7 +230,7 @@ impl CompiledRoute {
 
     /// One line for the `check` route table, e.g.
     /// `error_codes=[112xx,30001-30010] levels=[error]`, or `(matches everything)`.
-    pub fn describe_matchers(&self) -> String {
+    pub fn describe(&self) -> String {
         fn list<T: fmt::Display>(out: &mut String, key: &str, items: &[T]) {
             if items.is_empty() {
                 return;
@@ -240,6 +263,80 @@ impl CompiledRoute {
             out.push_str("(matches everything)");
         }
         out
+    }
+
+    /// Parses each list, recording `at.key[j]: message` for every bad item.
+    pub fn parse(at: &str, raw: RawMatchers<'_>, errors: &mut Vec<String>) -> Matchers {
+        Matchers {
+            error_codes: parse_list(
+                at,
+                "error_codes",
+                raw.error_codes,
+                CodePattern::parse,
+                errors,
+            ),
+            exclude_error_codes: parse_list(
+                at,
+                "exclude_error_codes",
+                raw.exclude_error_codes,
+                CodePattern::parse,
+                errors,
+            ),
+            resource_sids: parse_list(
+                at,
+                "resource_sids",
+                raw.resource_sids,
+                SidPattern::parse,
+                errors,
+            ),
+            exclude_resource_sids: parse_list(
+                at,
+                "exclude_resource_sids",
+                raw.exclude_resource_sids,
+                SidPattern::parse,
+                errors,
+            ),
+            service_sids: parse_list(
+                at,
+                "service_sids",
+                raw.service_sids,
+                SidPattern::parse,
+                errors,
+            ),
+            account_sids: parse_list(
+                at,
+                "account_sids",
+                raw.account_sids,
+                SidPattern::parse,
+                errors,
+            ),
+            parent_account_sids: parse_list(
+                at,
+                "parent_account_sids",
+                raw.parent_account_sids,
+                SidPattern::parse,
+                errors,
+            ),
+            levels: parse_list(at, "levels", raw.levels, parse_level, errors),
+            products: parse_list(at, "products", raw.products, parse_product, errors),
+        }
+    }
+}
+
+impl CompiledRoute {
+    /// True when the route has no matchers (excludes count as matchers).
+    pub fn is_catch_all(&self) -> bool {
+        self.matchers.is_empty()
+    }
+
+    /// Does this route's matchers accept the input? Allocation-free.
+    pub fn matches(&self, input: &RouteInput<'_>) -> bool {
+        self.matchers.matches(input)
+    }
+
+    /// One line for the `check` route table (see [`Matchers::describe`]).
+    pub fn describe_matchers(&self) -> String {
+        self.matchers.describe()
     }
 
     /// `routes[2] ("sms-failures")`, or `defaults` for the synthetic route.
@@ -347,57 +444,21 @@ fn compile_route(
             .clone()
             .unwrap_or_else(|| defaults.group_by.clone()),
         mention: rs.mention.clone(),
-        error_codes: parse_list(
+        matchers: Matchers::parse(
             &at,
-            "error_codes",
-            &rs.error_codes,
-            CodePattern::parse,
+            RawMatchers {
+                error_codes: &rs.error_codes,
+                exclude_error_codes: &rs.exclude_error_codes,
+                resource_sids: &rs.resource_sids,
+                exclude_resource_sids: &rs.exclude_resource_sids,
+                service_sids: &rs.service_sids,
+                account_sids: &rs.account_sids,
+                parent_account_sids: &rs.parent_account_sids,
+                levels: &rs.levels,
+                products: &rs.products,
+            },
             errors,
         ),
-        exclude_error_codes: parse_list(
-            &at,
-            "exclude_error_codes",
-            &rs.exclude_error_codes,
-            CodePattern::parse,
-            errors,
-        ),
-        resource_sids: parse_list(
-            &at,
-            "resource_sids",
-            &rs.resource_sids,
-            SidPattern::parse,
-            errors,
-        ),
-        exclude_resource_sids: parse_list(
-            &at,
-            "exclude_resource_sids",
-            &rs.exclude_resource_sids,
-            SidPattern::parse,
-            errors,
-        ),
-        service_sids: parse_list(
-            &at,
-            "service_sids",
-            &rs.service_sids,
-            SidPattern::parse,
-            errors,
-        ),
-        account_sids: parse_list(
-            &at,
-            "account_sids",
-            &rs.account_sids,
-            SidPattern::parse,
-            errors,
-        ),
-        parent_account_sids: parse_list(
-            &at,
-            "parent_account_sids",
-            &rs.parent_account_sids,
-            SidPattern::parse,
-            errors,
-        ),
-        levels: parse_list(&at, "levels", &rs.levels, parse_level, errors),
-        products: parse_list(&at, "products", &rs.products, parse_product, errors),
     }
 }
 
@@ -448,15 +509,7 @@ impl Router {
                 mention: None,
                 threshold: None,
                 resolve_after: defaults.resolve_after.map(|d| d.0),
-                error_codes: vec![],
-                exclude_error_codes: vec![],
-                resource_sids: vec![],
-                exclude_resource_sids: vec![],
-                service_sids: vec![],
-                account_sids: vec![],
-                parent_account_sids: vec![],
-                levels: vec![],
-                products: vec![],
+                matchers: Matchers::default(),
             })
         });
         Ok(Router { routes, fallback })
@@ -491,7 +544,7 @@ impl Router {
                 continue;
             }
             let reasons = if with_reasons {
-                route.reasons(input)
+                route.matchers.reasons(input)
             } else {
                 Vec::new()
             };

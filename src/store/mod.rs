@@ -141,10 +141,12 @@ pub struct Counters {
     pub dead_lettered: u64,
     /// Events of a `threshold` route whose window passed below the threshold.
     pub below_threshold: u64,
+    /// Events held back by a silence or an acknowledged group (SPEC 14).
+    pub silenced: u64,
 }
 
 impl Counters {
-    pub(crate) const NAMES: [&'static str; 8] = [
+    pub(crate) const NAMES: [&'static str; 9] = [
         "accepted",
         "duplicates",
         "notified",
@@ -153,6 +155,7 @@ impl Counters {
         "unrouted",
         "dead_lettered",
         "below_threshold",
+        "silenced",
     ];
 
     pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut u64> {
@@ -165,6 +168,7 @@ impl Counters {
             "unrouted" => &mut self.unrouted,
             "dead_lettered" => &mut self.dead_lettered,
             "below_threshold" => &mut self.below_threshold,
+            "silenced" => &mut self.silenced,
             _ => return None,
         })
     }

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::group::GroupState;
 use crate::notification::{Notification, Receipt};
+use crate::silence::{Silence, SilenceHit};
 
 /// The writer side: one per service, owned by the dispatch engine.
 pub trait Outbox: Send + 'static {
@@ -59,6 +60,9 @@ pub trait Outbox: Send + 'static {
     /// Deletes delivered work older than `before_ms`; returns the rows removed.
     fn prune(&mut self, before_ms: i64) -> Result<usize>;
     fn size_bytes(&self) -> u64;
+    /// Silences not expired yet (active, pending, or ended but not yet marked
+    /// expired), oldest first: what the engine matches events against.
+    fn active_silences(&self) -> Result<Vec<Silence>>;
 }
 
 /// Operations inside one write transaction.
@@ -107,6 +111,22 @@ pub trait OutboxTx {
     fn fold_buckets(&self, channel: &str) -> Result<Vec<FoldBucket>>;
     fn fold_samples(&self, channel: &str, b: &FoldBucket, limit: usize) -> Result<Vec<Queued>>;
     fn mark_folded(&self, channel: &str, b: &FoldBucket, now_ms: i64) -> Result<usize>;
+
+    /// Stores a new silence (its id is new).
+    fn insert_silence(&self, s: &Silence) -> Result<()>;
+    /// One silence, expired or not.
+    fn silence(&self, id: &str) -> Result<Option<Silence>>;
+    /// Marks a silence expired at `now_ms` (`by`: who expired it early; `None`: it
+    /// ran out). False when it is unknown or was already expired (by another
+    /// replica, say), so exactly one writer sends its summaries.
+    fn expire_silence(&self, id: &str, now_ms: i64, by: Option<&str>) -> Result<bool>;
+    /// Adds `events` held back to a silence and moves its last match to
+    /// `last_match_ms` if later (what `until_quiet` counts from).
+    fn add_suppressed(&self, id: &str, events: u64, last_match_ms: i64) -> Result<()>;
+    /// Adds `events` held back on `route`; `sample_sid` is kept from the first call.
+    fn add_silence_hits(&self, id: &str, route: &str, events: u64, sample_sid: &str) -> Result<()>;
+    /// What a silence held back, per route.
+    fn silence_hits(&self, id: &str) -> Result<Vec<SilenceHit>>;
 }
 
 /// A channel's send pacing on a shared store: every replica's sends of one channel
@@ -179,4 +199,6 @@ pub trait Views: Send {
     /// Events per minute since `since_ms` for the `top` codes with the most events
     /// (just that code when `only` names one).
     fn per_minute(&self, since_ms: i64, top: usize, only: Option<u32>) -> Result<Vec<CodeSeries>>;
+    /// Silences, newest first: not expired ones, or (`all`) every one.
+    fn silences(&self, all: bool) -> Result<Vec<Silence>>;
 }

@@ -390,6 +390,75 @@ async fn console_in_a_browser() {
     b.goto(&ui("/ui/groups")).await;
     assert!(b.text("#groups").await.contains("voice"));
 
+    // Silence the first group from its row: the form comes prefilled, the live
+    // count says what it would match, creating it holds the next event back.
+    let link = b
+        .script(
+            "return document.getElementById('silence-0').href",
+            json!([]),
+        )
+        .await;
+    b.goto(link.as_str().expect("a Silence link")).await;
+    assert!(b.url().await.contains("/ui/silences?"));
+    assert_eq!(
+        b.script(
+            "return document.getElementById('error_codes').value",
+            json!([])
+        )
+        .await,
+        "11200"
+    );
+    b.type_into("#for", "1h").await;
+    b.type_into("#author", "ann").await;
+    b.type_into("#comment", "carrier incident").await;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            b.text("#live-count")
+                .await
+                .contains("matches 1 open group(s) now")
+        })
+        .await,
+        "live count: {}",
+        b.text("#live-count").await
+    );
+    b.submit("#create").await;
+    assert!(b.url().await.contains("created="), "{}", b.url().await);
+    let silence = app.api("/api/v1/silences").await.1["silences"][0].clone();
+    let silence_id = silence["id"].as_str().expect("created").to_string();
+    assert_eq!(silence["author"], "ann");
+    assert!(b.text("#silences").await.contains("carrier incident"));
+    app.send_event(5, "11200", &call_sid(1)).await;
+    b.goto(&ui("/ui/silences")).await;
+    assert_eq!(b.text(&format!("#suppressed-{silence_id}")).await, "1");
+    let before_summary = app
+        .slack
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .len();
+    b.type_into(&format!("#by-{silence_id}"), "bob").await;
+    b.submit(&format!("#expire-{silence_id}")).await;
+    assert!(
+        b.text(&format!("#silence-{silence_id}"))
+            .await
+            .contains("expired by bob"),
+        "{}",
+        b.text("#silences").await
+    );
+    let got = app
+        .slack_messages(before_summary + 1, Duration::from_secs(5))
+        .await;
+    assert!(
+        slack_text(&got[before_summary]).contains("SILENCE ENDED"),
+        "{}",
+        got[before_summary]
+    );
+    // Acknowledge the other group from its row.
+    b.goto(&ui("/ui/groups")).await;
+    b.type_into("#ack-author-1", "carol").await;
+    b.submit("#ack-1").await;
+    assert!(b.text("#groups").await.contains("acknowledged by carol"));
+
     // A dead letter retried from the page reaches Slack.
     b.goto(&ui("/ui/dead-letters")).await;
     let id = app.api("/api/v1/dead-letters").await.1["dead_letters"][0]["id"]
@@ -469,6 +538,7 @@ async fn console_in_a_browser() {
         "/ui/events",
         "/ui/groups",
         "/ui/dead-letters",
+        "/ui/silences",
         "/ui/route-tester",
     ] {
         b.goto(&ui(p)).await;

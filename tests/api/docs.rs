@@ -271,6 +271,21 @@ fn exit_codes_are_the_readme_table() {
             "no dead letter with id 42",
         ),
         (&["dead-letters", "retry"], 2, "--all"),
+        (&["silence", "list"], 0, "no silences in force"),
+        (
+            &["silence", "add", "--code", "11x0", "--for", "1h"],
+            1,
+            "error_codes[0]",
+        ),
+        (
+            &[
+                "silence", "add", "--code", "11200", "--for", "1h", "--author", "ann",
+            ],
+            0,
+            "added by ann",
+        ),
+        (&["silence", "expire", "0000000000000000"], 1, "no silence"),
+        (&["silence", "expire"], 2, "<ID>"),
         (&["no-such-command"], 2, "no-such-command"),
     ];
     for (args, code, want) in cases {

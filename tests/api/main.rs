@@ -29,6 +29,7 @@ mod reload;
 mod replicas;
 mod resolve;
 mod scrub;
+mod silences;
 mod slack_app;
 mod slack_sdk;
 mod threshold;

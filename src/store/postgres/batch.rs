@@ -597,6 +597,76 @@ impl OutboxTx for PgBatch<'_> {
         rows.iter().map(parse_queued).collect()
     }
 
+    fn insert_silence(&self, s: &crate::silence::Silence) -> Result<()> {
+        self.pg.run(self.pg.execute(
+            "INSERT INTO silences (id, definition, created_at, suppressed, last_match, expired_at, expired_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &s.id,
+                &s.definition_json(),
+                &s.created_at_ms,
+                &(s.suppressed as i64),
+                &s.last_match_ms,
+                &s.expired_at_ms,
+                &s.expired_by,
+            ],
+        ))?;
+        Ok(())
+    }
+
+    fn silence(&self, id: &str) -> Result<Option<crate::silence::Silence>> {
+        let sql = format!(
+            "SELECT {} FROM silences WHERE id = $1",
+            super::views::SILENCE_COLUMNS
+        );
+        self.pg
+            .run(self.pg.query_opt(&sql, &[&id]))?
+            .as_ref()
+            .map(super::views::silence_of)
+            .transpose()
+    }
+
+    /// One replica wins: the row changes once, and only its batch sends the summaries.
+    fn expire_silence(&self, id: &str, now_ms: i64, by: Option<&str>) -> Result<bool> {
+        Ok(self.pg.run(self.pg.execute(
+            "UPDATE silences SET expired_at = $2, expired_by = $3 WHERE id = $1 AND expired_at IS NULL",
+            &[&id, &now_ms, &by],
+        ))? == 1)
+    }
+
+    fn add_suppressed(&self, id: &str, events: u64, last_match_ms: i64) -> Result<()> {
+        self.pg.run(self.pg.execute(
+            "UPDATE silences SET suppressed = suppressed + $2,
+                 last_match = GREATEST(COALESCE(last_match, $3), $3) WHERE id = $1",
+            &[&id, &(events as i64), &last_match_ms],
+        ))?;
+        Ok(())
+    }
+
+    fn add_silence_hits(&self, id: &str, route: &str, events: u64, sample_sid: &str) -> Result<()> {
+        self.pg.run(self.pg.execute(
+            "INSERT INTO silence_routes AS s (silence_id, route, events, sample_sid) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (silence_id, route) DO UPDATE SET events = s.events + excluded.events",
+            &[&id, &route, &(events as i64), &sample_sid],
+        ))?;
+        Ok(())
+    }
+
+    fn silence_hits(&self, id: &str) -> Result<Vec<crate::silence::SilenceHit>> {
+        let rows = self.pg.run(self.pg.query(
+            "SELECT route, events, sample_sid FROM silence_routes WHERE silence_id = $1 ORDER BY route",
+            &[&id],
+        ))?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::silence::SilenceHit {
+                route: r.get(0),
+                events: r.get::<_, i64>(1).max(0) as u64,
+                sample_sid: r.get(2),
+            })
+            .collect())
+    }
+
     /// Only the rows `fold_buckets` locked (a worker may be sending a claimed one).
     fn mark_folded(&self, channel: &str, b: &FoldBucket, now_ms: i64) -> Result<usize> {
         let rows = self.fold_rows.borrow().clone();

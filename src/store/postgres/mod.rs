@@ -342,6 +342,15 @@ impl Outbox for PgStore {
         Ok(r.get::<_, i64>(0).max(0) as u64)
     }
 
+    fn active_silences(&self) -> Result<Vec<crate::silence::Silence>> {
+        let sql = format!(
+            "SELECT {} FROM silences WHERE expired_at IS NULL ORDER BY created_at, id",
+            views::SILENCE_COLUMNS
+        );
+        let rows = self.pg.run(self.pg.query(&sql, &[]))?;
+        rows.iter().map(views::silence_of).collect()
+    }
+
     fn load_groups(&self) -> Result<Vec<(String, GroupState)>> {
         let rows = self
             .pg
@@ -355,9 +364,20 @@ impl Outbox for PgStore {
             "DELETE FROM notifications WHERE state IN (1, 3) AND updated_at < $1",
             &[&before_ms],
         ))?;
+        // Silences expired before the cut go with their per-route counts; the events
+        // a silence in force will name in its summary stay.
+        n += self.pg.run(self.pg.execute(
+            "DELETE FROM silence_routes WHERE silence_id IN (SELECT id FROM silences WHERE expired_at < $1)",
+            &[&before_ms],
+        ))?;
+        n += self.pg.run(
+            self.pg
+                .execute("DELETE FROM silences WHERE expired_at < $1", &[&before_ms]),
+        )?;
         n += self.pg.run(self.pg.execute(
             "DELETE FROM events e WHERE received_at < $1
-             AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.event_sid = e.sid)",
+             AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.event_sid = e.sid)
+             AND NOT EXISTS (SELECT 1 FROM silence_routes s WHERE s.sample_sid = e.sid)",
             &[&before_ms],
         ))?;
         n += self.pg.run(self.pg.execute(

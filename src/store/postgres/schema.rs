@@ -6,7 +6,7 @@ use super::{pg_err, Pg};
 use crate::store::{Result, StoreError};
 
 /// The schema version this binary writes.
-pub(super) const VERSION: i64 = 1;
+pub(super) const VERSION: i64 = 2;
 
 /// Session advisory lock held while migrating ("twilert" in ASCII, roughly).
 const MIGRATE_LOCK: i64 = 0x7477_696c_6572_7401;
@@ -94,7 +94,29 @@ const V1: &str = "
         version TEXT NOT NULL
     );";
 
-const STEPS: [(i64, &str); 1] = [(1, V1)];
+/// Version 2: silences (SPEC 14), shared by every replica. As in the SQLite store:
+/// the definition is JSON, what changes is in columns (events held back, the last
+/// match, the expiry); `silence_routes` is what each held back per route.
+const V2: &str = "
+    CREATE TABLE silences (
+        id TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        suppressed BIGINT NOT NULL DEFAULT 0,
+        last_match BIGINT,
+        expired_at BIGINT,
+        expired_by TEXT
+    );
+    CREATE INDEX silences_active ON silences (created_at) WHERE expired_at IS NULL;
+    CREATE TABLE silence_routes (
+        silence_id TEXT NOT NULL,
+        route TEXT NOT NULL,
+        events BIGINT NOT NULL,
+        sample_sid TEXT NOT NULL,
+        PRIMARY KEY (silence_id, route)
+    );";
+
+const STEPS: [(i64, &str); 2] = [(1, V1), (2, V2)];
 
 /// Brings the database up to [`VERSION`] under the migration lock; returns it.
 pub(super) fn migrate(pg: &Pg) -> Result<i64> {

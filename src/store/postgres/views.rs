@@ -21,6 +21,28 @@ impl PgViews {
     }
 }
 
+/// The columns a silence is read from, in [`silence_of`]'s order.
+pub(super) const SILENCE_COLUMNS: &str =
+    "id, definition, suppressed, last_match, expired_at, expired_by";
+
+/// A `SELECT {SILENCE_COLUMNS}` row as a silence (a row that no longer parses is a
+/// corrupt row, named).
+pub(super) fn silence_of(r: &tokio_postgres::Row) -> Result<crate::silence::Silence> {
+    let id: String = r.get(0);
+    let state = crate::silence::SilenceState {
+        suppressed: r.get::<_, i64>(2).max(0) as u64,
+        last_match_ms: r.get(3),
+        expired_at_ms: r.get(4),
+        expired_by: r.get(5),
+    };
+    crate::silence::Silence::from_stored(&id, r.get(1), state).map_err(|e| {
+        crate::store::StoreError::Corrupt {
+            what: format!("silence {id}"),
+            message: e,
+        }
+    })
+}
+
 const SUMMARY: &str = "SELECT id, sid, received_at, error_code, resource_sid, level, route,
     COALESCE(body::jsonb ->> 'source', 'debugger') FROM events";
 
@@ -38,6 +60,15 @@ fn summary(r: &tokio_postgres::Row) -> EventSummary {
 }
 
 impl Views for PgViews {
+    fn silences(&self, all: bool) -> Result<Vec<crate::silence::Silence>> {
+        let sql = format!(
+            "SELECT {SILENCE_COLUMNS} FROM silences {} ORDER BY created_at DESC, id",
+            if all { "" } else { "WHERE expired_at IS NULL" }
+        );
+        let rows = self.pg.run(self.pg.query(&sql, &[]))?;
+        rows.iter().map(silence_of).collect()
+    }
+
     fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
         Ok(self.dead_letter_page(None, usize::MAX)?.0)
     }

@@ -251,6 +251,81 @@ impl OutboxTx for Batch<'_> {
         })?;
         Ok(rows)
     }
+
+    fn insert_silence(&self, s: &crate::silence::Silence) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO silences (id, definition, created_at, suppressed, last_match, expired_at, expired_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                s.id,
+                s.definition_json(),
+                s.created_at_ms,
+                s.suppressed as i64,
+                s.last_match_ms,
+                s.expired_at_ms,
+                s.expired_by
+            ])?;
+        Ok(())
+    }
+
+    fn silence(&self, id: &str) -> Result<Option<crate::silence::Silence>> {
+        let row = self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT {} FROM silences WHERE id = ?1",
+                super::views::SILENCE_COLUMNS
+            ))?
+            .query_row([id], super::views::silence_row)
+            .optional()?;
+        row.map(|(id, def, state)| super::views::silence_of(&id, &def, state))
+            .transpose()
+    }
+
+    fn expire_silence(&self, id: &str, now_ms: i64, by: Option<&str>) -> Result<bool> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE silences SET expired_at = ?2, expired_by = ?3 WHERE id = ?1 AND expired_at IS NULL",
+            )?
+            .execute(params![id, now_ms, by])?;
+        Ok(n == 1)
+    }
+
+    fn add_suppressed(&self, id: &str, events: u64, last_match_ms: i64) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE silences SET suppressed = suppressed + ?2,
+                 last_match = MAX(COALESCE(last_match, ?3), ?3) WHERE id = ?1",
+            )?
+            .execute(params![id, events as i64, last_match_ms])?;
+        Ok(())
+    }
+
+    fn add_silence_hits(&self, id: &str, route: &str, events: u64, sample_sid: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO silence_routes (silence_id, route, events, sample_sid) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(silence_id, route) DO UPDATE SET events = events + excluded.events",
+            )?
+            .execute(params![id, route, events as i64, sample_sid])?;
+        Ok(())
+    }
+
+    fn silence_hits(&self, id: &str) -> Result<Vec<crate::silence::SilenceHit>> {
+        let mut st = self.tx.prepare_cached(
+            "SELECT route, events, sample_sid FROM silence_routes WHERE silence_id = ?1 ORDER BY route",
+        )?;
+        let rows = st.query_map([id], |r| {
+            Ok(crate::silence::SilenceHit {
+                route: r.get(0)?,
+                events: r.get::<_, i64>(1)?.max(0) as u64,
+                sample_sid: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
 }
 
 impl Batch<'_> {

@@ -207,8 +207,16 @@ impl Outbox for Store {
             "DELETE FROM notifications WHERE state IN (1, 3) AND updated_at < ?1",
             [before_ms],
         )?;
+        // Silences expired before the cut go with their per-route counts; the events
+        // a silence in force will name in its summary stay.
         n += tx.execute(
-            "DELETE FROM events WHERE received_at < ?1 AND sid NOT IN (SELECT event_sid FROM notifications)",
+            "DELETE FROM silence_routes WHERE silence_id IN (SELECT id FROM silences WHERE expired_at < ?1)",
+            [before_ms],
+        )?;
+        n += tx.execute("DELETE FROM silences WHERE expired_at < ?1", [before_ms])?;
+        n += tx.execute(
+            "DELETE FROM events WHERE received_at < ?1 AND sid NOT IN (SELECT event_sid FROM notifications)
+             AND sid NOT IN (SELECT sample_sid FROM silence_routes)",
             [before_ms],
         )?;
         // The overview chart's per-minute counts age out with the events.
@@ -239,6 +247,14 @@ impl Outbox for Store {
 
     fn describe(&self) -> String {
         self.path.display().to_string()
+    }
+
+    fn active_silences(&self) -> Result<Vec<crate::silence::Silence>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {} FROM silences WHERE expired_at IS NULL ORDER BY created_at, id",
+            views::SILENCE_COLUMNS
+        ))?;
+        views::silences_of(&mut st, [])
     }
 }
 
@@ -472,6 +488,10 @@ impl Views for Reader {
         only: Option<u32>,
     ) -> Result<Vec<super::CodeSeries>> {
         Reader::per_minute(self, since_ms, top, only)
+    }
+
+    fn silences(&self, all: bool) -> Result<Vec<crate::silence::Silence>> {
+        Reader::silences(self, all)
     }
 }
 

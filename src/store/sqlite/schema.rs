@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 /// The schema version this binary writes.
-pub(super) const VERSION: i64 = 3;
+pub(super) const VERSION: i64 = 4;
 
 /// Version 1: the first release's tables (created if missing; a first-release store
 /// has them and no `meta` table, and is taken as version 1).
@@ -78,7 +78,30 @@ const V3: &str = "ALTER TABLE events ADD COLUMN error_code INTEGER;
     INSERT INTO event_minutes (minute, error_code, count)
         SELECT received_at / 60000, COALESCE(error_code, 0), COUNT(*) FROM events GROUP BY 1, 2;";
 
-const STEPS: [(i64, &str); 2] = [(2, V2), (3, V3)];
+/// Version 4: silences (SPEC 14). The definition is JSON (what it matches, who,
+/// when, how it ends); what changes is in columns: the events held back, the
+/// last match (`until_quiet`), when and by whom it was expired. `silence_routes`:
+/// what it held back per route (count and a first event), for the end-of-silence
+/// summaries.
+const V4: &str = "CREATE TABLE IF NOT EXISTS silences (
+        id TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        suppressed INTEGER NOT NULL DEFAULT 0,
+        last_match INTEGER,
+        expired_at INTEGER,
+        expired_by TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS silences_active ON silences (expired_at, created_at);
+    CREATE TABLE IF NOT EXISTS silence_routes (
+        silence_id TEXT NOT NULL,
+        route TEXT NOT NULL,
+        events INTEGER NOT NULL,
+        sample_sid TEXT NOT NULL,
+        PRIMARY KEY (silence_id, route)
+    ) WITHOUT ROWID;";
+
+const STEPS: [(i64, &str); 3] = [(2, V2), (3, V3), (4, V4)];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {

@@ -37,8 +37,62 @@ fn notification(sid_n: u32, channel: &str, digest: bool) -> Notification {
         digest: digest.then(Digest::default),
         threshold: None,
         resolved: None,
+        silence: None,
         parent: None,
     }
+}
+
+#[test]
+fn silences_are_stored_counted_and_expired_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut store = Store::open(&path).unwrap();
+    let s = serde_json::from_value::<crate::silence::SilenceRequest>(serde_json::json!({
+        "error_codes": ["11200"], "resource_sids": ["CA*"], "for": "2h", "author": "ann", "comment": "deploy"
+    }))
+    .unwrap()
+    .check(&[])
+    .unwrap()
+    .build("abc".into(), 1_000)
+    .unwrap();
+    store
+        .batch(|b| {
+            b.insert_silence(&s)?;
+            b.add_suppressed("abc", 3, 5_000)?;
+            b.add_suppressed("abc", 2, 4_000)?;
+            b.add_silence_hits("abc", "voice", 3, "NO1")?;
+            b.add_silence_hits("abc", "voice", 2, "NO9")?;
+            b.add_silence_hits("abc", "sms", 1, "NO2")
+        })
+        .unwrap();
+    let active = store.active_silences().unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(
+        (active[0].suppressed, active[0].last_match_ms),
+        (5, Some(5_000))
+    );
+    assert_eq!(active[0].lists, s.lists);
+    let hits = store.batch(|b| b.silence_hits("abc")).unwrap();
+    assert_eq!(
+        hits.iter()
+            .map(|h| (h.route.as_str(), h.events, h.sample_sid.as_str()))
+            .collect::<Vec<_>>(),
+        [("sms", 1, "NO2"), ("voice", 5, "NO1")]
+    );
+    let first = store
+        .batch(|b| b.expire_silence("abc", 9_000, Some("bob")))
+        .unwrap();
+    let again = store
+        .batch(|b| b.expire_silence("abc", 9_500, None))
+        .unwrap();
+    assert!(first && !again, "expired exactly once");
+    assert!(store.active_silences().unwrap().is_empty());
+    let reader = Reader::open(&path).unwrap();
+    assert!(reader.silences(false).unwrap().is_empty());
+    let all = reader.silences(true).unwrap();
+    assert_eq!(all[0].expired_at_ms, Some(9_000));
+    assert_eq!(all[0].expired_by.as_deref(), Some("bob"));
+    assert!(store.batch(|b| b.silence("nope")).unwrap().is_none());
 }
 
 #[test]

@@ -252,6 +252,65 @@ impl Reader {
     }
 }
 
+/// The columns a silence is read from, in [`silence_of`]'s order.
+pub(super) const SILENCE_COLUMNS: &str =
+    "id, definition, suppressed, last_match, expired_at, expired_by";
+
+/// A silences row (see [`SILENCE_COLUMNS`]) as the definition's id, JSON and state.
+pub(super) fn silence_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, String, crate::silence::SilenceState)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        crate::silence::SilenceState {
+            suppressed: r.get::<_, i64>(2)?.max(0) as u64,
+            last_match_ms: r.get(3)?,
+            expired_at_ms: r.get(4)?,
+            expired_by: r.get(5)?,
+        },
+    ))
+}
+
+/// Rows of `SELECT {SILENCE_COLUMNS} ...` as silences (a row that no longer parses
+/// is a corrupt row, named).
+pub(super) fn silences_of(
+    st: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Vec<crate::silence::Silence>> {
+    let rows = st.query_map(params, silence_row)?;
+    let mut out = vec![];
+    for row in rows {
+        let (id, def, state) = row?;
+        out.push(silence_of(&id, &def, state)?);
+    }
+    Ok(out)
+}
+
+pub(super) fn silence_of(
+    id: &str,
+    def: &str,
+    state: crate::silence::SilenceState,
+) -> Result<crate::silence::Silence> {
+    crate::silence::Silence::from_stored(id, def, state).map_err(|e| StoreError::Corrupt {
+        what: format!("silence {id}"),
+        message: e,
+    })
+}
+
+impl Reader {
+    /// Silences, newest first: not expired ones, or (`all`) every one.
+    pub fn silences(&self, all: bool) -> Result<Vec<crate::silence::Silence>> {
+        let sql = if all {
+            format!("SELECT {SILENCE_COLUMNS} FROM silences ORDER BY created_at DESC, id")
+        } else {
+            format!("SELECT {SILENCE_COLUMNS} FROM silences WHERE expired_at IS NULL ORDER BY created_at DESC, id")
+        };
+        let mut st = self.conn.prepare_cached(&sql)?;
+        silences_of(&mut st, [])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
