@@ -48,3 +48,9 @@ pub fn rfc3339(ms: i64) -> String {
     let t = UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_seconds(t).to_string()
 }
+
+/// A duration in milliseconds as people write it (`2h 30m`), whole seconds.
+pub fn duration_text(ms: i64) -> String {
+    let secs = (ms.max(0) as u64).div_ceil(1000);
+    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+}

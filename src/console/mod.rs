@@ -115,6 +115,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     api::routes(cfg);
     pages::routes(cfg);
     silences::routes(cfg);
+    silences_page::routes(cfg);
     tester::routes(cfg);
     session::routes(cfg);
 }

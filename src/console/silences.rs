@@ -1,7 +1,7 @@
 //! Silences and acknowledgement on the admin listener (SPEC 14, 15): the API
 //! (`GET/POST /api/v1/silences`, `DELETE /api/v1/silences/{id}`,
 //! `POST /api/v1/groups/{key}/acknowledge`) and what the console's pages share
-//! with it (checks, the live count); the pages are [`super::silences_page`].
+//! with it (checks, the live count); the pages (`silences_page.rs`) use them.
 //! Creating and expiring go through the engine (one writer).
 
 use super::html::url_enc;
@@ -30,7 +30,6 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
             "/api/v1/groups/{key}/acknowledge",
             web::post().to(api_acknowledge),
         );
-    super::silences_page::routes(cfg);
 }
 
 /// What a silence would match now: open groups (on their route, by their first

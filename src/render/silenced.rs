@@ -11,8 +11,8 @@ use super::escape::{discord_text, html_escape, slack_text};
 use super::helpers::cut;
 use super::untrusted::inert;
 use super::{Kind, Payload};
+use crate::clock::duration_text;
 use crate::notification::SilenceNote;
-use crate::silence::duration_text;
 
 fn at(ms: i64) -> String {
     super::helpers::format_time(

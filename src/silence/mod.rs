@@ -291,10 +291,7 @@ impl Silence {
 }
 
 /// `2h`, `30m`, `1h 30m` (humantime, whole seconds).
-pub fn duration_text(ms: i64) -> String {
-    let secs = (ms.max(0) as u64).div_ceil(1000);
-    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
-}
+pub use crate::clock::duration_text;
 
 /// A new silence id: 16 hex digits from the OS's random source (unique across
 /// replicas without coordination).
