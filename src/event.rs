@@ -263,6 +263,41 @@ impl DebuggerEvent {
         })
     }
 
+    /// The event without its webhook details, `more_info` and raw payload (sid,
+    /// account, level, times, code and resource stay): what a notification needs
+    /// until it is queued. The store keeps a notification without its event and
+    /// joins the stored event back when a worker reads it, so the engine's plan (on
+    /// its serial thread) need not copy the whole event into each notification.
+    pub fn summary(&self) -> DebuggerEvent {
+        let payload = match &self.payload {
+            PayloadState::Parsed(p) => PayloadState::Parsed(Payload {
+                error_code: p.error_code,
+                resource_sid: p.resource_sid.clone(),
+                service_sid: p.service_sid.clone(),
+                more_info: None,
+                webhook: None,
+            }),
+            PayloadState::Unreadable {
+                reason,
+                resource_sid,
+            } => PayloadState::Unreadable {
+                reason: reason.clone(),
+                resource_sid: resource_sid.clone(),
+            },
+        };
+        DebuggerEvent {
+            sid: self.sid.clone(),
+            account_sid: self.account_sid.clone(),
+            parent_account_sid: self.parent_account_sid.clone(),
+            timestamp: self.timestamp.clone(),
+            level: self.level.clone(),
+            payload,
+            raw_payload: String::new(),
+            received_at_ms: self.received_at_ms,
+            source: self.source,
+        }
+    }
+
     pub fn error_code(&self) -> Option<ErrorCode> {
         match &self.payload {
             PayloadState::Parsed(p) => Some(p.error_code),

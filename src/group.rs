@@ -499,6 +499,19 @@ impl Groups {
         self.deadlines.first().map(|(t, _)| *t)
     }
 
+    /// Hands each group changed since the last call to `save`: `Some(state)` to
+    /// save, `None` to delete. Borrowed, not cloned (a new group per event is a
+    /// state to save per event, on the engine's serial thread).
+    pub fn drain_dirty<E>(
+        &mut self,
+        mut save: impl FnMut(&str, Option<&GroupState>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for k in self.dirty.drain() {
+            save(&k, self.map.get(&k))?;
+        }
+        Ok(())
+    }
+
     /// Groups changed since the last call: `Some(state)` to save, `None` to delete.
     pub fn take_dirty(&mut self) -> Vec<(String, Option<GroupState>)> {
         let keys: Vec<Arc<str>> = self.dirty.drain().collect();

@@ -200,6 +200,98 @@ impl Notification {
     }
 }
 
+/// A notification as the store keeps it: everything but its event, which the store
+/// already holds once (the `events` row of `event_sid`) and joins back when the
+/// notification is read. Copying the ~2 KB event into every notification row was
+/// most of what a new group cost on the engine's serial thread (SPEC 11).
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    channel: &'a str,
+    route: &'a str,
+    group_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mention: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: &'a Option<Digest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threshold: &'a Option<ThresholdNote>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolved: &'a Option<ResolvedNote>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    silence: &'a Option<SilenceNote>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: &'a Option<Receipt>,
+}
+
+/// [`StoredRef`] read back; `event` is present in rows written before the event
+/// was left out (they still read as they were).
+#[derive(Deserialize)]
+struct StoredOwned {
+    channel: String,
+    route: String,
+    group_key: String,
+    #[serde(default)]
+    template: Option<String>,
+    #[serde(default)]
+    mention: Option<String>,
+    #[serde(default)]
+    event: Option<DebuggerEvent>,
+    #[serde(default)]
+    digest: Option<Digest>,
+    #[serde(default)]
+    threshold: Option<ThresholdNote>,
+    #[serde(default)]
+    resolved: Option<ResolvedNote>,
+    #[serde(default)]
+    silence: Option<SilenceNote>,
+    #[serde(default)]
+    parent: Option<Receipt>,
+}
+
+impl Notification {
+    /// The stored form: the notification without its event (see [`StoredRef`]).
+    pub fn to_stored_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string(&StoredRef {
+            channel: &self.channel,
+            route: &self.route,
+            group_key: &self.group_key,
+            template: &self.template,
+            mention: &self.mention,
+            digest: &self.digest,
+            threshold: &self.threshold,
+            resolved: &self.resolved,
+            silence: &self.silence,
+            parent: &self.parent,
+        })
+    }
+
+    /// Reads a stored notification back with its event: `event_body` is the stored
+    /// event of its `event_sid` (`None` when the store has no such event).
+    pub fn from_stored(body: &str, event_body: Option<&str>) -> Result<Notification, String> {
+        let s: StoredOwned = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        let event = match (s.event, event_body) {
+            (Some(ev), _) => ev,
+            (None, Some(b)) => serde_json::from_str(b).map_err(|e| format!("its event: {e}"))?,
+            (None, None) => return Err("its event is not in the store".into()),
+        };
+        Ok(Notification {
+            channel: s.channel,
+            route: s.route,
+            group_key: s.group_key,
+            template: s.template,
+            mention: s.mention,
+            event,
+            digest: s.digest,
+            threshold: s.threshold,
+            resolved: s.resolved,
+            silence: s.silence,
+            parent: s.parent,
+        })
+    }
+}
+
 /// What a provider gives back for a sent message that later features need (to
 /// edit it, thread under it, resolve it). Stored with the group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

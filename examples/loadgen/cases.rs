@@ -27,6 +27,13 @@ impl Case {
             Case::OneRouted => "(c) one resource, routed",
         }
     }
+    fn letter(self) -> char {
+        match self {
+            Case::OneMuted => 'a',
+            Case::DistinctRouted => 'b',
+            Case::OneRouted => 'c',
+        }
+    }
     fn distinct(self) -> bool {
         matches!(self, Case::DistinctRouted)
     }
@@ -47,6 +54,10 @@ pub struct CaseOpts {
     pub connections: usize,
     pub wrk: Option<Wrk>,
     pub bin: String,
+    /// `--case a,b`: only these cases (empty: all).
+    pub only: Vec<char>,
+    /// `--wrk-only`: the cases with wrk alone (when wrk is installed).
+    pub wrk_only: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -100,10 +111,17 @@ pub fn run(o: &CaseOpts, slack_port: u16) -> Vec<f64> {
     );
     let gens: Vec<Gen> = [Gen::Wrk, Gen::Reqwest]
         .into_iter()
-        .filter(|g| *g == Gen::Reqwest || o.wrk.is_some())
+        .filter(|g| match g {
+            Gen::Wrk => o.wrk.is_some(),
+            Gen::Reqwest => !(o.wrk_only && o.wrk.is_some()),
+        })
         .collect();
     let mut headline = vec![];
     for case in Case::ALL {
+        if !o.only.is_empty() && !o.only.contains(&case.letter()) {
+            headline.push(f64::NAN); // not run (`--case`)
+            continue;
+        }
         println!("\n{}:", case.name());
         let signed = load::signed(o.events, "11200", |i| {
             resource(if case.distinct() { i } else { 7 })

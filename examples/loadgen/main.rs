@@ -8,6 +8,7 @@
 //!                                     [--rate-seconds S] [--repeat R] [--backlog N] [--bin PATH]
 //!                                     [--rounds R] [--wrk-seconds S] [--wrk-warmup S]
 //!                                     [--wrk-threads T] [--lua PATH] [--no-cases | --cases-only]
+//!                                     [--case a,b,c] [--wrk-only]
 //! target/release/examples/loadgen load --port P [--events N] [--resources K]  # a running service
 //! target/release/examples/loadgen slack --port N               # a mock Slack, for profiling
 //! target/release/examples/loadgen console [--events N] [--keep S] # console pages at N stored events
@@ -107,6 +108,14 @@ fn main() {
                 connections,
                 wrk,
                 bin: bin.clone(),
+                only: arg("--case")
+                    .map(|c| {
+                        c.split(',')
+                            .filter_map(|x| x.trim().chars().next())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                wrk_only: flag("--wrk-only"),
             });
             run(Opts {
                 events: num("--events", q(10_000, 40_000)),
@@ -164,7 +173,7 @@ fn main() {
         _ => {
             eprintln!(
                 "usage: loadgen run [--quick] [--events N] [--storm N] [--connections C] [--rate-seconds S] [--repeat R] [--backlog N] [--bin PATH]\n                   \
-                 [--rounds R] [--wrk-seconds S] [--wrk-warmup S] [--wrk-threads T] [--lua PATH] [--no-cases | --cases-only]\n       \
+                 [--rounds R] [--wrk-seconds S] [--wrk-warmup S] [--wrk-threads T] [--lua PATH] [--no-cases | --cases-only] [--case a,b,c] [--wrk-only]\n       \
                  loadgen load --port P [--events N] [--connections C] [--resources K]\n       \
                  loadgen slack --port N\n       \
                  loadgen run --postgres [--postgres-url URL] [--replicas N] [--quick] [--rounds R] [--events N] [--rate-seconds S]\n       \

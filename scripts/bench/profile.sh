@@ -7,6 +7,7 @@
 #   scripts/bench/profile.sh b [EVENTS]   # distinct resources, routed to a mock Slack
 #   scripts/bench/profile.sh floor-a|floor-b [EVENTS]   # the durable floor, same loads
 #   TOOL=strace scripts/bench/profile.sh b             # syscalls per event (fsync: commits)
+#   TWILERT=/tmp/old/twilert scripts/bench/profile.sh b  # another twilert binary (before/after)
 # Prints instructions per event (whole process and per thread) and the top
 # inclusive costs; the callgrind files stay in the printed temp directory (not
 # for committing).
@@ -16,7 +17,8 @@ case_="${1:?usage: scripts/bench/profile.sh a|b [EVENTS]}"
 events="${2:-4000}"
 bin="${CARGO_TARGET_DIR:-target}/release"
 command -v valgrind >/dev/null || { echo "profile: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
-[ -x "$bin/twilert" ] && [ -x "$bin/examples/loadgen" ] \
+twilert="${TWILERT:-$bin/twilert}"
+[ -x "$twilert" ] && [ -x "$bin/examples/loadgen" ] \
     || { echo "profile: build first: scripts/bench.sh builds both ($bin/twilert, $bin/examples/loadgen)" >&2; exit 2; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 dir="$(mktemp -d /tmp/twilert-profile.XXXXXX)"
@@ -57,7 +59,7 @@ EOF
 if [[ "$case_" == floor-* ]]; then
     target=("$bin/examples/loadgen" --floor durable --no-verify --port "$port" --db "$dir/floor.db")
 else
-    target=("$bin/twilert" --config "$dir/config.toml" serve)
+    target=("$twilert" --config "$dir/config.toml" serve)
 fi
 RUST_LOG=warn "${wrap[@]}" "${target[@]}" 2>"$dir/tool.log" & pids+=($!)
 tw=$!

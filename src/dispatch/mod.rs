@@ -91,20 +91,28 @@ pub enum DispatchError {
     Stopped,
 }
 
-/// An event on its way to the engine with its stored JSON, serialized on the
-/// caller's (HTTP worker's) thread: the engine thread is serial, every batch waits
-/// for it, so work that can happen before it does.
+/// An event on its way to the engine with its stored JSON and its routes, both
+/// made on the caller's (HTTP worker's) thread: the engine thread is serial, every
+/// batch waits for it, so work that can happen before it does.
 pub(crate) struct Incoming {
     event: DebuggerEvent,
     body: String,
+    /// Routed with the configuration current when the event arrived (a reload
+    /// racing it is as if the event had come just before the reload).
+    routed: apply::Routed,
 }
 
 impl Incoming {
-    fn new(event: DebuggerEvent) -> Result<Incoming, DispatchError> {
+    fn new(event: DebuggerEvent, rt: &Runtime) -> Result<Incoming, DispatchError> {
         let body = event
             .to_stored_json()
             .map_err(|e| DispatchError::Store(format!("event {}: {e}", event.sid)))?;
-        Ok(Incoming { event, body })
+        let routed = apply::route(rt, &event);
+        Ok(Incoming {
+            event,
+            body,
+            routed,
+        })
     }
 }
 
@@ -185,18 +193,33 @@ impl Wakers {
 }
 
 /// The handle the rest of the service uses; cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Dispatcher {
     tx: mpsc::UnboundedSender<Command>,
+    /// The configuration events are routed with, on the caller's thread.
+    runtime: Arc<Mutex<Arc<Runtime>>>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher").finish_non_exhaustive()
+    }
 }
 
 impl Dispatcher {
+    fn runtime(&self) -> Arc<Runtime> {
+        self.runtime
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Stores, routes and groups one event; returns once it is committed.
     pub async fn ingest(&self, event: DebuggerEvent) -> Result<Accepted, DispatchError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Ingest {
-                event: Box::new(Incoming::new(event)?),
+                event: Box::new(Incoming::new(event, &self.runtime())?),
                 reply,
             })
             .map_err(|_| DispatchError::Stopped)?;
@@ -209,9 +232,10 @@ impl Dispatcher {
         &self,
         events: Vec<DebuggerEvent>,
     ) -> Result<Vec<Accepted>, DispatchError> {
+        let rt = self.runtime();
         let events = events
             .into_iter()
-            .map(Incoming::new)
+            .map(|e| Incoming::new(e, &rt))
             .collect::<Result<Vec<_>, _>>()?;
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -256,6 +280,7 @@ impl Dispatcher {
     }
 
     pub fn reload(&self, rt: Arc<Runtime>) {
+        *self.runtime.lock().unwrap_or_else(|p| p.into_inner()) = rt.clone();
         let _ = self.tx.send(Command::Reload(rt));
     }
 
@@ -368,6 +393,7 @@ pub fn spawn<O: Outbox>(
             what: "free thread".into(),
             message: e.to_string(),
         })?;
+    let shared_runtime = Arc::new(Mutex::new(runtime.clone()));
     let engine = Engine {
         store,
         groups,
@@ -390,7 +416,13 @@ pub fn spawn<O: Outbox>(
             what: "dispatch thread".into(),
             message: e.to_string(),
         })?;
-    Ok((Dispatcher { tx }, handle))
+    Ok((
+        Dispatcher {
+            tx,
+            runtime: shared_runtime,
+        },
+        handle,
+    ))
 }
 
 struct Engine<O: Outbox> {
@@ -551,15 +583,15 @@ impl<O: Outbox> Engine<O> {
         let ticks_here = !shared
             || !writes.iter().any(|c| matches!(c, Command::Tick { .. }))
             || self.hold_ticker(now);
-        // Every event of the batch, routed before the store is touched.
+        // Every event of the batch, routed before it came (on the HTTP workers).
         let routed: Vec<apply::Routed> = writes
-            .iter()
+            .iter_mut()
             .flat_map(|c| match c {
-                Command::Ingest { event, .. } => std::slice::from_ref(&**event),
-                Command::IngestBatch { events, .. } => events.as_slice(),
-                _ => &[],
+                Command::Ingest { event, .. } => std::slice::from_mut(&mut **event),
+                Command::IngestBatch { events, .. } => events.as_mut_slice(),
+                _ => &mut [],
             })
-            .map(|e| apply::route(&rt, &e.event))
+            .map(|e| std::mem::take(&mut e.routed))
             .collect();
         let mut replies = Vec::with_capacity(writes.len());
         let groups = &mut self.groups;
@@ -701,9 +733,7 @@ impl<O: Outbox> Engine<O> {
                     _ => {}
                 }
             }
-            for (key, g) in groups.take_dirty() {
-                b.save_group(&key, g.as_ref())?;
-            }
+            groups.drain_dirty(|key, g| b.save_group(key, g))?;
             silences::flush(b, &out.tallies)?;
             b.add_counters(&out.delta)?;
             Ok(out)

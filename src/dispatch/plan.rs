@@ -53,14 +53,17 @@ pub enum Step {
         open: Option<Box<GroupState>>,
     },
     /// The event takes an armed group to its threshold: the alert goes out now and
-    /// accounts for every held event of the window.
+    /// accounts for every held event of the window. Like `Opened`'s, the
+    /// notifications carry the event's [`DebuggerEvent::summary`]: they are for the
+    /// queue, which joins the whole stored event back when a worker reads them.
     Fired {
         route: String,
         key: String,
         notifications: Vec<(Notification, u64)>,
     },
     /// Opens a group and notifies now: each notification with the events it accounts
-    /// for (the primary route's first channel carries the event, the copies 0).
+    /// for (the primary route's first channel carries the event, the copies 0), and
+    /// the event's [`DebuggerEvent::summary`] (see `Fired`).
     Opened {
         route: String,
         key: String,
@@ -205,7 +208,7 @@ pub fn plan_event(
         let notifications = Notification::fan_out(
             state.origin(&key),
             channels.into_iter(),
-            ev,
+            &ev.summary(),
             None,
             u64::from(primary),
         );
@@ -272,8 +275,13 @@ fn threshold_step(
     }
     let accounted = held.iter().filter(|(_, p)| *p).count() as u64 + u64::from(primary);
     let g = group?;
-    let mut notifications =
-        Notification::fan_out(g.origin(key), channels.iter().copied(), ev, None, accounted);
+    let mut notifications = Notification::fan_out(
+        g.origin(key),
+        channels.iter().copied(),
+        &ev.summary(),
+        None,
+        accounted,
+    );
     for (n, _) in &mut notifications {
         n.threshold = Some(ThresholdNote {
             count: live,

@@ -39,13 +39,18 @@ pub(super) fn parse_groups(rows: Vec<tokio_postgres::Row>) -> Vec<(String, Group
     out
 }
 
+/// A waiting notification's row with its event's stored body as `event_body` (the
+/// row does not repeat the event: it is the `events` row of `event_sid`).
 pub(super) fn parse_queued(r: &tokio_postgres::Row) -> Result<Queued> {
     let id: i64 = r.get("id");
-    let notification =
-        serde_json::from_str(r.get::<_, &str>("body")).map_err(|e| StoreError::Corrupt {
-            what: format!("notification {id}"),
-            message: e.to_string(),
-        })?;
+    let notification = Notification::from_stored(
+        r.get::<_, &str>("body"),
+        r.get::<_, Option<&str>>("event_body"),
+    )
+    .map_err(|message| StoreError::Corrupt {
+        what: format!("notification {id}"),
+        message,
+    })?;
     Ok(Queued {
         id,
         notification,
@@ -452,7 +457,11 @@ impl OutboxTx for PgBatch<'_> {
             group_key: n.group_key.clone(),
             event_sid: n.event.sid.to_string(),
             is_digest: n.digest.is_some(),
-            body: json("notification", n)?,
+            // Without the event: it is the `events` row of `event_sid`, joined back on read.
+            body: n.to_stored_json().map_err(|e| StoreError::Corrupt {
+                what: "notification".into(),
+                message: e.to_string(),
+            })?,
             event_count: event_count as i64,
             at: now_ms,
             fold_key: Some(f.fold_key),
@@ -583,9 +592,10 @@ impl OutboxTx for PgBatch<'_> {
 
     fn fold_samples(&self, channel: &str, b: &FoldBucket, limit: usize) -> Result<Vec<Queued>> {
         let rows = self.pg.run(self.pg.query(
-            "SELECT id, body, attempts, created_at, event_count FROM notifications
-             WHERE channel = $1 AND fold_key = $2 AND id <= $3 AND id = ANY($5)
-             ORDER BY id LIMIT $4",
+            "SELECT n.id, n.body, n.attempts, n.created_at, n.event_count, e.body AS event_body
+             FROM notifications n LEFT JOIN events e ON e.sid = n.event_sid
+             WHERE n.channel = $1 AND n.fold_key = $2 AND n.id <= $3 AND n.id = ANY($5)
+             ORDER BY n.id LIMIT $4",
             &[
                 &channel,
                 &b.fold_key,

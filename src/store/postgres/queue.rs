@@ -114,7 +114,8 @@ impl Queue for PgQueue {
                          AND (lease_until <= $2 OR lease_holder = $4)
                      ORDER BY next_at, id LIMIT $5
                      FOR UPDATE SKIP LOCKED)
-                 RETURNING id, body, attempts, created_at, event_count, next_at",
+                 RETURNING id, body, attempts, created_at, event_count, next_at,
+                     (SELECT e.body FROM events e WHERE e.sid = notifications.event_sid) AS event_body",
                 &[
                     &channel,
                     &now_ms,

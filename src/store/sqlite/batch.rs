@@ -1,7 +1,7 @@
 //! The SQLite store's write transaction: everything the engine writes inside one
 //! batch (the [`OutboxTx`] operations).
 
-use super::{parse_queued, read_queued};
+use super::{parse_queued, read_queued, QUEUED_COLUMNS};
 use crate::group::GroupState;
 use crate::notification::Notification;
 use crate::store::{Counters, EventRow, FoldBucket, OutboxTx, Queued, Result, State, StoreError};
@@ -188,11 +188,11 @@ impl OutboxTx for Batch<'_> {
     /// The oldest `limit` rows of a bucket, with bodies: the merged digest's first
     /// event, resources and sample Sids.
     fn fold_samples(&self, channel: &str, b: &FoldBucket, limit: usize) -> Result<Vec<Queued>> {
-        let mut st = self.tx.prepare_cached(
-            "SELECT id, body, attempts, created_at, event_count FROM notifications
-             WHERE state = 0 AND attempts = 0 AND channel = ?1 AND fold_key = ?2 AND id <= ?3
-             ORDER BY id LIMIT ?4",
-        )?;
+        let mut st = self.tx.prepare_cached(&format!(
+            "SELECT {QUEUED_COLUMNS} FROM notifications n LEFT JOIN events e ON e.sid = n.event_sid
+             WHERE n.state = 0 AND n.attempts = 0 AND n.channel = ?1 AND n.fold_key = ?2 AND n.id <= ?3
+             ORDER BY n.id LIMIT ?4"
+        ))?;
         let rows = st.query_map(
             params![channel, b.fold_key, b.max_id, limit as i64],
             read_queued,
@@ -336,7 +336,8 @@ impl Batch<'_> {
         event_count: u64,
         now_ms: i64,
     ) -> Result<i64> {
-        let body = serde_json::to_string(n).map_err(|e| StoreError::Corrupt {
+        // Without the event: it is the `events` row of `event_sid`, joined back on read.
+        let body = n.to_stored_json().map_err(|e| StoreError::Corrupt {
             what: "notification".into(),
             message: e.to_string(),
         })?;

@@ -20,6 +20,7 @@ use super::{
     StoreError, Views,
 };
 use crate::group::GroupState;
+use crate::notification::Notification;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
@@ -258,18 +259,33 @@ impl Outbox for Store {
     }
 }
 
-pub(super) type QueuedRow = (i64, String, u32, i64, i64);
+/// A waiting notification's columns and its event's stored body (`events` joined on
+/// `event_sid`: the notification row does not repeat the event).
+pub(super) type QueuedRow = (i64, String, u32, i64, i64, Option<String>);
+
+/// The columns [`read_queued`] reads, from `notifications n LEFT JOIN events e`.
+pub(super) const QUEUED_COLUMNS: &str =
+    "n.id, n.body, n.attempts, n.created_at, n.event_count, e.body";
 
 pub(super) fn read_queued(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 pub(super) fn parse_queued(
-    (id, body, attempts, created_at_ms, event_count): QueuedRow,
+    (id, body, attempts, created_at_ms, event_count, event): QueuedRow,
 ) -> Result<Queued> {
-    let notification = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
-        what: format!("notification {id}"),
-        message: e.to_string(),
+    let notification = Notification::from_stored(&body, event.as_deref()).map_err(|message| {
+        StoreError::Corrupt {
+            what: format!("notification {id}"),
+            message,
+        }
     })?;
     Ok(Queued {
         id,
@@ -313,10 +329,10 @@ impl Reader {
 impl Reader {
     /// Pending notifications of `channel` due at `now_ms`, oldest first.
     pub fn due(&self, channel: &str, now_ms: i64, limit: usize) -> Result<Vec<Queued>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT id, body, attempts, created_at, event_count FROM notifications
-             WHERE state = 0 AND channel = ?1 AND next_at <= ?2 ORDER BY next_at, id LIMIT ?3",
-        )?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {QUEUED_COLUMNS} FROM notifications n LEFT JOIN events e ON e.sid = n.event_sid
+             WHERE n.state = 0 AND n.channel = ?1 AND n.next_at <= ?2 ORDER BY n.next_at, n.id LIMIT ?3"
+        ))?;
         let rows = st.query_map(params![channel, now_ms, limit as i64], read_queued)?;
         let mut out = vec![];
         for row in rows {

@@ -124,6 +124,48 @@ fn events_dedupe_and_survive_reopen() {
     assert_eq!(s.counters().unwrap().accepted, 1);
 }
 
+/// Queues `n` after storing its event (as the engine does: a notification row
+/// refers to its event, it does not copy it).
+fn queue(b: &Batch<'_>, n: &Notification, event_count: u64, now: i64) -> Result<i64> {
+    let body = n.event.to_stored_json().unwrap();
+    b.insert_indexed_event(&EventRow {
+        sid: n.event.sid.as_str(),
+        received_at_ms: n.event.received_at_ms,
+        body: &body,
+        ..Default::default()
+    })?;
+    b.insert_notification(n, event_count, now)
+}
+
+#[test]
+fn a_queued_notification_keeps_no_copy_of_its_event_and_reads_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut s = Store::open(&path).unwrap();
+    let r = Reader::open(&path).unwrap();
+    let n = notification(1, "slack", true);
+    let id = s.batch(|b| queue(b, &n, 3, 100)).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let body: String = conn
+        .query_row("SELECT body FROM notifications WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(!body.contains(n.event.sid.as_str()), "{body}");
+    let due = r.due("slack", 100, 10).unwrap();
+    assert_eq!(due[0].notification, n, "read back with its event");
+    // A row written before (the event inside its body) reads as it was.
+    let old = serde_json::to_string(&notification(7, "slack", false)).unwrap();
+    conn.execute(
+        "INSERT INTO notifications (channel, route, group_key, event_sid, is_digest, body, state, attempts, next_at, created_at, updated_at, event_count)
+         VALUES ('slack', 'r', 'r|k', 'NOgone', 0, ?1, 0, 0, 100, 100, 100, 1)",
+        [old],
+    )
+    .unwrap();
+    let due = r.due("slack", 100, 10).unwrap();
+    assert_eq!(due[1].notification, notification(7, "slack", false));
+}
+
 #[test]
 fn notification_lifecycle_and_dead_letters() {
     let dir = tempfile::tempdir().unwrap();
@@ -133,8 +175,8 @@ fn notification_lifecycle_and_dead_letters() {
     let (id1, id2) = s
         .batch(|b| {
             Ok((
-                b.insert_notification(&notification(1, "slack", false), 1, 100)?,
-                b.insert_notification(&notification(2, "slack", true), 7, 100)?,
+                queue(b, &notification(1, "slack", false), 1, 100)?,
+                queue(b, &notification(2, "slack", true), 7, 100)?,
             ))
         })
         .unwrap();
@@ -221,11 +263,8 @@ fn a_first_release_store_is_migrated_in_place() {
     .unwrap();
     drop(conn);
     let mut s = Store::open(&path).unwrap();
-    s.batch(|b| {
-        b.insert_notification(&notification(1, "slack", false), 1, 5)
-            .map(|_| ())
-    })
-    .unwrap();
+    s.batch(|b| queue(b, &notification(1, "slack", false), 1, 5).map(|_| ()))
+        .unwrap();
     let conn = Connection::open(&path).unwrap();
     let v: String = conn
         .query_row(
