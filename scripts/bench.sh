@@ -6,6 +6,9 @@
 #   scripts/bench.sh --quick          # the same phases, shorter (1 round of 3 s, 10,000 events, storms of 20,000)
 #   scripts/bench.sh --cases-only     # only the wrk/loadgen ingest cases
 #   scripts/bench.sh --no-cases --events 100000 --repeat 5 --connections 64
+#   scripts/bench.sh --postgres [--quick]  # only PostgreSQL: two replicas on one database vs the
+#                                     # PostgreSQL durable floor (TWILERT_TEST_POSTGRES_URL, else the
+#                                     # local default, else a throwaway cluster: scripts/find-postgres.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # wrk (the independent load generator; Debian package `wrk`).
@@ -25,4 +28,11 @@ fi
 cargo build --release --bin twilert
 cargo build --release --example loadgen
 bin="${CARGO_TARGET_DIR:-target}/release"
-exec "$bin/examples/loadgen" run --bin "$bin/twilert" "$@"
+for a in "$@"; do
+    if [ "$a" = --postgres ]; then
+        # Exports TWILERT_TEST_POSTGRES_URL (the loadgen reads it); a cluster it
+        # starts (durable settings) is stopped by an EXIT trap, hence no exec below.
+        . scripts/find-postgres.sh bench
+    fi
+done
+"$bin/examples/loadgen" run --bin "$bin/twilert" "$@"

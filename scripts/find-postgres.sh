@@ -111,7 +111,8 @@ twpg_start() {
         opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     fi
     for try in 1 2 3 4 5; do
-        port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+        # Below the tests' spare ports (20000-31999) and the kernel's ephemeral range.
+        port=$(( 12000 + RANDOM % 8000 ))
         # Taken already? Then another.
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             continue

@@ -1,8 +1,9 @@
 #!/usr/bin/env sh
 # Installs the third-party checkers the tests run, without touching the system
 # Python or the tracked files (safe to run repeatedly; installs only what is missing):
-#   - a virtualenv in target/test-venv with Slack's Block Kit models (PyPI slack-sdk,
-#     tests/validators/slack_validate.py) and Twilio's request signer (PyPI twilio,
+#   - a virtualenv in target/test-venv with Slack's Block Kit models and request
+#     signature verifier (PyPI slack-sdk, pinned; tests/validators/slack_validate.py,
+#     slack_sign.py) and Twilio's request signer (PyPI twilio,
 #     tests/validators/twilio_sign.py); the tests find it through TWILERT_TEST_PYTHON
 #     (scripts/test.sh sets it) or at that path;
 #   - Microsoft's Adaptive Cards SDK (npm adaptivecards, tests/validators/teams_validate.js)
@@ -32,11 +33,14 @@ if [ ! -x "$venv/bin/python3" ]; then
         exit 1
     }
 fi
-if "$venv/bin/python3" -c "import slack_sdk.models.blocks, twilio.request_validator" >/dev/null 2>&1; then
-    echo "test-deps: slack-sdk and twilio already in $venv"
+# slack-sdk is pinned: its Block Kit models and its request-signature verifier
+# (tests/validators/slack_sign.py) are what the tests hold twilert to.
+slack_sdk=3.48.0
+if "$venv/bin/python3" -c "import slack_sdk.version, slack_sdk.models.blocks, slack_sdk.signature, twilio.request_validator; assert slack_sdk.version.__version__ == '$slack_sdk'" >/dev/null 2>&1; then
+    echo "test-deps: slack-sdk $slack_sdk and twilio already in $venv"
 else
-    echo "test-deps: installing slack-sdk and twilio (PyPI) into $venv"
-    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check slack-sdk twilio
+    echo "test-deps: installing slack-sdk $slack_sdk and twilio (PyPI) into $venv"
+    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check "slack-sdk==$slack_sdk" twilio
 fi
 
 if [ tests/validators/node_modules/.package-lock.json -nt tests/validators/package-lock.json ]; then

@@ -19,8 +19,19 @@ pub async fn healthz() -> HttpResponse {
 /// dispatch engine answers.
 pub async fn readyz(ctl: web::Data<Control>) -> HttpResponse {
     let health = ctl.dispatcher.health().await;
+    let replicas = ctl.replicas();
     match health {
-        Some(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Some(Ok(())) if replicas.mismatched.is_empty() => {
+            HttpResponse::Ok().json(json!({ "status": "ready", "replicas": replicas.seen.len() }))
+        }
+        // Still ready (a rolling deploy passes through this), but said.
+        Some(Ok(())) => HttpResponse::Ok().json(json!({
+            "status": "ready",
+            "replicas": replicas.seen.len(),
+            "config_mismatch": true,
+            "detail": format!("replicas {} run different routes or channels than this one ({})",
+                replicas.mismatched.join(", "), replicas.me),
+        })),
         Some(Err(cause)) => HttpResponse::ServiceUnavailable()
             .json(json!({ "status": "not ready", "store": false, "engine": true, "cause": cause })),
         None => HttpResponse::ServiceUnavailable().json(

@@ -21,12 +21,23 @@ pub struct Control {
     pub dispatcher: Dispatcher,
     pub metrics: Arc<Metrics>,
     pub config_path: Option<PathBuf>,
-    pub store_path: PathBuf,
     /// The service's clock (injected in tests): what "now" is for silences' states.
     pub clock: SharedClock,
     workers: Arc<Mutex<WorkerSet>>,
     /// When the last reload ran (reloads are spaced by `admin.reload_interval`).
     last_reload: Arc<Mutex<Option<std::time::Instant>>>,
+    /// The replicas on the store at the last heartbeat.
+    replicas: Arc<Mutex<Replicas>>,
+}
+
+/// The replicas this one last heard of on the store (SPEC 12).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Replicas {
+    /// This process's id among them.
+    pub me: String,
+    pub seen: Vec<crate::store::ReplicaSeen>,
+    /// Replicas whose routes/channels differ from this one's (a rollout half done).
+    pub mismatched: Vec<String>,
 }
 
 pub struct WorkerSet {
@@ -62,7 +73,6 @@ impl Control {
         dispatcher: Dispatcher,
         metrics: Arc<Metrics>,
         config_path: Option<PathBuf>,
-        store_path: PathBuf,
         workers: WorkerSet,
     ) -> Control {
         Control {
@@ -70,10 +80,10 @@ impl Control {
             dispatcher,
             metrics,
             config_path,
-            store_path,
             clock: workers.clock.clone(),
             workers: Arc::new(Mutex::new(workers)),
             last_reload: Arc::new(Mutex::new(None)),
+            replicas: Arc::default(),
         }
     }
 
@@ -201,6 +211,51 @@ impl Control {
 }
 
 /// For `/metrics`: the accounting invariant's terms as metrics.
+impl Control {
+    /// Tells the store this replica is alive with its configuration, and notes which
+    /// replicas run different routes or channels (`twilert_config_mismatch`).
+    pub async fn heartbeat(&self) {
+        let rt = self.shared.get();
+        // Heard from within three leases: alive, or only just gone.
+        let within = 3 * rt.settings.delivery.lease.0.as_millis() as i64;
+        let seen = match self.dispatcher.heartbeat(&rt.config_digest, within).await {
+            Ok(seen) => seen,
+            Err(e) => {
+                tracing::error!(error = %e, "recording this replica's heartbeat failed");
+                return;
+            }
+        };
+        let me = crate::store::postgres::replica_id();
+        let mismatched: Vec<String> = seen
+            .iter()
+            .filter(|r| r.id != me && r.config != rt.config_digest)
+            .map(|r| r.id.clone())
+            .collect();
+        let mut replicas = self.replicas.lock().unwrap_or_else(|p| p.into_inner());
+        if mismatched != replicas.mismatched && !mismatched.is_empty() {
+            tracing::warn!(replicas = ?mismatched, "replicas on this store run different routes or channels (a rollout half done?)");
+        }
+        self.metrics
+            .gauge("twilert_config_mismatch", &[])
+            .set(if mismatched.is_empty() { 0.0 } else { 1.0 });
+        self.metrics
+            .gauge("twilert_replicas_seen", &[])
+            .set(seen.len() as f64);
+        *replicas = Replicas {
+            me,
+            seen,
+            mismatched,
+        };
+    }
+
+    pub fn replicas(&self) -> Replicas {
+        self.replicas
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 pub async fn export_accounting(control: &Control) {
     let Some(s) = control.dispatcher.snapshot().await else {
         return;

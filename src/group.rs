@@ -62,6 +62,10 @@ pub struct GroupState {
     /// its events are counted as `silenced`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledged: Option<Acknowledged>,
+    /// Events of the windows closed so far (each window's `count + lead`): the
+    /// digests' `group_total`, a living alert's running total.
+    #[serde(default)]
+    pub events_total: u64,
 }
 
 /// Who acknowledged a group, and when.
@@ -103,6 +107,7 @@ impl GroupState {
             last_total: 0,
             receipts: Default::default(),
             acknowledged: None,
+            events_total: 0,
         }
     }
 
@@ -187,6 +192,7 @@ impl GroupState {
                 .collect(),
             resources_total: self.resources_total,
             sample_sids: self.sample_sids.clone(),
+            group_total: self.events_total,
         }
     }
 }
@@ -219,6 +225,10 @@ pub struct Groups {
     below_threshold: u64,
     /// Groups resolved by `due` (see `take_resolved`).
     resolved: Vec<(String, GroupState)>,
+    /// On a shared store this holds only the groups a batch locked: how many are
+    /// open in the store, and how many this batch opened since.
+    store_open: Option<usize>,
+    opened: usize,
 }
 
 impl Groups {
@@ -323,10 +333,21 @@ impl Groups {
         expired
     }
 
-    /// Keeps a channel's receipt for the first alert of group `key` (if still open).
-    pub fn set_receipt(&mut self, key: &str, channel: &str, receipt: crate::notification::Receipt) {
+    /// Keeps a channel's receipt for the first alert of group `key` (if still open);
+    /// `replace`: the message it named is gone and this one stands in for it.
+    pub fn set_receipt(
+        &mut self,
+        key: &str,
+        channel: &str,
+        receipt: crate::notification::Receipt,
+        replace: bool,
+    ) {
         if let Some((_, g)) = touch(&mut self.map, &mut self.dirty, key) {
-            g.receipts.entry(channel.to_string()).or_insert(receipt);
+            if replace {
+                g.receipts.insert(channel.to_string(), receipt);
+            } else {
+                g.receipts.entry(channel.to_string()).or_insert(receipt);
+            }
         }
     }
 
@@ -367,7 +388,27 @@ impl Groups {
         let k: Arc<str> = key.into();
         self.deadlines.insert((state.window_end_ms, k.clone()));
         self.dirty.insert(k.clone());
-        self.map.insert(k, state);
+        if self.map.insert(k, state).is_none() {
+            self.opened += 1;
+        }
+    }
+
+    /// A shared store's groups, as one batch locked them, and how many groups are
+    /// open in the store in all (for `defaults.max_open_groups`).
+    pub fn locked(groups: Vec<(String, GroupState)>, store_open: usize) -> Groups {
+        let mut g = Groups::new();
+        g.restore(groups);
+        g.store_open = Some(store_open);
+        g
+    }
+
+    /// Open groups: all of them, or on a shared store the store's count plus the
+    /// ones this batch opened.
+    pub fn open_count(&self) -> usize {
+        match self.store_open {
+            Some(n) => n + self.opened,
+            None => self.len(),
+        }
     }
 
     /// Closes every window that ended at or before `now`: digests for groups with a
@@ -418,6 +459,7 @@ impl Groups {
                 continue;
             }
             g.last_total = g.count + g.lead;
+            g.events_total += g.last_total;
             if g.acknowledged.is_some() {
                 // Acknowledged: the window's events were counted as silenced, no digest.
                 g.count = 0;

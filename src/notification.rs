@@ -24,6 +24,15 @@ pub struct Digest {
     /// How many distinct resources there were in all (may exceed `resources.len()`).
     pub resources_total: u64,
     pub sample_sids: Vec<String>,
+    /// Events the group has seen since it opened, this digest's included (its
+    /// first alert's too): a living alert's running total. 0 when unknown (a
+    /// folded backlog, a digest stored before this field).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub group_total: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Digest {
@@ -69,6 +78,9 @@ pub struct ResolvedNote {
     pub quiet_since_ms: i64,
     /// Events the group saw before it went quiet (its last window's).
     pub events: u64,
+    /// Events the group saw in all, first alert to last digest (0: unknown).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub group_total: u64,
 }
 
 /// A silence ended: what it matched, who set it and why, how long it ran and

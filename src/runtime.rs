@@ -20,6 +20,9 @@ pub struct Runtime {
     /// Channels with `notify_resolved = false`.
     pub quiet_on_resolve: BTreeSet<String>,
     pub warnings: Vec<String>,
+    /// What replicas compare to see they run the same routes and channels (a hash
+    /// of their settings; secrets print redacted, so they are not part of it).
+    pub config_digest: String,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -88,7 +91,7 @@ impl Runtime {
             } else {
                 warnings.push(format!(
                     "channels.{name}: disabled (its {} is empty)",
-                    ch.kind().switch_key().unwrap_or("secret")
+                    ch.inner().switch_key().unwrap_or("secret")
                 ));
             }
         }
@@ -150,7 +153,13 @@ impl Runtime {
         match (router, catalog, renderer) {
             (Some(router), Some(catalog), Some(renderer)) => {
                 warnings.extend(template_references(&router, &renderer, &settings));
+                let config_digest = {
+                    use sha2::Digest;
+                    let text = format!("{:?}{:?}", settings.routes, settings.channels);
+                    hex::encode(&sha2::Sha256::digest(text.as_bytes())[..8])
+                };
                 Ok(Runtime {
+                    config_digest,
                     settings,
                     router,
                     catalog: Arc::new(catalog),

@@ -4,7 +4,7 @@
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::control::{Control, WorkerSet};
-use crate::dispatch::{self, Dispatcher, Wakers};
+use crate::dispatch::{self, Wakers};
 use crate::ingest::handler::{debugger, event_streams, IngestState};
 use crate::runtime::{Runtime, Shared};
 use crate::store::{postgres::PgStore, Store};
@@ -96,7 +96,6 @@ impl Application {
             dispatcher.clone(),
             metrics.clone(),
             config_path,
-            s.store.path.clone(),
             WorkerSet::new(wakers.clone(), clock.clone(), http, shutdown_rx.clone()),
         );
         control.start_workers()?;
@@ -111,14 +110,7 @@ impl Application {
             )
             .set(1.0);
 
-        let ticker = tokio::spawn(tick_loop(
-            dispatcher.clone(),
-            shared.clone(),
-            metrics.clone(),
-            control.store_path.clone(),
-            clock.clone(),
-            shutdown_rx,
-        ));
+        let ticker = tokio::spawn(tick_loop(control.clone(), clock.clone(), shutdown_rx));
 
         raise_fd_limit();
         let listener = bind(&s.server.listen)
@@ -314,16 +306,22 @@ fn raise_fd_limit() {
     }
 }
 
-async fn tick_loop(
-    dispatcher: Dispatcher,
-    shared: Shared,
-    metrics: Arc<Metrics>,
-    store_path: PathBuf,
-    clock: SharedClock,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn tick_loop(control: Control, clock: SharedClock, mut shutdown: watch::Receiver<bool>) {
+    let (dispatcher, shared, metrics) = (
+        control.dispatcher.clone(),
+        control.shared.clone(),
+        control.metrics.clone(),
+    );
     let mut last_prune = 0i64;
+    let mut last_heartbeat: Option<std::time::Instant> = None;
     loop {
+        // Four heartbeats per lease: a replica is seen while alive, and its
+        // configuration compared, well within one lease.
+        let every = shared.get().settings.delivery.lease.0 / 4;
+        if last_heartbeat.is_none_or(|t| t.elapsed() >= every) {
+            last_heartbeat = Some(std::time::Instant::now());
+            control.heartbeat().await;
+        }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
             _ = shutdown.changed() => return,
@@ -336,13 +334,17 @@ async fn tick_loop(
             let rt = shared.get();
             let retention = rt.settings.store.retention.0.as_millis() as i64;
             let warn_size = rt.settings.store.warn_size_bytes;
-            let (d, path, m) = (dispatcher.clone(), store_path.clone(), metrics.clone());
+            let (d, store, m) = (
+                dispatcher.clone(),
+                rt.settings.store.describe(),
+                metrics.clone(),
+            );
             tokio::spawn(async move {
                 let size = d.prune(now - retention).await;
                 if let Some(size) = size {
                     m.gauge("twilert_store_size_bytes", &[]).set(size as f64);
                     if size > warn_size {
-                        tracing::warn!(bytes = size, limit = warn_size, store = %path.display(), "store file is larger than store.warn_size_bytes");
+                        tracing::warn!(bytes = size, limit = warn_size, store = %store, "store is larger than store.warn_size_bytes");
                     }
                 }
             });

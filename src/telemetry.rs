@@ -125,6 +125,8 @@ impl Metrics {
             "twilert_store_size_bytes",
             "twilert_config_reload_success",
             "twilert_config_reload_timestamp_seconds",
+            "twilert_config_mismatch",
+            "twilert_replicas_seen",
         ] {
             self.gauge(name, &[]).increment(0.0);
         }

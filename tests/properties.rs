@@ -223,7 +223,7 @@ mute = true
                         Step::Deliver { channel, dead } => {
                             let ch = if *channel { "a" } else { "b" };
                             if let Some(q) = reader.due(ch, i64::MAX, 1).unwrap().into_iter().next() {
-                                let r = if *dead { Settled::Dead { attempts: 1, error: "x".into() } } else { Settled::Sent { group_key: q.notification.group_key.clone(), receipt: None } };
+                                let r = if *dead { Settled::Dead { attempts: 1, error: "x".into() } } else { Settled::Sent { group_key: q.notification.group_key.clone(), receipt: None, replaces: false } };
                                 d.settle(q.id, ch, r).await.expect("settled");
                                 sent += 1;
                             }

@@ -194,6 +194,18 @@ fn slack_payloads_pass_slack_sdk_and_ping_nobody() {
             assert!(!p.to_string().contains("<!channel>"), "slack plain/{name}");
             write(dir.path(), &format!("slack-plain-{name}"), &p);
         }
+        // A living alert's parent as a digest or resolving edits it (app mode).
+        if let Some(p) = r.render_parent(Kind::Slack, &n, entry.as_ref()) {
+            let v = json(&p, &format!("slack-parent/{name}"));
+            let mut texts = Vec::new();
+            strings(&v, &mut texts);
+            let all = texts.join("\n");
+            assert!(
+                !all.contains("<!channel>") && !all.contains("<!everyone>"),
+                "slack-parent/{name}"
+            );
+            write(dir.path(), &format!("slack-parent-{name}"), &v);
+        }
     }
     run_validator(python::python(), "slack_validate.py", dir.path());
 }

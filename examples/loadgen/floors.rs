@@ -1,5 +1,5 @@
-//! The two reference handlers twilert is measured against, each run as its own
-//! process (`loadgen --floor http|durable --port N [--db PATH]`):
+//! The reference handlers twilert is measured against, each run as its own
+//! process (`loadgen --floor http|durable|postgres --port N [--db PATH|URL]`):
 //! - `http`: reads the body and answers 200. Reading matters: actix answers
 //!   `Connection: close` when a handler replies without reading the body.
 //! - `durable`: the least a durable Twilio webhook can do — the same form decode,
@@ -9,6 +9,12 @@
 //!   fed by the same kind of channel; 200 only after the commit. With
 //!   `--no-verify` it skips the signature check, as twilert with
 //!   `verify_signature = false` does (the wrk cases).
+//! - `postgres`: the same decode, signature check and parse, then a group commit
+//!   into PostgreSQL (`--db` is a database URL): one writer connection gathers
+//!   what concurrent requests sent since its last commit (up to 2,048), writes
+//!   them with one multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT (sid)
+//!   DO NOTHING` in one transaction, commits (the server's defaults:
+//!   `synchronous_commit = on`), then answers them all 200.
 
 use crate::load::{PUBLIC_URL, TOKEN};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -19,8 +25,9 @@ pub fn run(kind: &str, port: u16, db: &str, verify: bool) {
     match kind {
         "http" => http(port),
         "durable" => durable(port, db, verify),
+        "postgres" => postgres(port, db, verify),
         other => {
-            eprintln!("unknown floor {other:?}: use http or durable");
+            eprintln!("unknown floor {other:?}: use http, durable or postgres");
             std::process::exit(2);
         }
     }
@@ -136,6 +143,82 @@ fn durable(port: u16, db: &str, verify: bool) {
     let (tx, rx) = mpsc::unbounded_channel::<Job>();
     let db = db.to_string();
     std::thread::spawn(move || writer(&db, rx));
+    serve(port, tx, verify);
+}
+
+/// The PostgreSQL floor's writer: its own thread, runtime and connection.
+fn pg_writer(url: &str, mut rx: mpsc::UnboundedReceiver<Job>, ready: std::sync::mpsc::Sender<()>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async move {
+        let (mut client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("the postgres floor cannot connect: {e}"));
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS events (id BIGSERIAL PRIMARY KEY, sid TEXT NOT NULL UNIQUE, \
+                 received_at BIGINT NOT NULL, body TEXT NOT NULL)",
+            )
+            .await
+            .expect("schema");
+        let insert = client
+            .prepare(
+                "INSERT INTO events (sid, received_at, body) \
+                 SELECT * FROM unnest($1::text[], $2::int8[], $3::text[]) ON CONFLICT (sid) DO NOTHING",
+            )
+            .await
+            .expect("prepare the insert");
+        let _ = ready.send(());
+        let mut sids = Vec::with_capacity(MAX_BATCH);
+        let mut ats = Vec::with_capacity(MAX_BATCH);
+        let mut bodies = Vec::with_capacity(MAX_BATCH);
+        let mut replies = Vec::with_capacity(MAX_BATCH);
+        while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            while let Some((sid, at, body, reply)) = next {
+                sids.push(sid);
+                ats.push(at);
+                bodies.push(body);
+                replies.push(reply);
+                next = if replies.len() < MAX_BATCH {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            let committed = async {
+                let tx = client.transaction().await?;
+                tx.execute(&insert, &[&sids, &ats, &bodies]).await?;
+                tx.commit().await
+            }
+            .await
+            .is_ok();
+            for reply in replies.drain(..) {
+                let _ = reply.send(committed);
+            }
+            sids.clear();
+            ats.clear();
+            bodies.clear();
+        }
+    });
+}
+
+fn postgres(port: u16, url: &str, verify: bool) {
+    let (tx, rx) = mpsc::unbounded_channel::<Job>();
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let url = url.to_string();
+    std::thread::spawn(move || pg_writer(&url, rx, ready_tx));
+    // /healthz answers only once the table exists and the insert is prepared.
+    ready.recv().expect("the postgres floor's writer started");
+    serve(port, tx, verify);
+}
+
+fn serve(port: u16, tx: mpsc::UnboundedSender<Job>, verify: bool) {
     let state = web::Data::new(Durable {
         jobs: tx,
         verifier: verify.then(|| signature::Verifier::new(vec![TOKEN.to_string().into()])),
@@ -148,7 +231,7 @@ fn durable(port: u16, db: &str, verify: bool) {
                 .route("/twilio/debugger", web::post().to(ingest))
         })
         .bind(("127.0.0.1", port))
-        .expect("bind the durable floor")
+        .expect("bind the floor")
         .run()
         .await;
     });

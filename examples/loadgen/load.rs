@@ -96,6 +96,17 @@ impl Outcome {
 /// paces the sends on a fixed schedule (0 = as fast as possible); latency is
 /// measured from the send, so a late schedule does not hide queueing in the server.
 pub fn load(port: u16, events: Arc<Vec<Signed>>, connections: usize, per_sec: u64) -> Outcome {
+    load_spread(&[port], events, connections, per_sec)
+}
+
+/// As [`load`], the events round robin over several servers (event `i` to
+/// `ports[i % n]`): the replicas behind a load balancer.
+pub fn load_spread(
+    ports: &[u16],
+    events: Arc<Vec<Signed>>,
+    connections: usize,
+    per_sec: u64,
+) -> Outcome {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -105,15 +116,20 @@ pub fn load(port: u16, events: Arc<Vec<Signed>>, connections: usize, per_sec: u6
             .pool_max_idle_per_host(connections)
             .build()
             .expect("http client");
-        let url = Arc::new(format!("http://127.0.0.1:{port}/twilio/debugger"));
+        let urls: Arc<Vec<String>> = Arc::new(
+            ports
+                .iter()
+                .map(|port| format!("http://127.0.0.1:{port}/twilio/debugger"))
+                .collect(),
+        );
         let next = Arc::new(AtomicUsize::new(0));
         let errors = Arc::new(AtomicUsize::new(0));
         let start = Instant::now();
         let mut tasks = Vec::with_capacity(connections);
         for _ in 0..connections {
-            let (http, url, next, errors, events) = (
+            let (http, urls, next, errors, events) = (
                 http.clone(),
-                url.clone(),
+                urls.clone(),
                 next.clone(),
                 errors.clone(),
                 events.clone(),
@@ -131,7 +147,7 @@ pub fn load(port: u16, events: Arc<Vec<Signed>>, connections: usize, per_sec: u6
                     }
                     let t = Instant::now();
                     let ok = http
-                        .post(url.as_str())
+                        .post(urls[i % urls.len()].as_str())
                         .header("Content-Type", "application/x-www-form-urlencoded")
                         .header("X-Twilio-Signature", sig)
                         .body(body.clone())

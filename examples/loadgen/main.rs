@@ -11,7 +11,8 @@
 //! target/release/examples/loadgen load --port P [--events N] [--resources K]  # a running service
 //! target/release/examples/loadgen slack --port N               # a mock Slack, for profiling
 //! target/release/examples/loadgen console [--events N] [--keep S] # console pages at N stored events
-//! target/release/examples/loadgen --floor http|durable --port N [--db PATH]
+//! target/release/examples/loadgen --floor http|durable|postgres --port N [--db PATH|URL]
+//! target/release/examples/loadgen run --postgres [--postgres-url URL] [--replicas N] [--quick] [--rounds R] ...
 //! ```
 //! First the ingest cases (cases.rs): wrk and this program's load against twilert
 //! and the durable floor, signatures off, alternating rounds, three cases.
@@ -24,6 +25,7 @@ mod cases;
 mod console;
 mod floors;
 mod load;
+mod postgres;
 mod procs;
 mod slack;
 mod storms;
@@ -83,6 +85,22 @@ fn main() {
                 secs: num("--wrk-seconds", q(3, 8)) as u64,
                 lua: arg("--lua").unwrap_or_else(|| "scripts/bench/wrk-event.lua".into()),
             });
+            if flag("--postgres") {
+                // Only the PostgreSQL phase (postgres.rs).
+                let server = arg("--postgres-url")
+                    .or_else(|| std::env::var("TWILERT_TEST_POSTGRES_URL").ok())
+                    .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into());
+                return postgres::run(&postgres::PgOpts {
+                    server,
+                    rounds: num("--rounds", q(1, 3)).max(1),
+                    events: num("--events", q(10_000, 40_000)),
+                    rate_secs: num("--rate-seconds", q(2, 5)) as u64,
+                    connections,
+                    wrk,
+                    bin,
+                    replicas: num("--replicas", 2).max(1),
+                });
+            }
             let cases = (!flag("--no-cases")).then(|| cases::CaseOpts {
                 rounds: num("--rounds", q(1, 3)).max(1),
                 events: num("--events", q(10_000, 40_000)),
@@ -149,7 +167,8 @@ fn main() {
                  [--rounds R] [--wrk-seconds S] [--wrk-warmup S] [--wrk-threads T] [--lua PATH] [--no-cases | --cases-only]\n       \
                  loadgen load --port P [--events N] [--connections C] [--resources K]\n       \
                  loadgen slack --port N\n       \
-                 loadgen --floor http|durable --port N [--db PATH]"
+                 loadgen run --postgres [--postgres-url URL] [--replicas N] [--quick] [--rounds R] [--events N] [--rate-seconds S]\n       \
+                 loadgen --floor http|durable|postgres --port N [--db PATH|URL]"
             );
             std::process::exit(2);
         }

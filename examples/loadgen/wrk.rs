@@ -44,6 +44,60 @@ impl Wrk {
         self.once(port, distinct, body, self.secs)
     }
 
+    /// As [`Wrk::measure`] against several servers at once: one wrk per server,
+    /// the threads and connections shared out between them, started together.
+    /// The rate is the sum; p50 and p99 are the worst of the runs'.
+    pub fn measure_split(
+        &self,
+        ports: &[u16],
+        distinct: bool,
+        body: &Path,
+    ) -> Result<Outcome, String> {
+        let n = ports.len().max(1);
+        let part = Wrk {
+            threads: (self.threads / n).max(1),
+            connections: (self.connections / n).max(1),
+            warmup_secs: self.warmup_secs,
+            secs: self.secs,
+            lua: self.lua.clone(),
+        };
+        let runs: Vec<Result<Outcome, String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = ports
+                .iter()
+                .map(|&port| {
+                    let part = &part;
+                    s.spawn(move || part.measure(port, distinct, body))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("wrk thread panicked".into()))
+                })
+                .collect()
+        });
+        let mut total = Outcome {
+            events: 0,
+            secs: 0.0,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            errors: 0,
+        };
+        let mut rate = 0.0;
+        for r in runs {
+            let r = r?;
+            rate += r.rate();
+            total.events += r.events;
+            total.errors += r.errors;
+            total.p50_ms = total.p50_ms.max(r.p50_ms);
+            total.p99_ms = total.p99_ms.max(r.p99_ms);
+        }
+        // The summed rate over the runs' common duration.
+        total.secs = total.events as f64 / rate.max(1e-9);
+        Ok(total)
+    }
+
     fn once(&self, port: u16, distinct: bool, body: &Path, secs: u64) -> Result<Outcome, String> {
         let run = fastrand::u32(..0x7fff_ffff);
         let out = Command::new("wrk")

@@ -265,6 +265,7 @@ fn notification(
                 resources: ev.resource_sid().map(str::to_string).into_iter().collect(),
                 resources_total: u64::from(ev.resource_sid().is_some()),
                 sample_sids: vec![ev.sid.to_string()],
+                group_total: n,
             }),
             _ => None,
         },
@@ -272,6 +273,7 @@ fn notification(
         resolved: (form == Form::Resolved).then_some(crate::notification::ResolvedNote {
             quiet_since_ms: t,
             events: 1,
+            group_total: 0,
         }),
         silence: None,
         parent: None,

@@ -38,7 +38,7 @@ pub fn run(config: &Path, channel: &str, event: Option<&Path>) -> ExitCode {
     if !rt.enabled.contains(channel) {
         eprintln!(
             "error: channels.{channel} is disabled: its {} is empty (set the variable it references, then try again)",
-            ch.kind().switch_key().unwrap_or("secret")
+            ch.inner().switch_key().unwrap_or("secret")
         );
         return ExitCode::from(1);
     }
@@ -132,7 +132,7 @@ async fn send(rt: &Runtime, name: &str, ch: &ChannelSettings, n: &Notification) 
         out!("template failed ({err}); sending the built-in plain message instead");
     }
     let plain = rt.renderer.plain_payload(kind, n, entry);
-    match tokio::time::timeout(timeout, sender.send(n, &rendered, &plain)).await {
+    match tokio::time::timeout(timeout, sender.send(n, &rendered, &plain, None)).await {
         Ok(delivery) => delivery,
         Err(_) => Delivery::retry(format!(
             "timed out after {}s (delivery.timeout)",
@@ -167,7 +167,7 @@ fn report(channel: &str, ch: &ChannelSettings, delivery: Delivery) -> ExitCode {
             permanent(&reason);
             eprintln!(
                 "channels.{channel}: the {} no longer works (revoked, or the channel is gone); replace it",
-                ch.kind().switch_key().unwrap_or("channel")
+                ch.inner().switch_key().unwrap_or("channel")
             );
             ExitCode::from(1)
         }

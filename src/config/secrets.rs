@@ -35,12 +35,9 @@ pub fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error>
     }
 }
 
-pub fn optional_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
-    match Value::deserialize(d)? {
-        Value::String(s) if s.trim().is_empty() => Ok(None),
-        Value::String(s) => Ok(Some(SecretString::from(s))),
-        other => Err(not_a_string(&other)),
-    }
+/// [`secret`] for a key that may be left out.
+pub fn opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    secret(d).map(Some)
 }
 
 pub fn secret_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::Error> {

@@ -116,7 +116,7 @@ pub struct StoreSettings {
     /// `postgres://user:pass@host:5432/db`: PostgreSQL, shared by several replicas
     /// (SPEC 12), instead of the SQLite file at `path`. A secret: its password
     /// never reaches logs, errors or the console.
-    #[serde(deserialize_with = "super::secrets::optional_secret")]
+    #[serde(deserialize_with = "super::secrets::opt_secret")]
     pub url: Option<SecretString>,
     pub retention: HumanDuration,
     /// Warn (log + metric) when the store file grows past this many bytes.
@@ -337,8 +337,23 @@ impl ChannelSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackChannel {
-    #[serde(deserialize_with = "super::secrets::secret")]
-    pub url: SecretString,
+    /// Incoming-webhook mode: the webhook URL. Either this or `bot_token` +
+    /// `channel` (see [`SlackChannel::mode`]).
+    #[serde(default, deserialize_with = "super::secrets::opt_secret")]
+    pub url: Option<SecretString>,
+    /// App mode (SPEC 13, living alerts): the bot token (`xoxb-...`), sent as
+    /// `Authorization: Bearer`.
+    #[serde(default, deserialize_with = "super::secrets::opt_secret")]
+    pub bot_token: Option<SecretString>,
+    /// App mode: the channel to post in (an id like `C0123456789`, or `#name`).
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// App mode: the Web API base (`https://slack.com/api`), for proxies and tests.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// App mode: at most one edit of an alert's message per this long (default 10s).
+    #[serde(default)]
+    pub update_interval: Option<HumanDuration>,
     #[serde(default)]
     pub rate_limit: Option<String>,
     #[serde(default)]

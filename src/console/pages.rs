@@ -107,8 +107,10 @@ async fn overview_body(ctl: &Control, views: &ReadPool) -> Result<String, ViewEr
     let _ = write!(
         b,
         "<h2>Service</h2><table><tr><td>store size</td><td id=\"store-size\">{}</td></tr>\
+         <tr><td>replicas seen</td><td id=\"replicas\">{}</td></tr>\
          <tr><td>configuration</td><td>{}</td></tr></table>",
         store_size(size),
+        replicas_seen(&ctl.replicas()),
         if reload_ok {
             format!("<span class=\"ok\">loaded</span> at {}", time(reload_at))
         } else {
@@ -117,6 +119,34 @@ async fn overview_body(ctl: &Control, views: &ReadPool) -> Result<String, ViewEr
     );
     let _ = write!(b, "<script>{REFRESH_SCRIPT}</script>");
     Ok(b)
+}
+
+/// Each replica on the store with when it was last heard from; this one and any
+/// running different routes or channels marked.
+fn replicas_seen(r: &crate::control::Replicas) -> String {
+    if r.seen.is_empty() {
+        return "this one".into();
+    }
+    let mut out = format!("{}: ", r.seen.len());
+    for (i, seen) in r.seen.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(
+            out,
+            "{} (v{}, seen {})",
+            esc(&seen.id),
+            esc(&seen.version),
+            time(Some(seen.seen_at_ms))
+        );
+        if seen.id == r.me {
+            out.push_str(" <b>this one</b>");
+        }
+        if r.mismatched.contains(&seen.id) {
+            out.push_str(" <span class=\"bad\">runs different routes/channels</span>");
+        }
+    }
+    out
 }
 
 fn store_size(bytes: u64) -> String {

@@ -85,6 +85,10 @@ pub struct Attempt<'a> {
     pub notification: &'a Notification,
     pub rendered: &'a Rendered,
     pub plain: &'a Payload,
+    /// For a channel that can edit, on a digest or resolved notice with a parent:
+    /// the group's first alert as its message should now read (running total,
+    /// or resolved), from [`crate::render::Renderer::render_parent`].
+    pub parent_view: Option<&'a Rendered>,
     /// The returned [`Delivery`] is scrubbed by [`super::Sender::send`]; a channel
     /// that logs provider text itself passes it through this first.
     pub scrub: &'a Scrubber,
@@ -125,6 +129,12 @@ pub trait ChannelConfig: std::fmt::Debug + Send + Sync {
         self.kind().render
     }
 
+    /// The key whose emptiness switches this channel off (its row's first secret
+    /// key; Slack: `url` or `bot_token`, by mode).
+    fn switch_key(&self) -> Option<&'static str> {
+        self.kind().switch_key()
+    }
+
     /// What this channel can do with an alert already sent.
     fn capabilities(&self) -> Capabilities {
         self.kind().capabilities
@@ -132,6 +142,7 @@ pub trait ChannelConfig: std::fmt::Debug + Send + Sync {
 
     /// A channel whose first secret (URL, key) is empty is off: it is skipped with
     /// a warning at start, so the shipped config runs without any account.
+    /// (`secrets()` lists the switching one first.)
     fn enabled(&self) -> bool {
         use secrecy::ExposeSecret;
         self.secrets()

@@ -108,6 +108,7 @@ mod tests {
             notification: &n,
             rendered: &rendered,
             plain: &rendered.payload,
+            parent_view: None,
             scrub: &scrub,
         };
         let dir = tempfile::tempdir().expect("tempdir");

@@ -75,9 +75,15 @@ pub static KINDS: &[KindInfo] = &[
     KindInfo {
         name: "slack",
         render: Kind::Slack,
-        secret_keys: &["url"],
+        // `url` (incoming webhook) or `bot_token` (app mode).
+        secret_keys: &["url", "bot_token"],
         limits: limits(1, 1, 3),
-        capabilities: NONE,
+        // In app mode; an incoming webhook can do neither (`SlackChannel::capabilities`).
+        capabilities: Capabilities {
+            can_edit: true,
+            can_thread: true,
+            ..NONE
+        },
     },
     KindInfo {
         name: "teams",
@@ -199,7 +205,10 @@ mod tests {
     #[test]
     fn secret_keys() {
         let all: Vec<_> = all_secret_keys().collect();
-        assert_eq!(all, ["headers", "routing_key", "smtp_url", "url"]);
+        assert_eq!(
+            all,
+            ["bot_token", "headers", "routing_key", "smtp_url", "url"]
+        );
         assert_eq!(
             KindInfo::named("console").and_then(KindInfo::switch_key),
             None

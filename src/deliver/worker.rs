@@ -140,7 +140,9 @@ impl Worker {
     /// budget every replica draws from. False when shutting down.
     async fn wait_for_permit(&mut self, active: &mut Active) -> bool {
         loop {
-            let now = self.clock.now_ms();
+            // Wall time, as the local limiter uses real time: the budget is shared
+            // by replicas on other hosts, and an injected test clock stands still.
+            let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
             let permit = self
                 .reader
                 .permit(
@@ -245,13 +247,39 @@ impl Worker {
         rt: &crate::runtime::Runtime,
         q: &Queued,
     ) -> Settled {
-        let n = &q.notification;
         let Some(sender) = active.sender.as_ref() else {
             return Settled::Retry {
                 attempts: q.attempts,
                 next_at_ms: self.clock.now_ms() + IDLE_POLL.as_millis() as i64,
                 error: "channel cannot be built".into(),
             };
+        };
+        // A digest or resolved notice made before the group's first alert was
+        // delivered carries no parent; the group may hold its receipt by now.
+        let caps = sender.capabilities();
+        let late_parent = if q.notification.parent.is_none()
+            && (q.notification.digest.is_some() || q.notification.resolved.is_some())
+            && (caps.can_edit || caps.can_thread || caps.can_resolve)
+        {
+            self.reader
+                .receipt(&q.notification.group_key, &self.channel)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(channel = %self.channel, error = %e, "reading the group's receipt failed");
+                    None
+                })
+        } else {
+            None
+        };
+        let with_parent;
+        let n = match late_parent {
+            Some(parent) => {
+                let mut copy = q.notification.clone();
+                copy.parent = Some(parent);
+                with_parent = copy;
+                &with_parent
+            }
+            None => &q.notification,
         };
         let kind = sender.kind();
         let entry = n.event.error_code().and_then(|c| rt.catalog.get(c));
@@ -266,11 +294,18 @@ impl Worker {
                 .increment(1);
         }
         let plain = rt.renderer.plain_payload(kind, n, entry);
+        // A living alert's message, as the digest or resolved notice makes it read.
+        let parent_view = (sender.capabilities().can_edit && n.parent.is_some())
+            .then(|| rt.renderer.render_parent(kind, n, entry))
+            .flatten();
         let timeout = rt.settings.delivery.timeout.0;
         let started = std::time::Instant::now();
         // Lines logged by the sender carry the event's Sid, route and channel.
         let span = tracing::info_span!("deliver", sid = %n.event.sid, route = %n.route, channel = %self.channel);
-        let send = tracing::Instrument::instrument(sender.send(n, &rendered, &plain), span);
+        let send = tracing::Instrument::instrument(
+            sender.send(n, &rendered, &plain, parent_view.as_ref()),
+            span,
+        );
         let outcome = match tokio::time::timeout(timeout, send).await {
             Ok(o) => o,
             Err(_) => Delivery::retry(format!("timed out after {}s", timeout.as_secs_f32())),
@@ -304,12 +339,18 @@ impl Worker {
                     .record(((now - q.created_at_ms).max(0) as f64) / 1000.0);
                 tracing::info!(sid = %n.event.sid, route = %n.route, channel = %self.channel, what, attempts,
                     ms = started.elapsed().as_millis() as u64, "delivered");
+                let first = n.digest.is_none() && n.resolved.is_none() && n.silence.is_none();
+                // A Slack message posted in place of a parent that is gone.
+                let replaces = !first
+                    && n.parent.is_some()
+                    && matches!(receipt, Some(crate::notification::Receipt::Slack { .. }))
+                    && receipt != n.parent;
                 Settled::Sent {
                     group_key: n.group_key.clone(),
-                    // Only a first alert's receipt names the group's message.
-                    receipt: receipt.filter(|_| {
-                        n.digest.is_none() && n.resolved.is_none() && n.silence.is_none()
-                    }),
+                    // A first alert's receipt names the group's message, or one
+                    // that stands in for it.
+                    receipt: receipt.filter(|_| first || replaces),
+                    replaces,
                 }
             }
             Delivery::Retry {
@@ -326,9 +367,11 @@ impl Worker {
                     // The provider asked this channel to slow down: pause all its sends.
                     let ra = ra.min(rt.settings.delivery.max_retry_after.0);
                     active.paused_until_ms = now + ra.as_millis() as i64;
+                    // Shared in wall time, like the rate budget.
+                    let wall = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
                     self.shared_state(
                         self.reader
-                            .pause(&self.channel, active.paused_until_ms)
+                            .pause(&self.channel, wall + ra.as_millis() as i64)
                             .await,
                     );
                 }

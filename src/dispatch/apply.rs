@@ -206,7 +206,7 @@ impl plan::GroupView for Groups {
         Groups::get(self, key)
     }
     fn open_count(&self) -> usize {
-        self.len()
+        Groups::open_count(self)
     }
 }
 
@@ -235,6 +235,7 @@ fn queue_resolved(
     let note = crate::notification::ResolvedNote {
         quiet_since_ms: g.last_seen_ms,
         events: g.last_total.max(g.lead),
+        group_total: g.events_total.max(g.lead),
     };
     for (mut n, _) in Notification::fan_out(g.origin(key), channels, &event, None, 0) {
         n.resolved = Some(note);
@@ -258,9 +259,13 @@ pub(super) fn settle_one(
     out: &mut BatchOutcome,
 ) -> Result<(), StoreError> {
     match result {
-        Settled::Sent { group_key, receipt } => {
+        Settled::Sent {
+            group_key,
+            receipt,
+            replaces,
+        } => {
             if let Some(r) = receipt {
-                groups.set_receipt(&group_key, channel, r);
+                groups.set_receipt(&group_key, channel, r, replaces);
             }
             let (count, is_digest) = b.accounting(id)?;
             if b.hurry_retries(channel, now)? > 0 {

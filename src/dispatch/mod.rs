@@ -40,6 +40,9 @@ pub enum Settled {
     Sent {
         group_key: String,
         receipt: Option<crate::notification::Receipt>,
+        /// The receipt names a new top-level message standing in for a parent that
+        /// is gone (a deleted Slack message): later digests thread under it.
+        replaces: bool,
     },
     Retry {
         attempts: u32,
@@ -156,6 +159,12 @@ enum Command {
         key: String,
         by: String,
         reply: oneshot::Sender<Result<bool, DispatchError>>,
+    },
+    /// This replica runs configuration `config`: which replicas are there?
+    Heartbeat {
+        config: String,
+        within_ms: i64,
+        reply: oneshot::Sender<Result<Vec<crate::store::ReplicaSeen>, DispatchError>>,
     },
     /// Finish the commands already queued, then stop.
     Stop,
@@ -302,6 +311,23 @@ impl Dispatcher {
             .send(Command::Acknowledge {
                 key: key.to_string(),
                 by: by.to_string(),
+                reply,
+            })
+            .map_err(|_| DispatchError::Stopped)?;
+        rx.await.map_err(|_| DispatchError::Stopped)?
+    }
+
+    /// Records this replica's heartbeat; the replicas heard from within `within_ms`.
+    pub async fn heartbeat(
+        &self,
+        config: &str,
+        within_ms: i64,
+    ) -> Result<Vec<crate::store::ReplicaSeen>, DispatchError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Heartbeat {
+                config: config.to_string(),
+                within_ms,
                 reply,
             })
             .map_err(|_| DispatchError::Stopped)?;
@@ -472,6 +498,18 @@ impl<O: Outbox> Engine<O> {
                 Command::Health { reply } => {
                     let _ = reply.send(self.health());
                 }
+                Command::Heartbeat {
+                    config,
+                    within_ms,
+                    reply,
+                } => {
+                    let now = self.clock.now_ms();
+                    let seen = self
+                        .store
+                        .heartbeat(&config, now, within_ms)
+                        .map_err(|e| DispatchError::Store(e.to_string()));
+                    let _ = reply.send(seen);
+                }
                 Command::Prune { before_ms, reply } => {
                     let now = self.clock.now_ms();
                     let pruned = if self.store.shared() && !self.hold_ticker(now) {
@@ -554,8 +592,8 @@ impl<O: Outbox> Engine<O> {
                     Command::Acknowledge { key, .. } => Some(key.clone()),
                     _ => None,
                 }));
-                *groups = Groups::new();
-                groups.restore(b.lock_groups(&keys)?);
+                let (locked, open) = b.lock_groups(&keys)?;
+                *groups = Groups::locked(locked, open);
             }
             let rows: Vec<crate::store::EventRow<'_>> = incoming
                 .zip(&routed)

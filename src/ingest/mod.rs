@@ -11,4 +11,5 @@ pub mod error;
 pub mod handler;
 mod ignored;
 pub mod signature;
+pub mod slack_signature;
 pub mod verify;

@@ -15,6 +15,7 @@ mod finish;
 mod helpers;
 mod layout;
 mod limits;
+mod living;
 mod resolved;
 pub(crate) mod samples;
 mod silenced;
@@ -188,6 +189,27 @@ impl Renderer {
             Ok(r) => r,
             Err(failure) => finish::fallback(kind, &ctx, failure.to_string()),
         }
+    }
+
+    /// For a channel that edits its alerts (Slack app mode), on a digest or a
+    /// resolved notice: the group's first alert as its message should now read —
+    /// rendered again from its template, with a status block (running total, last
+    /// seen, distinct resources; or "resolved, quiet since ..."). `None` for other
+    /// notifications and kinds.
+    pub fn render_parent(
+        &self,
+        kind: Kind,
+        n: &Notification,
+        entry: Option<&CatalogEntry>,
+    ) -> Option<Rendered> {
+        if kind != Kind::Slack || (n.digest.is_none() && n.resolved.is_none()) {
+            return None;
+        }
+        let mut first = n.clone();
+        first.digest = None;
+        first.resolved = None;
+        first.parent = None;
+        living::parent(self.render(kind, &first, entry), n)
     }
 
     /// A short plain message (no escaping): title, resource, Msg, webhook,

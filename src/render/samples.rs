@@ -42,6 +42,7 @@ fn resolved() -> Notification {
     n.resolved = Some(crate::notification::ResolvedNote {
         quiet_since_ms: T0_MS + 600_000,
         events: 16,
+        group_total: 0,
     });
     n
 }
@@ -159,6 +160,7 @@ fn digest() -> Notification {
         resources: (0..6).map(|i| format!("CA{:032x}", 0xc0ffee + i)).collect(),
         resources_total: 6,
         sample_sids: (0..3).map(|i| format!("NO{:032x}", 0xbeef + i)).collect(),
+        group_total: 16,
     });
     n
 }
@@ -230,6 +232,7 @@ fn hostile() -> Notification {
             resources: (0..60).map(|i| format!("{HOSTILE_TEXT} {i}")).collect(),
             resources_total: 1000,
             sample_sids: (0..60).map(|i| format!("{HOSTILE_TEXT} {i}")).collect(),
+            group_total: 123_457,
         }),
         threshold: None,
         resolved: None,

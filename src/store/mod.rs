@@ -11,7 +11,7 @@ pub use outbox::{Outbox, OutboxTx, Permit, Queue, Views};
 pub(crate) use records::code_series;
 pub use records::{
     Backlog, CodeSeries, EventFilter, EventPage, EventRow, EventSummary, NotificationView,
-    RESOURCE_SCAN,
+    ReplicaSeen, RESOURCE_SCAN,
 };
 pub use sqlite::{held_by_another, Batch, Reader, Store};
 

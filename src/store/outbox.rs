@@ -6,10 +6,10 @@
 
 use super::{
     Backlog, CodeSeries, Counters, DeadLetter, EventFilter, EventPage, EventRow, EventSummary,
-    FoldBucket, NotificationView, Queued, Result, State,
+    FoldBucket, NotificationView, Queued, ReplicaSeen, Result, State,
 };
 use crate::group::GroupState;
-use crate::notification::Notification;
+use crate::notification::{Notification, Receipt};
 use crate::silence::{Silence, SilenceHit};
 
 /// The writer side: one per service, owned by the dispatch engine.
@@ -46,6 +46,10 @@ pub trait Outbox: Send + 'static {
     /// already ours; true while this process holds it.
     fn take_lease(&mut self, name: &str, now_ms: i64, lease_ms: i64) -> Result<bool>;
 
+    /// Records that this process runs configuration `config` (now) and returns the
+    /// replicas heard from within `within_ms`, this one included.
+    fn heartbeat(&mut self, config: &str, now_ms: i64, within_ms: i64) -> Result<Vec<ReplicaSeen>>;
+
     /// Open groups and the accepted events counted in them (a shared store's view).
     fn open_group_totals(&self) -> Result<(usize, u64)>;
 
@@ -67,8 +71,9 @@ pub trait OutboxTx {
     /// Sid was seen before (a retry, or earlier in `rows`).
     fn insert_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<bool>>;
     /// Locks groups `keys` for the rest of the transaction (another replica's batch
-    /// touching one of them waits) and reads those that are open.
-    fn lock_groups(&self, keys: &[String]) -> Result<Vec<(String, GroupState)>>;
+    /// touching one of them waits) and reads those that are open; with the number
+    /// of groups open in the store in all.
+    fn lock_groups(&self, keys: &[String]) -> Result<(Vec<(String, GroupState)>, usize)>;
     /// Locks and reads up to `limit` groups whose window ended at `now_ms`, skipping
     /// any another transaction holds (they are due at the next tick).
     fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>>;
@@ -161,6 +166,9 @@ pub trait Queue: Send + Sync {
     ) -> Result<Permit>;
     /// A provider's `Retry-After`: no replica sends on `channel` before `until_ms`.
     async fn pause(&self, channel: &str, until_ms: i64) -> Result<()>;
+    /// What `channel`'s provider gave back for the first alert of group `key`, if
+    /// the group is still open and has it.
+    async fn receipt(&self, key: &str, channel: &str) -> Result<Option<Receipt>>;
     /// Marks `channel` broken (`Some(reason)`) or working again.
     async fn set_broken(&self, channel: &str, reason: Option<&str>) -> Result<()>;
 }

@@ -112,3 +112,14 @@ pub(crate) fn code_series(
     series.truncate(top);
     series
 }
+
+/// A replica on the store, as its last heartbeat left it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReplicaSeen {
+    pub id: String,
+    pub started_at_ms: i64,
+    pub seen_at_ms: i64,
+    /// Its routes and channels, hashed ([`crate::runtime::Runtime::config_digest`]).
+    pub config: String,
+    pub version: String,
+}

@@ -322,3 +322,115 @@ async fn three_replicas_one_database_kill_one_mid_storm() {
     );
     drop(replicas);
 }
+
+#[tokio::test]
+async fn replicas_running_different_routes_say_so_in_metrics_and_readyz() {
+    let Some(db) = crate::pg::fresh_database().await else {
+        return;
+    };
+    let sink = Capture::default().sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let old = config(&db.url, &sink.uri(), &sink.uri());
+    let new = format!(
+        "{old}\n[[routes]]\nname = \"sms\"\nerror_codes = [\"30003\"]\nchannels = [\"hook\"]\n"
+    );
+    let serve = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        serve_binary(&path)
+    };
+    let (a, b) = (serve("a.toml", &old), serve("b.toml", &new));
+    // Heartbeats run four times per lease (2s here).
+    for r in [&a, &b] {
+        let said = eventually(Duration::from_secs(5), || async {
+            metric(&r.metrics().await, "twilert_config_mismatch") == Some(1.0)
+        })
+        .await;
+        assert!(
+            said,
+            "twilert_config_mismatch 1 on each:\n{}",
+            r.metrics().await
+        );
+        let ready: serde_json::Value = reqwest::get(r.admin_url("/readyz"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            ready["status"], "ready",
+            "a rollout in progress stays ready: {ready}"
+        );
+        assert_eq!(ready["config_mismatch"], true, "{ready}");
+        assert!(
+            ready["detail"]
+                .as_str()
+                .unwrap()
+                .contains("different routes"),
+            "{ready}"
+        );
+        assert_eq!(
+            metric(&r.metrics().await, "twilert_replicas_seen"),
+            Some(2.0)
+        );
+    }
+    // The rollout completes: the same configuration everywhere clears it.
+    drop(b);
+    let c = serve("c.toml", &old);
+    let cleared = eventually(Duration::from_secs(10), || async {
+        metric(&c.metrics().await, "twilert_config_mismatch") == Some(0.0)
+            && metric(&a.metrics().await, "twilert_config_mismatch") == Some(0.0)
+    })
+    .await;
+    assert!(cleared, "{}", a.metrics().await);
+}
+
+#[tokio::test]
+async fn a_lost_database_connection_is_503_then_recovers_by_itself() {
+    let Some(db) = crate::pg::fresh_database().await else {
+        return;
+    };
+    let cfg = with_store_url(BASE_CONFIG, &db.url);
+    let app = spawn_with(&cfg, slack_answering(&[]).await, None).await;
+    app.send_event(1, "11200", &call_sid(1)).await;
+    // The server drops every connection twilert has (a restart, a failover).
+    let admin = crate::pg::connect(&crate::pg::server_url()).await.unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&db.name],
+        )
+        .await
+        .unwrap();
+    let mut statuses = vec![];
+    for n in 2..=6 {
+        let status = app
+            .post_signed(&event_params(n, "11200", &call_sid(n)))
+            .await
+            .status();
+        statuses.push(status.as_u16());
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&200),
+        "recovers by itself: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "503 while the store cannot write, never anything else: {statuses:?}"
+    );
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.admin_address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let accepted = app.snapshot().await.counters.accepted;
+    assert_eq!(accepted, 2, "the first event and the one answered 200");
+    app.stop().await;
+}

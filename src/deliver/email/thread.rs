@@ -121,6 +121,7 @@ mod tests {
         resolved.resolved = Some(crate::notification::ResolvedNote {
             quiet_since_ms: 5,
             events: 3,
+            group_total: 0,
         });
         let a = thread_ids(&first, "example.com");
         let r = thread_ids(&resolved, "example.com");

@@ -79,6 +79,56 @@ struct NewNotification {
     resources: i64,
 }
 
+/// A statement of a pipelined commit.
+type Step<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = std::result::Result<u64, tokio_postgres::Error>> + 'a>,
+>;
+
+/// Queued notifications, column by column (one multi-row insert).
+struct NotificationColumns {
+    channel: Vec<String>,
+    route: Vec<String>,
+    group_key: Vec<String>,
+    event_sid: Vec<String>,
+    is_digest: Vec<bool>,
+    body: Vec<String>,
+    at: Vec<i64>,
+    event_count: Vec<i64>,
+    fold_key: Vec<Option<String>>,
+    events: Vec<i64>,
+    first_seen: Vec<i64>,
+    last_seen: Vec<i64>,
+    resources: Vec<i64>,
+}
+
+const INSERT_NOTIFICATIONS: &str = "INSERT INTO notifications (channel, route, group_key,
+        event_sid, is_digest, body, state, attempts, next_at, created_at, updated_at, event_count,
+        fold_key, events, first_seen, last_seen, resources)
+    SELECT c, r, g, s, d, b, 0, 0, t, t, t, n, f, e, fs, ls, res FROM unnest(
+        $1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::text[],
+        $7::bigint[], $8::bigint[], $9::text[], $10::bigint[], $11::bigint[],
+        $12::bigint[], $13::bigint[]) AS u(c, r, g, s, d, b, t, n, f, e, fs, ls, res)";
+
+impl NotificationColumns {
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 13] {
+        [
+            &self.channel,
+            &self.route,
+            &self.group_key,
+            &self.event_sid,
+            &self.is_digest,
+            &self.body,
+            &self.at,
+            &self.event_count,
+            &self.fold_key,
+            &self.events,
+            &self.first_seen,
+            &self.last_seen,
+            &self.resources,
+        ]
+    }
+}
+
 pub struct PgBatch<'a> {
     pg: &'a Pg,
     replica: &'a str,
@@ -104,13 +154,11 @@ impl<'a> PgBatch<'a> {
         }
     }
 
-    fn client(&self) -> &tokio_postgres::Client {
-        &self.pg.client
-    }
-
-    /// Writes what the batch gathered; called before the commit.
-    pub(super) fn flush(&self) -> Result<()> {
-        self.flush_notifications()?;
+    /// Writes what the batch gathered and commits, pipelined: every statement is
+    /// sent before the first answer is awaited (one round trip). A failed statement
+    /// aborts the transaction (the COMMIT then rolls back) and is the error.
+    pub(super) fn commit(&self) -> Result<()> {
+        let notes = self.notification_columns();
         let groups = std::mem::take(&mut *self.groups.borrow_mut());
         let (mut keys, mut bodies, mut due, mut accounted) = (vec![], vec![], vec![], vec![]);
         let mut gone = vec![];
@@ -125,35 +173,11 @@ impl<'a> PgBatch<'a> {
                 None => gone.push(key),
             }
         }
-        if !keys.is_empty() {
-            self.pg.run(self.client().execute(
-                "INSERT INTO groups (key, body, due_at, accounted)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
-                 ON CONFLICT (key) DO UPDATE SET body = excluded.body, due_at = excluded.due_at,
-                     accounted = excluded.accounted",
-                &[&keys, &bodies, &due, &accounted],
-            ))?;
-        }
-        if !gone.is_empty() {
-            self.pg.run(
-                self.client()
-                    .execute("DELETE FROM groups WHERE key = ANY($1)", &[&gone]),
-            )?;
-        }
-        let minutes = std::mem::take(&mut *self.minutes.borrow_mut());
-        if !minutes.is_empty() {
-            let (mut m, mut c, mut n) = (vec![], vec![], vec![]);
-            for ((minute, code), count) in minutes {
-                m.push(minute);
-                c.push(code as i32);
-                n.push(count);
-            }
-            self.pg.run(self.client().execute(
-                "INSERT INTO event_minutes AS e (minute, error_code, count)
-                 SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[])
-                 ON CONFLICT (minute, error_code) DO UPDATE SET count = e.count + excluded.count",
-                &[&m, &c, &n],
-            ))?;
+        let (mut m, mut c, mut n) = (vec![], vec![], vec![]);
+        for ((minute, code), count) in std::mem::take(&mut *self.minutes.borrow_mut()) {
+            m.push(minute);
+            c.push(code as i32);
+            n.push(count);
         }
         let delta = std::mem::take(&mut *self.counters.borrow_mut());
         let (mut names, mut values) = (vec![], vec![]);
@@ -165,53 +189,111 @@ impl<'a> PgBatch<'a> {
                 values.push(v);
             }
         }
+        type P<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
+        let group_params: [P; 5] = [&keys, &bodies, &due, &accounted, &self.replica];
+        let gone_params: [P; 2] = [&gone, &self.replica];
+        let minute_params: [P; 3] = [&m, &c, &n];
+        let counter_params: [P; 3] = [&self.replica, &names, &values];
+        let note_params = notes.as_ref().map(NotificationColumns::params);
+        let mut work: Vec<(&str, &[P])> = vec![];
+        if let Some(p) = &note_params {
+            work.push((INSERT_NOTIFICATIONS, p));
+        }
+        if !keys.is_empty() {
+            // Groups it opens count into this replica's open_groups row.
+            work.push((
+                "WITH up AS (
+                     INSERT INTO groups (key, body, due_at, accounted)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+                     ON CONFLICT (key) DO UPDATE SET body = excluded.body, due_at = excluded.due_at,
+                         accounted = excluded.accounted
+                     RETURNING (xmax = 0) AS opened)
+                 INSERT INTO counters AS c (replica, name, value)
+                 SELECT $5, 'open_groups', COUNT(*) FILTER (WHERE opened) FROM up
+                 ON CONFLICT (replica, name) DO UPDATE SET value = c.value + excluded.value",
+                &group_params,
+            ));
+        }
+        if !gone.is_empty() {
+            work.push((
+                "WITH gone AS (DELETE FROM groups WHERE key = ANY($1) RETURNING 1)
+                 INSERT INTO counters AS c (replica, name, value)
+                 SELECT $2, 'open_groups', -COUNT(*) FROM gone
+                 ON CONFLICT (replica, name) DO UPDATE SET value = c.value + excluded.value",
+                &gone_params,
+            ));
+        }
+        if !m.is_empty() {
+            work.push((
+                "INSERT INTO event_minutes AS e (minute, error_code, count)
+                 SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[])
+                 ON CONFLICT (minute, error_code) DO UPDATE SET count = e.count + excluded.count",
+                &minute_params,
+            ));
+        }
         if !names.is_empty() {
-            self.pg.run(self.client().execute(
+            work.push((
                 "INSERT INTO counters AS c (replica, name, value)
                  SELECT $1, * FROM unnest($2::text[], $3::bigint[])
                  ON CONFLICT (replica, name) DO UPDATE SET value = c.value + excluded.value",
-                &[&self.replica, &names, &values],
-            ))?;
+                &counter_params,
+            ));
         }
-        Ok(())
+        // Prepared first: a pipeline of prepared statements runs in the order sent,
+        // and the COMMIT after them.
+        let sqls: Vec<&str> = work.iter().map(|(sql, _)| *sql).collect();
+        let st = self.pg.run(self.pg.statements(&sqls))?;
+        let client = &self.pg.client;
+        let mut steps: Vec<Step<'_>> = work
+            .iter()
+            .zip(&st)
+            .map(|((_, params), st)| Box::pin(client.execute(st, params)) as Step<'_>)
+            .collect();
+        steps.push(Box::pin(async {
+            client.batch_execute("COMMIT").await.map(|()| 0)
+        }));
+        self.pg
+            .run(futures_util::future::try_join_all(steps))
+            .map(drop)
     }
 
-    /// Writes the notifications queued so far (before anything reads the queue).
-    fn flush_notifications(&self) -> Result<()> {
+    /// The notifications queued so far, as the insert's columns.
+    fn notification_columns(&self) -> Option<NotificationColumns> {
         let rows = std::mem::take(&mut *self.notifications.borrow_mut());
         if rows.is_empty() {
-            return Ok(());
+            return None;
         }
         macro_rules! col {
             ($f:ident) => {
                 rows.iter().map(|r| r.$f.clone()).collect::<Vec<_>>()
             };
         }
-        self.pg.run(self.client().execute(
-            "INSERT INTO notifications (channel, route, group_key, event_sid, is_digest, body,
-                 state, attempts, next_at, created_at, updated_at, event_count,
-                 fold_key, events, first_seen, last_seen, resources)
-             SELECT c, r, g, s, d, b, 0, 0, t, t, t, n, f, e, fs, ls, res FROM unnest(
-                 $1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::text[],
-                 $7::bigint[], $8::bigint[], $9::text[], $10::bigint[], $11::bigint[],
-                 $12::bigint[], $13::bigint[]) AS u(c, r, g, s, d, b, t, n, f, e, fs, ls, res)",
-            &[
-                &col!(channel),
-                &col!(route),
-                &col!(group_key),
-                &col!(event_sid),
-                &col!(is_digest),
-                &col!(body),
-                &col!(at),
-                &col!(event_count),
-                &col!(fold_key),
-                &col!(events),
-                &col!(first_seen),
-                &col!(last_seen),
-                &col!(resources),
-            ],
-        ))?;
-        Ok(())
+        Some(NotificationColumns {
+            channel: col!(channel),
+            route: col!(route),
+            group_key: col!(group_key),
+            event_sid: col!(event_sid),
+            is_digest: col!(is_digest),
+            body: col!(body),
+            at: col!(at),
+            event_count: col!(event_count),
+            fold_key: col!(fold_key),
+            events: col!(events),
+            first_seen: col!(first_seen),
+            last_seen: col!(last_seen),
+            resources: col!(resources),
+        })
+    }
+
+    /// Writes the notifications queued so far (before anything reads the queue).
+    fn flush_notifications(&self) -> Result<()> {
+        match self.notification_columns() {
+            Some(notes) => self
+                .pg
+                .run(self.pg.execute(INSERT_NOTIFICATIONS, &notes.params()))
+                .map(drop),
+            None => Ok(()),
+        }
     }
 
     fn count(
@@ -220,7 +302,7 @@ impl<'a> PgBatch<'a> {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64> {
         self.flush_notifications()?;
-        self.pg.run(self.client().execute(sql, params))
+        self.pg.run(self.pg.execute(sql, params))
     }
 }
 
@@ -239,7 +321,7 @@ impl OutboxTx for PgBatch<'_> {
         let resources: Vec<Option<&str>> = rows.iter().map(|r| r.resource_sid).collect();
         let levels: Vec<Option<&str>> = rows.iter().map(|r| r.level).collect();
         let routes: Vec<Option<&str>> = rows.iter().map(|r| r.route).collect();
-        let inserted = self.pg.run(self.client().query(
+        let inserted = self.pg.run(self.pg.query(
             "INSERT INTO events (sid, received_at, body, error_code, resource_sid, level, route)
              SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::text[],
                  $6::text[], $7::text[])
@@ -267,53 +349,63 @@ impl OutboxTx for PgBatch<'_> {
             .collect())
     }
 
-    fn lock_groups(&self, keys: &[String]) -> Result<Vec<(String, GroupState)>> {
+    fn lock_groups(&self, keys: &[String]) -> Result<(Vec<(String, GroupState)>, usize)> {
         let mut ids: Vec<i64> = keys.iter().map(|k| lock_id(k)).collect();
         ids.sort_unstable();
         ids.dedup();
-        if ids.len() > MAX_KEY_LOCKS {
-            self.pg.run(
-                self.client()
-                    .execute("SELECT pg_advisory_xact_lock($1)", &[&ALL_GROUPS_LOCK]),
-            )?;
+        // Pipelined, in order: the locks are taken before the groups are read.
+        let (all, each) = if ids.len() > MAX_KEY_LOCKS {
+            ("SELECT pg_advisory_xact_lock($1)", vec![])
         } else {
-            self.pg.run(self.client().execute(
-                "SELECT pg_advisory_xact_lock_shared($1)",
-                &[&ALL_GROUPS_LOCK],
-            ))?;
-            if !ids.is_empty() {
-                // In ascending order, after the shared lock: no two batches wait on
-                // each other.
-                self.pg.run(self.client().execute(
-                    "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k",
-                    &[&ids],
-                ))?;
-            }
-        }
-        if keys.is_empty() {
-            return Ok(vec![]);
-        }
-        let rows = self.pg.run(
-            self.client()
-                .query("SELECT key, body FROM groups WHERE key = ANY($1)", &[&keys]),
-        )?;
-        Ok(parse_groups(rows))
+            // In ascending order, after the shared lock: no two batches wait on
+            // each other.
+            ("SELECT pg_advisory_xact_lock_shared($1)", ids)
+        };
+        const LOCK_EACH: &str = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k";
+        const READ: &str = "SELECT key, body FROM groups WHERE key = ANY($1)";
+        // Every replica's row of the open-groups count, summed (a few rows).
+        const OPEN: &str =
+            "SELECT COALESCE(SUM(value), 0)::BIGINT FROM counters WHERE name = 'open_groups'";
+        // Prepared first: a pipeline of prepared statements runs in the order sent.
+        let st = self
+            .pg
+            .run(self.pg.statements(&[all, LOCK_EACH, READ, OPEN]))?;
+        let client = &self.pg.client;
+        let ((_, _, rows), open) = self.pg.run(futures_util::future::try_join(
+            futures_util::future::try_join3(
+                client.execute(&st[0], &[&ALL_GROUPS_LOCK]),
+                async {
+                    if each.is_empty() {
+                        return Ok(0);
+                    }
+                    client.execute(&st[1], &[&each]).await
+                },
+                async {
+                    if keys.is_empty() {
+                        return Ok(vec![]);
+                    }
+                    client.query(&st[2], &[&keys]).await
+                },
+            ),
+            client.query_one(&st[3], &[]),
+        ))?;
+        Ok((parse_groups(rows), open.get::<_, i64>(0).max(0) as usize))
     }
 
     fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>> {
-        self.pg.run(self.client().execute(
+        self.pg.run(self.pg.execute(
             "SELECT pg_advisory_xact_lock_shared($1)",
             &[&ALL_GROUPS_LOCK],
         ))?;
         // Try-locks only: a group another batch holds is closed at the next tick,
         // and this transaction never waits while holding locks of its own.
-        let due = self.pg.run(self.client().query(
+        let due = self.pg.run(self.pg.query(
             "SELECT key FROM groups WHERE due_at <= $1 ORDER BY due_at LIMIT $2",
             &[&now_ms, &(limit as i64)],
         ))?;
         let keys: Vec<String> = due.iter().map(|r| r.get(0)).collect();
         let ids: Vec<i64> = keys.iter().map(|k| lock_id(k)).collect();
-        let got = self.pg.run(self.client().query(
+        let got = self.pg.run(self.pg.query(
             "SELECT k, pg_try_advisory_xact_lock(i) FROM unnest($1::text[], $2::bigint[]) AS u(k, i)",
             &[&keys, &ids],
         ))?;
@@ -325,7 +417,7 @@ impl OutboxTx for PgBatch<'_> {
         if locked.is_empty() {
             return Ok(vec![]);
         }
-        let rows = self.pg.run(self.client().query(
+        let rows = self.pg.run(self.pg.query(
             "SELECT key, body FROM groups WHERE key = ANY($1) AND due_at <= $2",
             &[&locked, &now_ms],
         ))?;
@@ -336,7 +428,7 @@ impl OutboxTx for PgBatch<'_> {
         Ok(self
             .pg
             .run(
-                self.client()
+                self.pg
                     .query_opt("SELECT body FROM events WHERE sid = $1", &[&sid]),
             )?
             .map(|r| r.get(0)))
@@ -409,7 +501,7 @@ impl OutboxTx for PgBatch<'_> {
     fn accounting(&self, id: i64) -> Result<(u64, bool)> {
         Ok(self
             .pg
-            .run(self.client().query_opt(
+            .run(self.pg.query_opt(
                 "SELECT event_count, is_digest FROM notifications WHERE id = $1",
                 &[&id],
             ))?
@@ -427,7 +519,7 @@ impl OutboxTx for PgBatch<'_> {
 
     fn requeue_dead(&self, id: Option<i64>, now_ms: i64) -> Result<usize> {
         self.flush_notifications()?;
-        let rows = self.pg.run(self.client().query(
+        let rows = self.pg.run(self.pg.query(
             "UPDATE notifications SET state = 0, attempts = 0, next_at = $2, updated_at = $2,
                  created_at = $2, lease_until = 0
              WHERE state = 2 AND ($1::bigint IS NULL OR id = $1)
@@ -444,7 +536,7 @@ impl OutboxTx for PgBatch<'_> {
 
     fn pending_count(&self, channel: &str) -> Result<u64> {
         self.flush_notifications()?;
-        let r = self.pg.run(self.client().query_one(
+        let r = self.pg.run(self.pg.query_one(
             "SELECT COUNT(*) FROM notifications WHERE state = 0 AND channel = $1",
             &[&channel],
         ))?;
@@ -456,7 +548,7 @@ impl OutboxTx for PgBatch<'_> {
         // Never-tried rows no worker has claimed, locked: claims skip them now.
         let locked: Vec<i64> = self
             .pg
-            .run(self.client().query(
+            .run(self.pg.query(
                 "SELECT id FROM notifications
                  WHERE state = 0 AND attempts = 0 AND channel = $1 AND fold_key IS NOT NULL
                      AND lease_until = 0
@@ -466,7 +558,7 @@ impl OutboxTx for PgBatch<'_> {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        let rows = self.pg.run(self.client().query(
+        let rows = self.pg.run(self.pg.query(
             "SELECT fold_key, COUNT(*), SUM(event_count)::BIGINT, SUM(events)::BIGINT, MIN(first_seen),
                  MAX(last_seen), SUM(resources)::BIGINT, MAX(id)
              FROM notifications WHERE id = ANY($1)
@@ -490,7 +582,7 @@ impl OutboxTx for PgBatch<'_> {
     }
 
     fn fold_samples(&self, channel: &str, b: &FoldBucket, limit: usize) -> Result<Vec<Queued>> {
-        let rows = self.pg.run(self.client().query(
+        let rows = self.pg.run(self.pg.query(
             "SELECT id, body, attempts, created_at, event_count FROM notifications
              WHERE channel = $1 AND fold_key = $2 AND id <= $3 AND id = ANY($5)
              ORDER BY id LIMIT $4",
@@ -505,9 +597,8 @@ impl OutboxTx for PgBatch<'_> {
         rows.iter().map(parse_queued).collect()
     }
 
-    /// Only the rows `fold_buckets` locked (a worker may be sending a claimed one).
     fn insert_silence(&self, s: &crate::silence::Silence) -> Result<()> {
-        self.pg.run(self.client().execute(
+        self.count(
             "INSERT INTO silences (id, definition, created_at, suppressed, last_match, expired_at, expired_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
@@ -519,7 +610,7 @@ impl OutboxTx for PgBatch<'_> {
                 &s.expired_at_ms,
                 &s.expired_by,
             ],
-        ))?;
+        )?;
         Ok(())
     }
 
@@ -529,7 +620,7 @@ impl OutboxTx for PgBatch<'_> {
             super::views::SILENCE_COLUMNS
         );
         self.pg
-            .run(self.client().query_opt(&sql, &[&id]))?
+            .run(self.pg.query_opt(&sql, &[&id]))?
             .as_ref()
             .map(super::views::silence_of)
             .transpose()
@@ -537,32 +628,32 @@ impl OutboxTx for PgBatch<'_> {
 
     /// One replica wins: the row changes once, and only its batch sends the summaries.
     fn expire_silence(&self, id: &str, now_ms: i64, by: Option<&str>) -> Result<bool> {
-        Ok(self.pg.run(self.client().execute(
+        Ok(self.count(
             "UPDATE silences SET expired_at = $2, expired_by = $3 WHERE id = $1 AND expired_at IS NULL",
             &[&id, &now_ms, &by],
-        ))? == 1)
+        )? == 1)
     }
 
     fn add_suppressed(&self, id: &str, events: u64, last_match_ms: i64) -> Result<()> {
-        self.pg.run(self.client().execute(
+        self.count(
             "UPDATE silences SET suppressed = suppressed + $2,
                  last_match = GREATEST(COALESCE(last_match, $3), $3) WHERE id = $1",
             &[&id, &(events as i64), &last_match_ms],
-        ))?;
+        )?;
         Ok(())
     }
 
     fn add_silence_hits(&self, id: &str, route: &str, events: u64, sample_sid: &str) -> Result<()> {
-        self.pg.run(self.client().execute(
+        self.count(
             "INSERT INTO silence_routes AS s (silence_id, route, events, sample_sid) VALUES ($1, $2, $3, $4)
              ON CONFLICT (silence_id, route) DO UPDATE SET events = s.events + excluded.events",
             &[&id, &route, &(events as i64), &sample_sid],
-        ))?;
+        )?;
         Ok(())
     }
 
     fn silence_hits(&self, id: &str) -> Result<Vec<crate::silence::SilenceHit>> {
-        let rows = self.pg.run(self.client().query(
+        let rows = self.pg.run(self.pg.query(
             "SELECT route, events, sample_sid FROM silence_routes WHERE silence_id = $1 ORDER BY route",
             &[&id],
         ))?;
@@ -576,6 +667,7 @@ impl OutboxTx for PgBatch<'_> {
             .collect())
     }
 
+    /// Only the rows `fold_buckets` locked (a worker may be sending a claimed one).
     fn mark_folded(&self, channel: &str, b: &FoldBucket, now_ms: i64) -> Result<usize> {
         let rows = self.fold_rows.borrow().clone();
         Ok(self.count(

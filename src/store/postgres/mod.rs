@@ -56,7 +56,12 @@ impl From<tokio_postgres::Error> for StoreError {
 pub(super) struct Pg {
     rt: tokio::runtime::Runtime,
     client: tokio_postgres::Client,
+    /// Statements prepared on this connection, by their SQL: a statement costs
+    /// one round trip, not a parse and a bind.
+    prepared: std::cell::RefCell<std::collections::HashMap<String, tokio_postgres::Statement>>,
 }
+
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
 
 impl Pg {
     /// Connects (on a thread of its own: see [`off_runtime`]).
@@ -82,7 +87,73 @@ impl Pg {
             path: redact_url(url),
             message: pg_err(e),
         })?;
-        Ok(Pg { rt, client })
+        Ok(Pg {
+            rt,
+            client,
+            prepared: Default::default(),
+        })
+    }
+
+    async fn statement(
+        &self,
+        sql: &str,
+    ) -> std::result::Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        if let Some(st) = self.prepared.borrow().get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client.prepare(sql).await?;
+        self.prepared
+            .borrow_mut()
+            .insert(sql.to_string(), st.clone());
+        Ok(st)
+    }
+
+    /// `sqls` prepared (from the cache or now), in order.
+    pub(super) async fn statements(
+        &self,
+        sqls: &[&str],
+    ) -> std::result::Result<Vec<tokio_postgres::Statement>, tokio_postgres::Error> {
+        let mut out = Vec::with_capacity(sqls.len());
+        for sql in sqls {
+            out.push(self.statement(sql).await?);
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn query(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> std::result::Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        let st = self.statement(sql).await?;
+        self.client.query(&st, params).await
+    }
+
+    pub(super) async fn query_opt(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> std::result::Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
+        let st = self.statement(sql).await?;
+        self.client.query_opt(&st, params).await
+    }
+
+    pub(super) async fn query_one(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> std::result::Result<tokio_postgres::Row, tokio_postgres::Error> {
+        let st = self.statement(sql).await?;
+        self.client.query_one(&st, params).await
+    }
+
+    pub(super) async fn execute(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> std::result::Result<u64, tokio_postgres::Error> {
+        let st = self.statement(sql).await?;
+        self.client.execute(&st, params).await
     }
 
     pub(super) fn run<T>(
@@ -163,32 +234,25 @@ impl Outbox for PgStore {
         self.reconnect_if_closed()?;
         self.pg.run(self.pg.client.batch_execute("BEGIN"))?;
         let b = batch::PgBatch::new(&self.pg, &self.replica);
-        let out = f(&b).and_then(|out| b.flush().map(|()| out));
+        let out = f(&b).and_then(|out| b.commit().map(|()| out));
         drop(b);
-        match out {
-            Ok(out) => {
-                if let Err(e) = self.pg.run(self.pg.client.batch_execute("COMMIT")) {
-                    let _ = self.pg.run(self.pg.client.batch_execute("ROLLBACK"));
-                    return Err(e);
-                }
-                Ok(out)
-            }
-            Err(e) => {
-                let _ = self.pg.run(self.pg.client.batch_execute("ROLLBACK"));
-                Err(e)
-            }
+        if out.is_err() {
+            // After a failed statement the transaction is aborted (or the COMMIT
+            // never ran): end it either way.
+            let _ = self.pg.run(self.pg.client.batch_execute("ROLLBACK"));
         }
+        out
     }
 
     fn check(&mut self) -> Result<()> {
         self.reconnect_if_closed()?;
-        self.pg.run(self.pg.client.query_one("SELECT 1", &[]))?;
+        self.pg.run(self.pg.query_one("SELECT 1", &[]))?;
         Ok(())
     }
 
     fn probe_write(&mut self, now_ms: i64) -> Result<()> {
         self.reconnect_if_closed()?;
-        self.pg.run(self.pg.client.execute(
+        self.pg.run(self.pg.execute(
             "INSERT INTO meta (key, value) VALUES ('probe', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             &[&now_ms.to_string()],
         ))?;
@@ -210,7 +274,7 @@ impl Outbox for PgStore {
 
     fn take_lease(&mut self, name: &str, now_ms: i64, lease_ms: i64) -> Result<bool> {
         self.reconnect_if_closed()?;
-        let row = self.pg.run(self.pg.client.query_opt(
+        let row = self.pg.run(self.pg.query_opt(
             "INSERT INTO leases AS l (name, holder, until_ms) VALUES ($1, $2, $3)
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
              WHERE l.holder = excluded.holder OR l.until_ms < $4
@@ -220,8 +284,42 @@ impl Outbox for PgStore {
         Ok(row.is_some())
     }
 
+    fn heartbeat(
+        &mut self,
+        config: &str,
+        now_ms: i64,
+        within_ms: i64,
+    ) -> Result<Vec<crate::store::ReplicaSeen>> {
+        self.reconnect_if_closed()?;
+        let version = env!("CARGO_PKG_VERSION");
+        self.pg.run(self.pg.execute(
+            "INSERT INTO replicas (id, started_at, seen_at, config, version) VALUES ($1, $2, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, config = excluded.config",
+            &[&self.replica, &now_ms, &config, &version],
+        ))?;
+        // Replicas silent for a day are gone (restarts leave their rows behind).
+        self.pg.run(self.pg.execute(
+            "DELETE FROM replicas WHERE seen_at < $1",
+            &[&(now_ms - 86_400_000)],
+        ))?;
+        let rows = self.pg.run(self.pg.query(
+            "SELECT id, started_at, seen_at, config, version FROM replicas WHERE seen_at >= $1 ORDER BY id",
+            &[&(now_ms - within_ms)],
+        ))?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::store::ReplicaSeen {
+                id: r.get(0),
+                started_at_ms: r.get(1),
+                seen_at_ms: r.get(2),
+                config: r.get(3),
+                version: r.get(4),
+            })
+            .collect())
+    }
+
     fn open_group_totals(&self) -> Result<(usize, u64)> {
-        let r = self.pg.run(self.pg.client.query_one(
+        let r = self.pg.run(self.pg.query_one(
             "SELECT COUNT(*), COALESCE(SUM(accounted), 0)::BIGINT FROM groups",
             &[],
         ))?;
@@ -237,7 +335,7 @@ impl Outbox for PgStore {
     }
 
     fn pending_notification_events(&self) -> Result<u64> {
-        let r = self.pg.run(self.pg.client.query_one(
+        let r = self.pg.run(self.pg.query_one(
             "SELECT COALESCE(SUM(event_count), 0)::BIGINT FROM notifications WHERE state = 0",
             &[],
         ))?;
@@ -256,34 +354,33 @@ impl Outbox for PgStore {
     fn load_groups(&self) -> Result<Vec<(String, GroupState)>> {
         let rows = self
             .pg
-            .run(self.pg.client.query("SELECT key, body FROM groups", &[]))?;
+            .run(self.pg.query("SELECT key, body FROM groups", &[]))?;
         Ok(batch::parse_groups(rows))
     }
 
     fn prune(&mut self, before_ms: i64) -> Result<usize> {
         self.reconnect_if_closed()?;
-        let mut n = self.pg.run(self.pg.client.execute(
+        let mut n = self.pg.run(self.pg.execute(
             "DELETE FROM notifications WHERE state IN (1, 3) AND updated_at < $1",
             &[&before_ms],
         ))?;
         // Silences expired before the cut go with their per-route counts; the events
         // a silence in force will name in its summary stay.
-        n += self.pg.run(self.pg.client.execute(
+        n += self.pg.run(self.pg.execute(
             "DELETE FROM silence_routes WHERE silence_id IN (SELECT id FROM silences WHERE expired_at < $1)",
             &[&before_ms],
         ))?;
         n += self.pg.run(
             self.pg
-                .client
                 .execute("DELETE FROM silences WHERE expired_at < $1", &[&before_ms]),
         )?;
-        n += self.pg.run(self.pg.client.execute(
+        n += self.pg.run(self.pg.execute(
             "DELETE FROM events e WHERE received_at < $1
              AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.event_sid = e.sid)
              AND NOT EXISTS (SELECT 1 FROM silence_routes s WHERE s.sample_sid = e.sid)",
             &[&before_ms],
         ))?;
-        n += self.pg.run(self.pg.client.execute(
+        n += self.pg.run(self.pg.execute(
             "DELETE FROM event_minutes WHERE minute < $1",
             &[&before_ms.div_euclid(60_000)],
         ))?;
@@ -294,7 +391,6 @@ impl Outbox for PgStore {
         self.pg
             .run(
                 self.pg
-                    .client
                     .query_one("SELECT pg_database_size(current_database())", &[]),
             )
             .map(|r| r.get::<_, i64>(0).max(0) as u64)

@@ -5,14 +5,58 @@
 use super::batch::parse_queued;
 use super::{pg_err, redact_url, replica_id};
 use crate::store::{Permit, Queue, Queued, Result, StoreError};
+use std::collections::HashMap;
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
 pub struct PgQueue {
     url: String,
     replica: String,
     /// Connected on first use and again after the connection is lost.
-    client: Mutex<Option<Client>>,
+    client: Mutex<Option<Conn>>,
+}
+
+/// A worker's connection and the statements prepared on it.
+struct Conn {
+    client: Client,
+    prepared: HashMap<&'static str, Statement>,
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl Conn {
+    async fn statement(
+        &mut self,
+        sql: &'static str,
+    ) -> std::result::Result<Statement, tokio_postgres::Error> {
+        if let Some(st) = self.prepared.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client.prepare(sql).await?;
+        self.prepared.insert(sql, st.clone());
+        Ok(st)
+    }
+
+    async fn query(&mut self, sql: &'static str, params: Params<'_>) -> Result<Vec<Row>> {
+        let st = self.statement(sql).await?;
+        Ok(self.client.query(&st, params).await?)
+    }
+
+    async fn query_opt(&mut self, sql: &'static str, params: Params<'_>) -> Result<Option<Row>> {
+        let st = self.statement(sql).await?;
+        Ok(self.client.query_opt(&st, params).await?)
+    }
+
+    async fn query_one(&mut self, sql: &'static str, params: Params<'_>) -> Result<Row> {
+        let st = self.statement(sql).await?;
+        Ok(self.client.query_one(&st, params).await?)
+    }
+
+    async fn execute(&mut self, sql: &'static str, params: Params<'_>) -> Result<u64> {
+        let st = self.statement(sql).await?;
+        Ok(self.client.execute(&st, params).await?)
+    }
 }
 
 impl PgQueue {
@@ -24,9 +68,9 @@ impl PgQueue {
         }
     }
 
-    async fn client(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Client>> {
+    async fn client(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Conn>> {
         let mut guard = self.client.lock().await;
-        if guard.as_ref().map(Client::is_closed).unwrap_or(true) {
+        if guard.as_ref().map(|c| c.client.is_closed()).unwrap_or(true) {
             let (client, conn) = tokio_postgres::connect(&self.url, NoTls)
                 .await
                 .map_err(|e| StoreError::Open {
@@ -38,7 +82,10 @@ impl PgQueue {
                     tracing::error!(error = %pg_err(e), "PostgreSQL connection closed");
                 }
             });
-            *guard = Some(client);
+            *guard = Some(Conn {
+                client,
+                prepared: HashMap::new(),
+            });
         }
         Ok(tokio::sync::MutexGuard::map(guard, |c| {
             c.as_mut().expect("connected above")
@@ -57,7 +104,7 @@ impl Queue for PgQueue {
         limit: usize,
         lease_ms: i64,
     ) -> Result<Vec<Queued>> {
-        let c = self.client().await?;
+        let mut c = self.client().await?;
         let rows = c
             .query(
                 "UPDATE notifications SET lease_until = $3, lease_holder = $4
@@ -87,7 +134,7 @@ impl Queue for PgQueue {
 
     /// Still waiting and still claimed by this replica (not folded, not taken over).
     async fn is_pending(&self, id: i64) -> Result<bool> {
-        let c = self.client().await?;
+        let mut c = self.client().await?;
         Ok(c.query_opt(
             "SELECT 1 FROM notifications WHERE id = $1 AND state = 0 AND lease_holder = $2",
             &[&id, &self.replica],
@@ -97,7 +144,7 @@ impl Queue for PgQueue {
     }
 
     async fn next_due_at(&self, channel: &str) -> Result<Option<i64>> {
-        let c = self.client().await?;
+        let mut c = self.client().await?;
         Ok(c.query_one(
             "SELECT MIN(GREATEST(next_at, lease_until)) FROM notifications WHERE state = 0 AND channel = $1",
             &[&channel],
@@ -117,7 +164,7 @@ impl Queue for PgQueue {
         now_ms: i64,
     ) -> Result<Permit> {
         let tolerance = interval_ms * i64::from(burst.max(1) - 1);
-        let c = self.client().await?;
+        let mut c = self.client().await?;
         let granted = c
             .query_opt(
                 "INSERT INTO channel_pacing AS p (channel, tat_ms) VALUES ($1, $2::bigint + $3::bigint)
@@ -140,8 +187,22 @@ impl Queue for PgQueue {
         Ok(Permit::WaitUntil(row.get::<_, i64>(0).max(now_ms + 1)))
     }
 
+    async fn receipt(
+        &self,
+        key: &str,
+        channel: &str,
+    ) -> Result<Option<crate::notification::Receipt>> {
+        let mut c = self.client().await?;
+        let row = c
+            .query_opt("SELECT body FROM groups WHERE key = $1", &[&key])
+            .await?;
+        Ok(row
+            .and_then(|r| serde_json::from_str::<crate::group::GroupState>(r.get(0)).ok())
+            .and_then(|g| g.receipts.get(channel).cloned()))
+    }
+
     async fn pause(&self, channel: &str, until_ms: i64) -> Result<()> {
-        let c = self.client().await?;
+        let mut c = self.client().await?;
         c.execute(
             "INSERT INTO channel_pacing AS p (channel, paused_until_ms) VALUES ($1, $2)
              ON CONFLICT (channel) DO UPDATE SET paused_until_ms = GREATEST(p.paused_until_ms, $2)",
@@ -152,7 +213,7 @@ impl Queue for PgQueue {
     }
 
     async fn set_broken(&self, channel: &str, reason: Option<&str>) -> Result<()> {
-        let c = self.client().await?;
+        let mut c = self.client().await?;
         c.execute(
             "INSERT INTO channel_pacing AS p (channel, broken) VALUES ($1, $2)
              ON CONFLICT (channel) DO UPDATE SET broken = $2",

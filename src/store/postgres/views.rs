@@ -80,7 +80,7 @@ impl Views for PgViews {
     }
 
     fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
-        let rows = self.pg.run(self.pg.client.query(
+        let rows = self.pg.run(self.pg.query(
             "SELECT id, channel, route, group_key, event_sid, is_digest, attempts,
                  COALESCE(last_error, ''), created_at, updated_at
              FROM notifications WHERE state = 2 ORDER BY id",
@@ -104,7 +104,7 @@ impl Views for PgViews {
     }
 
     fn pending_count(&self, channel: &str) -> Result<u64> {
-        let r = self.pg.run(self.pg.client.query_one(
+        let r = self.pg.run(self.pg.query_one(
             "SELECT COUNT(*) FROM notifications WHERE state = 0 AND channel = $1",
             &[&channel],
         ))?;
@@ -137,7 +137,7 @@ impl Views for PgViews {
         args.push(Box::new(limit as i64 + 1));
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len()));
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|b| &**b).collect();
-        let rows = self.pg.run(self.pg.client.query(&sql, &params))?;
+        let rows = self.pg.run(self.pg.query(&sql, &params))?;
         let mut events: Vec<EventSummary> = rows.iter().map(summary).collect();
         let next = if events.len() > limit {
             events.truncate(limit);
@@ -154,12 +154,12 @@ impl Views for PgViews {
         );
         Ok(self
             .pg
-            .run(self.pg.client.query_opt(&sql, &[&sid]))?
+            .run(self.pg.query_opt(&sql, &[&sid]))?
             .map(|r| (summary(&r), r.get::<_, String>(8))))
     }
 
     fn notifications_of(&self, sid: &str) -> Result<Vec<NotificationView>> {
-        let rows = self.pg.run(self.pg.client.query(
+        let rows = self.pg.run(self.pg.query(
             "SELECT id, channel, route, group_key, is_digest, state, attempts, last_error,
                  created_at, updated_at, next_at
              FROM notifications WHERE event_sid = $1 ORDER BY id",
@@ -184,7 +184,7 @@ impl Views for PgViews {
     }
 
     fn open_groups(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, GroupState)>> {
-        let rows = self.pg.run(self.pg.client.query(
+        let rows = self.pg.run(self.pg.query(
             "SELECT key, body FROM groups WHERE key > $1 ORDER BY key LIMIT $2",
             &[&after.unwrap_or(""), &(limit as i64)],
         ))?;
@@ -192,7 +192,7 @@ impl Views for PgViews {
     }
 
     fn backlog(&self, channel: &str, now_ms: i64) -> Result<Backlog> {
-        let r = self.pg.run(self.pg.client.query_one(
+        let r = self.pg.run(self.pg.query_one(
             "SELECT COUNT(*), COUNT(*) FILTER (WHERE next_at > $2), MIN(next_at)
              FROM notifications WHERE state = 0 AND channel = $1",
             &[&channel, &now_ms],
@@ -207,7 +207,7 @@ impl Views for PgViews {
     fn last_dead_error(&self, channel: &str) -> Result<Option<String>> {
         Ok(self
             .pg
-            .run(self.pg.client.query_opt(
+            .run(self.pg.query_opt(
                 "SELECT last_error FROM notifications WHERE state = 2 AND channel = $1
                  ORDER BY updated_at DESC LIMIT 1",
                 &[&channel],
@@ -218,14 +218,13 @@ impl Views for PgViews {
     fn size_bytes(&self) -> Result<u64> {
         let r = self.pg.run(
             self.pg
-                .client
                 .query_one("SELECT pg_database_size(current_database())", &[]),
         )?;
         Ok(r.get::<_, i64>(0).max(0) as u64)
     }
 
     fn per_minute(&self, since_ms: i64, top: usize, only: Option<u32>) -> Result<Vec<CodeSeries>> {
-        let rows = self.pg.run(self.pg.client.query(
+        let rows = self.pg.run(self.pg.query(
             "SELECT error_code, minute, count FROM event_minutes WHERE minute >= $1
              ORDER BY error_code, minute",
             &[&since_ms.div_euclid(60_000)],

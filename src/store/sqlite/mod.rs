@@ -139,6 +139,23 @@ impl Outbox for Store {
         Ok(true)
     }
 
+    /// One process per file: only this one.
+    fn heartbeat(
+        &mut self,
+        config: &str,
+        now_ms: i64,
+        _within_ms: i64,
+    ) -> Result<Vec<super::ReplicaSeen>> {
+        static STARTED: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+        Ok(vec![super::ReplicaSeen {
+            id: super::postgres::replica_id(),
+            started_at_ms: *STARTED.get_or_init(|| now_ms),
+            seen_at_ms: now_ms,
+            config: config.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }])
+    }
+
     fn open_group_totals(&self) -> Result<(usize, u64)> {
         let groups = self.load_groups()?;
         Ok((groups.len(), groups.iter().map(|(_, g)| g.accounted).sum()))
@@ -275,6 +292,16 @@ impl Reader {
         Ok(Reader { conn })
     }
 
+    /// One open group's state.
+    pub fn group(&self, key: &str) -> Result<Option<GroupState>> {
+        let body: Option<String> = self
+            .conn
+            .prepare_cached("SELECT body FROM groups WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?;
+        Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
+    }
+
     /// Whether the store answers (for `/readyz`).
     pub fn ping(&self) -> bool {
         self.conn
@@ -355,6 +382,15 @@ impl Queue for SqliteQueue {
 
     async fn permit(&self, _: &str, _: i64, _: u32, _: i64) -> Result<Permit> {
         Ok(Permit::Local)
+    }
+
+    async fn receipt(
+        &self,
+        key: &str,
+        channel: &str,
+    ) -> Result<Option<crate::notification::Receipt>> {
+        let group = self.reader().group(key)?;
+        Ok(group.and_then(|g| g.receipts.get(channel).cloned()))
     }
 
     /// The worker keeps its own pause and broken mark (one process).

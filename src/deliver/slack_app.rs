@@ -1,0 +1,262 @@
+//! Slack app mode (SPEC 6 `slack` (app), SPEC 13): the Web API with a bot token,
+//! and living alerts. A first alert is `chat.postMessage`, its `channel` + `ts` the
+//! receipt kept with the group; a digest with that parent is a thread reply
+//! (`thread_ts`) and edits the parent (`chat.update`: running total, last seen,
+//! resources), coalesced to one edit per message per `update_interval`
+//! ([`super::slack_edits`]); a resolved notice edits the parent once more, at
+//! once. A parent that is gone (`message_not_found`, `thread_not_found`,
+//! `cant_update_message`) falls back to a new top-level post.
+//!
+//! Refused blocks (`invalid_blocks`, `msg_too_long`) are sent once more as plain
+//! text. Each call and its classification (SPEC 6) is [`super::slack_api`].
+
+use super::channel::{json_of, Attempt, Channel, SendFuture};
+use super::slack::AppSettings;
+use super::slack_api::{call, message, plain_edit, receipt_of, Answer};
+use super::slack_edits::{Due, Edits, Key, Offer};
+use super::{Delivery, Receipt, Scrubber};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A `slack` channel in app mode, ready to send.
+pub struct SlackApp {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `[channels.<name>]`, for log lines.
+    name: String,
+    token: SecretString,
+    channel: String,
+    api_url: String,
+    http: reqwest::Client,
+    edits: Mutex<Edits>,
+    /// Held across each `chat.update`, so edits of a message reach Slack in the
+    /// order decided (a pending running total never lands after "resolved").
+    edit_lock: tokio::sync::Mutex<()>,
+    /// The coalescing clock (monotonic).
+    started: Instant,
+}
+
+impl std::fmt::Debug for SlackApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SlackApp {{ channel: {:?}, api_url: {:?}, bot_token: [hidden] }}",
+            self.inner.channel, self.inner.api_url
+        )
+    }
+}
+
+impl SlackApp {
+    pub fn new(name: &str, app: &AppSettings<'_>, http: &reqwest::Client) -> SlackApp {
+        SlackApp {
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                token: app.token.clone(),
+                channel: app.channel.to_string(),
+                api_url: app.api_url.clone(),
+                http: http.clone(),
+                edits: Mutex::new(Edits::new(app.update_interval)),
+                edit_lock: tokio::sync::Mutex::new(()),
+                started: Instant::now(),
+            }),
+        }
+    }
+}
+
+impl Channel for SlackApp {
+    fn send<'a>(&'a self, a: Attempt<'a>) -> SendFuture<'a> {
+        Box::pin(self.inner.send(a))
+    }
+}
+
+impl Inner {
+    async fn send(self: &Arc<Self>, a: Attempt<'_>) -> Delivery {
+        let Some(payload) = json_of(&a.rendered.payload) else {
+            return Delivery::permanent("Slack: the rendered payload is not JSON");
+        };
+        let n = a.notification;
+        let parent = match &n.parent {
+            Some(Receipt::Slack { channel, ts }) => Some((channel.clone(), ts.clone())),
+            _ => None,
+        };
+        match parent {
+            Some(key) if n.resolved.is_some() => self.resolve(&a, &key, payload).await,
+            Some(key) if n.digest.is_some() => self.reply(&a, &key, payload).await,
+            // A first alert, or a group without a receipt (restored, or its first
+            // alert went elsewhere): a message of its own.
+            _ => self.top_level(&a, payload).await,
+        }
+    }
+
+    async fn top_level(&self, a: &Attempt<'_>, payload: &Value) -> Delivery {
+        match self.post(a, payload, None).await {
+            Answer::Ok(v) => {
+                let receipt = receipt_of(&v);
+                if receipt.is_none() {
+                    tracing::warn!(channel = %self.name, "Slack accepted the message but gave no channel and ts: it cannot be threaded or edited");
+                }
+                Delivery::Sent { receipt }
+            }
+            Answer::ParentGone(r) | Answer::BadPayload(r) => Delivery::permanent(r),
+            Answer::Failed(d) => d,
+        }
+    }
+
+    /// A digest: a reply in the alert's thread, then the alert's edit.
+    async fn reply(self: &Arc<Self>, a: &Attempt<'_>, key: &Key, payload: &Value) -> Delivery {
+        match self.post(a, payload, Some(key)).await {
+            Answer::Ok(_) => {}
+            Answer::ParentGone(why) => {
+                tracing::warn!(channel = %self.name, error = %a.scrub.clean(&why),
+                    "the alert's Slack message is gone; posting the digest as a new message");
+                self.edits().forget(key);
+                return self.top_level(a, payload).await;
+            }
+            Answer::BadPayload(r) => return Delivery::permanent(r),
+            Answer::Failed(d) => return d,
+        }
+        if let Some(view) = a.parent_view.and_then(|r| json_of(&r.payload)) {
+            let body = message(view, &json!({"channel": key.0, "ts": key.1}));
+            let now = self.now_ms();
+            let offer = self.edits().offer(key, body, now);
+            if let Offer::At { at_ms } = offer {
+                self.schedule(key.clone(), at_ms - now, a.scrub.clone());
+            }
+        }
+        Delivery::Sent { receipt: None }
+    }
+
+    /// A resolved notice: the alert's last edit, never coalesced away.
+    async fn resolve(&self, a: &Attempt<'_>, key: &Key, payload: &Value) -> Delivery {
+        let view = a
+            .parent_view
+            .and_then(|r| json_of(&r.payload))
+            .unwrap_or(payload);
+        let body = message(view, &json!({"channel": key.0, "ts": key.1}));
+        let answer = {
+            let _order = self.edit_lock.lock().await;
+            self.edits().resolve(key, self.now_ms());
+            self.update(a.scrub, &body).await
+        };
+        match answer {
+            Answer::Ok(_) => Delivery::sent(),
+            Answer::ParentGone(why) => {
+                tracing::warn!(channel = %self.name, error = %a.scrub.clean(&why),
+                    "the alert's Slack message is gone; posting the resolved notice as a new message");
+                self.edits().forget(key);
+                self.top_level(a, payload).await
+            }
+            Answer::BadPayload(r) => Delivery::permanent(r),
+            Answer::Failed(d) => d,
+        }
+    }
+
+    /// Applies the pending edit of `key` after `delay_ms` (a running total).
+    fn schedule(self: &Arc<Self>, key: Key, delay_ms: i64, scrub: Scrubber) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut delay_ms = delay_ms;
+            let (body, _order) = loop {
+                tokio::time::sleep(Duration::from_millis(delay_ms.max(0) as u64)).await;
+                let order = me.edit_lock.lock().await;
+                let now = me.now_ms();
+                let due = me.edits().take_due(&key, now);
+                match due {
+                    Due::Apply(body) => break (body, order),
+                    Due::Wait { at_ms } => delay_ms = at_ms - now,
+                    Due::Nothing => return,
+                }
+            };
+            match me.update(&scrub, &body).await {
+                Answer::Ok(_) => me.edits().applied(&key, me.now_ms()),
+                Answer::ParentGone(why) => {
+                    tracing::warn!(channel = %me.name, error = %scrub.clean(&why),
+                        "the alert's Slack message is gone; its running total is no longer edited");
+                    me.edits().forget(&key);
+                }
+                Answer::Failed(Delivery::Retry { reason, after }) => {
+                    let after_ms = after.map_or(0, |d| d.as_millis() as i64);
+                    let now = me.now_ms();
+                    let next = me.edits().retry_later(&key, body, now, after_ms);
+                    tracing::warn!(channel = %me.name, error = %scrub.clean(&reason),
+                        retry_in_ms = next.map(|t| t - now), "editing the alert's Slack message failed");
+                    if let Some(at) = next {
+                        me.schedule(key.clone(), at - now, scrub.clone());
+                    }
+                }
+                Answer::Failed(d) => {
+                    tracing::warn!(channel = %me.name, error = %scrub.clean(d.reason().unwrap_or_default()),
+                        "editing the alert's Slack message failed; the next digest edits it again");
+                }
+                Answer::BadPayload(r) => {
+                    tracing::warn!(channel = %me.name, error = %scrub.clean(&r),
+                        "Slack refused the alert's edit, also as plain text");
+                }
+            }
+        });
+    }
+
+    /// `chat.postMessage` of `payload` (in `thread`'s thread when given), once more
+    /// as plain text when Slack refuses its blocks.
+    async fn post(&self, a: &Attempt<'_>, payload: &Value, thread: Option<&Key>) -> Answer {
+        let mut extra = json!({
+            "channel": thread.map_or(self.channel.as_str(), |k| k.0.as_str()),
+            "unfurl_links": false,
+            "unfurl_media": false,
+        });
+        if let Some((_, ts)) = thread {
+            extra["thread_ts"] = Value::String(ts.clone());
+        }
+        let method = "chat.postMessage";
+        match self.call(method, &message(payload, &extra)).await {
+            Answer::BadPayload(why) => {
+                tracing::warn!(channel = %self.name, error = %a.scrub.clean(&why),
+                    "Slack refused the Block Kit message; retrying once as plain text");
+                let plain = json_of(a.plain)
+                    .cloned()
+                    .unwrap_or_else(|| json!({"text": payload["text"]}));
+                match self.call(method, &message(&plain, &extra)).await {
+                    Answer::BadPayload(again) => Answer::Failed(Delivery::permanent(format!(
+                        "{why}; plain-text retry: {again}"
+                    ))),
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// `chat.update` of `body`, once more as plain text when Slack refuses it.
+    async fn update(&self, scrub: &Scrubber, body: &Value) -> Answer {
+        let method = "chat.update";
+        match self.call(method, body).await {
+            Answer::BadPayload(why) => {
+                tracing::warn!(channel = %self.name, error = %scrub.clean(&why),
+                    "Slack refused the edited Block Kit message; retrying once as plain text");
+                match self.call(method, &plain_edit(body)).await {
+                    Answer::BadPayload(again) => {
+                        Answer::BadPayload(format!("{why}; plain-text retry: {again}"))
+                    }
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn call(&self, method: &str, body: &Value) -> Answer {
+        call(&self.http, &self.api_url, &self.token, method, body).await
+    }
+
+    fn edits(&self) -> MutexGuard<'_, Edits> {
+        self.edits.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.started.elapsed().as_millis() as i64
+    }
+}
