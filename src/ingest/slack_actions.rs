@@ -308,6 +308,11 @@ async fn act(ctl: &Control, p: &Press) -> Outcome {
             };
             match ctl.dispatcher.add_silence(spec).await {
                 Ok(s) => {
+                    // The group's events counted before the press are quieted too:
+                    // no digest of them edits the message back to its buttons.
+                    if let Err(e) = ctl.dispatcher.acknowledge(&v.group, &p.author).await {
+                        tracing::warn!(error = %e, group = %v.group, "acknowledging the silenced group failed");
+                    }
                     tracing::info!(silence = %s.id, by = %p.author, group = %v.group, "silence added from Slack");
                     let how = match p.action {
                         Action::SilenceFor => format!("for {}", buttons::SILENCE_FOR),
