@@ -331,23 +331,38 @@ async fn silence_1h_from_a_button_holds_back_the_group_and_the_message_says_who(
 }
 
 #[tokio::test]
-async fn silence_until_quiet_from_a_button_ends_by_itself() {
+async fn silence_until_quiet_from_a_running_total_edit_ends_by_itself() {
     let (slack, clock, app) = start(true).await;
     app.send_event(1, "11200", &call_sid(1)).await;
-    let posted = first_alert(&slack).await;
-    let body = form(&interaction(&app, &posted, "twilert_silence_until_quiet"));
+    first_alert(&slack).await;
+    // A digest: its reply in the thread has no buttons; the message's running
+    // total keeps them, and the press comes from that edited message.
+    app.send_event(2, "11200", &call_sid(2)).await;
+    advance(&app, &clock, 61_000).await;
+    let edited = slack.wait("chat.update", 1, Duration::from_secs(5)).await[0]
+        .body
+        .clone();
+    assert!(edited.to_string().contains("2 events in all"), "{edited}");
+    assert!(our_actions(&edited).is_some(), "{edited}");
+    assert!(our_actions(&slack.replies()[0].body).is_none());
+    let body = form(&interaction(&app, &edited, "twilert_silence_until_quiet"));
     assert_eq!(press(&app, &clock, &body).await.0, 200);
     let list = admin_get(&app, "/api/v1/silences").await;
     assert_eq!(list["silences"][0]["until_quiet"], "30m", "{list}");
-    let updates = slack.wait("chat.update", 1, Duration::from_secs(5)).await;
+    let updates = slack.wait("chat.update", 2, Duration::from_secs(5)).await;
+    let marked = updates[1].body.to_string();
     assert!(
-        updates[0].body.to_string().contains(
+        marked.contains("2 events in all"),
+        "the running total kept: {marked}"
+    );
+    assert!(
+        marked.contains(
             "🔕 Silenced until quiet (ends after 30m without a matching event) by <@U0ANN42>"
         ),
-        "{}",
-        updates[0].body
+        "{marked}"
     );
-    app.send_event(2, "11200", &call_sid(2)).await;
+    assert!(our_actions(&updates[1].body).is_none(), "{marked}");
+    app.send_event(3, "11200", &call_sid(3)).await;
     assert!(
         eventually(Duration::from_secs(5), || async {
             app.snapshot().await.counters.silenced == 1
@@ -361,6 +376,7 @@ async fn silence_until_quiet_from_a_button_ends_by_itself() {
         list["silences"].as_array().is_some_and(Vec::is_empty),
         "ended: {list}"
     );
+    assert_valid_block_kit(&slack.calls());
     app.stop().await;
 }
 
