@@ -7,8 +7,10 @@
 #   (c) a throwaway cluster from the machine's PostgreSQL binaries (initdb and
 #       pg_ctl on PATH or under /usr/lib/postgresql/*/bin): a temp dir, a free
 #       port on 127.0.0.1, trust auth, a database `test`; stopped and removed by
-#       an EXIT trap of the shell that sourced this file. PostgreSQL refuses to run
-#       as root, so as root the cluster runs as the `postgres` user (or `nobody`);
+#       an EXIT trap of the shell that sourced this file (one left by a shell
+#       killed with SIGKILL is stopped and removed by the next run). PostgreSQL
+#       refuses to run as root, so as root the cluster runs as the `postgres`
+#       user (or `nobody`);
 #   (d) as root on Debian without those binaries: apt-get install postgresql, then (c);
 #   (e) none of that possible: under CI=true (and always for the bench) an error;
 #       otherwise a loud warning and TWILERT_TEST_POSTGRES=skip, which the
@@ -79,11 +81,34 @@ twpg_stop() {
     twpg_dir=
 }
 
+# Stops and removes the throwaway clusters of shells that died without running
+# their EXIT trap (SIGKILL): each directory names its shell in `owner`.
+twpg_reap() {
+    local d owner
+    for d in /tmp/twilert-pg.*; do
+        [ -f "$d/owner" ] || continue
+        owner=$(cat "$d/owner" 2>/dev/null || true)
+        if [ -n "$owner" ] && [ ! -d "/proc/$owner" ]; then
+            if [ -f "$d/data/postmaster.pid" ]; then
+                if [ "$(id -u)" = 0 ]; then
+                    runuser -u "$(stat -c %U "$d/data")" -- "$twpg_bindir/pg_ctl" -D "$d/data" \
+                        -m immediate -w -t 10 stop >/dev/null 2>&1 || true
+                else
+                    "$twpg_bindir/pg_ctl" -D "$d/data" -m immediate -w -t 10 stop >/dev/null 2>&1 || true
+                fi
+            fi
+            rm -rf "$d" && twpg_say "removed $d, left by a run that was killed"
+        fi
+    done
+}
+
 # Starts a throwaway cluster with the binaries in twpg_bindir; exports its URL.
 twpg_start() {
     local user port try opts psql=$twpg_bindir/psql
     [ -x "$psql" ] || psql=$(command -v psql || echo psql)
+    twpg_reap
     twpg_dir=$(mktemp -d /tmp/twilert-pg.XXXXXX)
+    echo $$ >"$twpg_dir/owner"
     trap twpg_stop EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM

@@ -137,7 +137,10 @@ pub async fn require_token(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .unwrap_or("");
-    if tokens.iter().any(|t| token_matches(t, presented)) {
+    if tokens
+        .iter()
+        .any(|t| crate::console::session::token_matches(t, presented))
+    {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     // The console: its login page, and pages with a session cookie (SPEC 9).
@@ -162,23 +165,4 @@ pub async fn require_token(
         .insert_header(("WWW-Authenticate", "Bearer realm=\"twilert admin\""))
         .json(json!({ "error": "missing or wrong admin token (Authorization: Bearer <token>)" }));
     Ok(req.into_response(resp).map_into_right_body())
-}
-
-/// Constant-time comparison of a configured token with the presented one.
-pub(crate) fn token_matches(expected: &str, presented: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    expected.len() == presented.len() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(token_matches("s3cret", "s3cret"));
-        assert!(!token_matches("s3cret", "s3cre"));
-        assert!(!token_matches("s3cret", "s3cret2"));
-        assert!(!token_matches("s3cret", ""));
-    }
 }

@@ -58,14 +58,14 @@ pub struct GroupState {
     /// time span and resources, never in `count`.
     #[serde(default)]
     pub lead: u64,
-    /// Acknowledged (SPEC 14): no more digests until the group closes or resolves;
-    /// its events are counted as `silenced`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acknowledged: Option<Acknowledged>,
     /// Events of the windows closed so far (each window's `count + lead`): the
     /// digests' `group_total`, a living alert's running total.
     #[serde(default)]
     pub events_total: u64,
+    /// Acknowledged (SPEC 14): no more digests until the group closes or resolves;
+    /// its events are counted as `silenced`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Acknowledged>,
 }
 
 /// Who acknowledged a group, and when.
@@ -106,8 +106,8 @@ impl GroupState {
             resolve_after_ms: None,
             last_total: 0,
             receipts: Default::default(),
-            acknowledged: None,
             events_total: 0,
+            acknowledged: None,
         }
     }
 

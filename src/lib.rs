@@ -17,6 +17,7 @@ pub mod event;
 pub mod fuzzing;
 pub mod group;
 pub mod ingest;
+pub mod kinds;
 pub mod notification;
 pub mod product;
 pub mod render;

@@ -184,6 +184,8 @@ impl Metrics {
             self.counter("twilert_template_failures_total", &[c])
                 .increment(0);
             self.gauge("twilert_channel_broken", &[c]).increment(0.0);
+            self.gauge("twilert_channel_paused_until_seconds", &[c])
+                .increment(0.0);
             let _ = self.histogram("twilert_delivery_latency_seconds", &[c]);
         }
     }

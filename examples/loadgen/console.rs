@@ -137,6 +137,30 @@ fn fill(db: &Path, events: usize) -> (String, String) {
             .expect("insert a batch");
         i = end;
     }
+    // 100 silences, half of them expired, each having held events back.
+    store
+        .batch(|b| {
+            for n in 0..100u32 {
+                let req: twilert::silence::SilenceRequest =
+                    serde_json::from_value(serde_json::json!({
+                        "error_codes": [CODES[n as usize % CODES.len()].to_string()],
+                        "resource_sids": [format!("CA{:02}*", n % 100)],
+                        "for": "2h", "author": format!("oncall-{n}"), "comment": "bench silence",
+                    }))
+                    .expect("a silence request");
+                let s = req
+                    .check(&[])
+                    .and_then(|spec| spec.build(format!("{n:016x}"), now - 600_000))
+                    .expect("a silence");
+                b.insert_silence(&s)?;
+                b.add_suppressed(&s.id, 42, now - 60_000)?;
+                if n % 2 == 0 {
+                    b.expire_silence(&s.id, now - 1_000, Some("bench"))?;
+                }
+            }
+            Ok(())
+        })
+        .expect("insert silences");
     println!(
         "filled {events} events in {:.1} s ({:.0} ev/s through Batch::insert_indexed_event)",
         t.elapsed().as_secs_f64(),
@@ -208,6 +232,9 @@ pub fn run(events: usize, bin: &str, keep: u64) {
         "/ui/groups".into(),
         "/ui/dead-letters".into(),
         "/ui/route-tester".into(),
+        "/ui/silences".into(),
+        "/ui/silences?all=true".into(),
+        "/ui/silences/preview?error_codes=11200&resource_sids=CA*".into(),
         "/api/v1/events?limit=100".into(),
         "/api/v1/events?code=11200&since=1h".into(),
         format!("/api/v1/events/{with_notes}"),
@@ -215,6 +242,7 @@ pub fn run(events: usize, bin: &str, keep: u64) {
         "/api/v1/dead-letters".into(),
         "/api/v1/channels".into(),
         "/api/v1/accounting".into(),
+        "/api/v1/silences?all=true".into(),
     ];
     println!("{events} stored events; {TRIES} requests each (median / slowest):");
     for p in &pages {

@@ -108,7 +108,7 @@ fn is_secret_path(path: &[&str]) -> bool {
         return true;
     }
     match path {
-        ["channels", _, key, ..] => crate::deliver::kinds::all_secret_keys().any(|k| k == *key),
+        ["channels", _, key, ..] => crate::kinds::all_secret_keys().any(|k| k == *key),
         _ => false,
     }
 }
@@ -190,10 +190,10 @@ pub(super) fn collect(tree: &Value) -> Vec<String> {
             let kind = ch
                 .get("kind")
                 .and_then(Value::as_str)
-                .and_then(crate::deliver::KindInfo::named);
+                .and_then(crate::kinds::KindInfo::named);
             let keys: Vec<&str> = match kind {
                 Some(k) => k.secret_keys.to_vec(),
-                None => crate::deliver::kinds::all_secret_keys().collect(),
+                None => crate::kinds::all_secret_keys().collect(),
             };
             for key in keys {
                 if let Some(v) = ch.get(key) {

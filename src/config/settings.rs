@@ -345,7 +345,7 @@ impl ChannelSettings {
         }
     }
     /// Its row in the kinds table (name, secret keys, default limits, ...).
-    pub fn kind(&self) -> &'static crate::deliver::KindInfo {
+    pub fn kind(&self) -> &'static crate::kinds::KindInfo {
         self.inner().kind()
     }
     pub fn throttle(&self) -> Throttle {

@@ -184,12 +184,47 @@ pub(super) fn dead_json(d: &DeadLetter) -> Value {
     })
 }
 
-async fn dead_letters(views: web::Data<ReadPool>) -> HttpResponse {
+#[derive(serde::Deserialize)]
+pub(super) struct DeadQuery {
+    pub after: Option<i64>,
+    pub limit: Option<usize>,
+}
+
+/// A page of dead letters (oldest first, after the cursor `after`), the cursor of
+/// the next page, and how many there are in all.
+pub(super) async fn read_dead_letters(
+    views: &ReadPool,
+    q: Result<web::Query<DeadQuery>, actix_web::Error>,
+) -> Result<(Vec<DeadLetter>, Option<i64>, u64), ViewError> {
+    let q = q
+        .map_err(|e| ViewError::field("query", e.to_string()))?
+        .into_inner();
+    let limit = q.limit.unwrap_or(query::DEFAULT_LIMIT);
+    if !(1..=query::MAX_LIMIT).contains(&limit) {
+        return Err(ViewError::field(
+            "limit",
+            format!("must be a number from 1 to {}", query::MAX_LIMIT),
+        ));
+    }
+    let (mut rows, total) = views
+        .read(move |r| r.dead_letter_page(q.after, limit + 1))
+        .await?;
+    let next = (rows.len() > limit).then(|| {
+        rows.truncate(limit);
+        rows.last().map(|d| d.id)
+    });
+    Ok((rows, next.flatten(), total))
+}
+
+async fn dead_letters(
+    views: web::Data<ReadPool>,
+    q: Result<web::Query<DeadQuery>, actix_web::Error>,
+) -> HttpResponse {
     answer(
         async {
-            let rows = views.read(|r| r.dead_letters()).await?;
+            let (rows, next, total) = read_dead_letters(&views, q).await?;
             let list: Vec<Value> = rows.iter().map(dead_json).collect();
-            Ok(json!({ "dead_letters": list }))
+            Ok(json!({ "dead_letters": list, "next": next, "total": total }))
         }
         .await,
     )

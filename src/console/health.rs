@@ -5,7 +5,7 @@
 use super::{ReadPool, ViewError};
 use crate::control::{export_accounting, Control};
 use crate::store::Backlog;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// SPEC 4: accepted = notified + digested + muted + unrouted + dead-lettered +
 /// below threshold + silenced + pending.
@@ -74,9 +74,12 @@ pub struct ChannelHealth {
     pub name: String,
     pub kind: String,
     pub enabled: bool,
-    /// `ok`, `paused` (everything waiting is on a retry backoff), `broken`, `disabled`.
+    /// `ok`, `paused` (the provider asked to wait, or everything waiting is on a
+    /// retry backoff), `broken`, `disabled`.
     pub state: &'static str,
     pub paused_until_ms: Option<i64>,
+    /// Why it is paused: `retry_after` (the provider asked) or `backoff`.
+    pub paused_by: Option<&'static str>,
     /// Why it is broken: its latest dead letter's error (provider text is scrubbed
     /// before it is stored).
     pub reason: Option<String>,
@@ -85,7 +88,9 @@ pub struct ChannelHealth {
 
 pub async fn channels(ctl: &Control, views: &ReadPool) -> Result<Vec<ChannelHealth>, ViewError> {
     let rt = ctl.shared.get();
-    let broken = broken_channels(&ctl.metrics.render());
+    let metrics = ctl.metrics.render();
+    let broken = broken_channels(&metrics);
+    let retry_after = paused_channels(&metrics);
     let list: Vec<(String, String, bool)> = rt
         .settings
         .channels
@@ -110,7 +115,10 @@ pub async fn channels(ctl: &Control, views: &ReadPool) -> Result<Vec<ChannelHeal
                 } else {
                     None
                 };
-                let paused = backlog.pending > 0 && backlog.retrying == backlog.pending;
+                // A provider's Retry-After, or everything waiting on a retry backoff.
+                let asked = retry_after.get(&name).copied().filter(|until| *until > now);
+                let backing_off = backlog.pending > 0 && backlog.retrying == backlog.pending;
+                let paused = asked.is_some() || backing_off;
                 let state = match (enabled, is_broken, paused) {
                     (false, _, _) => "disabled",
                     (true, true, _) => "broken",
@@ -118,7 +126,14 @@ pub async fn channels(ctl: &Control, views: &ReadPool) -> Result<Vec<ChannelHeal
                     _ => "ok",
                 };
                 out.push(ChannelHealth {
-                    paused_until_ms: (state == "paused").then_some(backlog.next_due_ms).flatten(),
+                    paused_by: (state == "paused").then_some(if asked.is_some() {
+                        "retry_after"
+                    } else {
+                        "backoff"
+                    }),
+                    paused_until_ms: (state == "paused")
+                        .then_some(asked.or(backlog.next_due_ms))
+                        .flatten(),
                     name,
                     kind,
                     enabled,
@@ -142,19 +157,32 @@ pub fn gauge(metrics: &str, name: &str) -> Option<f64> {
 
 /// Channels whose `twilert_channel_broken` gauge is set (the worker's verdict).
 fn broken_channels(metrics: &str) -> BTreeSet<String> {
-    metrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("twilert_channel_broken{"))
-        .filter_map(|l| {
-            let (labels, value) = l.rsplit_once('}')?;
-            let value: f64 = value.trim().parse().ok()?;
-            let name = labels
-                .split(',')
-                .find_map(|kv| kv.strip_prefix("channel=\""))?
-                .strip_suffix('"')?;
-            (value > 0.0).then(|| name.to_string())
-        })
+    per_channel(metrics, "twilert_channel_broken")
+        .filter(|(_, v)| *v > 0.0)
+        .map(|(name, _)| name)
         .collect()
+}
+
+/// Until when (unix ms) each channel is paused by a provider's `Retry-After`.
+fn paused_channels(metrics: &str) -> BTreeMap<String, i64> {
+    per_channel(metrics, "twilert_channel_paused_until_seconds")
+        .filter(|(_, v)| *v > 0.0)
+        .map(|(name, v)| (name, (v * 1000.0) as i64))
+        .collect()
+}
+
+/// `series{channel="name"} value` lines of one series.
+fn per_channel<'a>(metrics: &'a str, series: &'a str) -> impl Iterator<Item = (String, f64)> + 'a {
+    metrics.lines().filter_map(move |l| {
+        let l = l.strip_prefix(series)?.strip_prefix('{')?;
+        let (labels, value) = l.rsplit_once('}')?;
+        let value: f64 = value.trim().parse().ok()?;
+        let name = labels
+            .split(',')
+            .find_map(|kv| kv.strip_prefix("channel=\""))?
+            .strip_suffix('"')?;
+        Some((name.to_string(), value))
+    })
 }
 
 #[cfg(test)]

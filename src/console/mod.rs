@@ -12,6 +12,7 @@ mod pages;
 mod query;
 pub mod session;
 pub mod silences;
+mod silences_page;
 mod tester;
 
 use crate::config::StoreSettings;

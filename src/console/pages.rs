@@ -81,8 +81,13 @@ async fn overview_body(ctl: &Control, views: &ReadPool) -> Result<String, ViewEr
         let state = match c.state {
             "ok" => "<span class=\"ok\">ok</span>".to_string(),
             "paused" => format!(
-                "<span class=\"warn\">paused until {}</span> (retry backoff)",
-                time(c.paused_until_ms)
+                "<span class=\"warn\">paused until {}</span> ({})",
+                time(c.paused_until_ms),
+                if c.paused_by == Some("retry_after") {
+                    "the provider asked to wait: Retry-After"
+                } else {
+                    "retry backoff"
+                }
             ),
             "broken" => format!(
                 "<span class=\"bad\">broken: {}</span>",
@@ -210,10 +215,11 @@ async fn dead_letters(
     req: HttpRequest,
     views: web::Data<ReadPool>,
     sessions: web::Data<Sessions>,
+    q: Result<web::Query<api::DeadQuery>, actix_web::Error>,
 ) -> HttpResponse {
     let csrf = sessions.csrf(req.headers());
     let body = async {
-        let rows = views.read(|r| r.dead_letters()).await?;
+        let (rows, next, total) = api::read_dead_letters(&views, q).await?;
         let mut b = String::from("<p>Notifications that could not be delivered. Fix the channel (and reload), then retry.</p>");
         if rows.is_empty() {
             b.push_str("<p class=\"muted\" id=\"none\">No dead letters.</p>");
@@ -224,7 +230,7 @@ async fn dead_letters(
             "<form method=\"post\" action=\"/ui/dead-letters/retry\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
              <input type=\"hidden\" name=\"all\" value=\"true\"><button type=\"submit\" id=\"retry-all\">Retry all {}</button></form>\
              <table id=\"dead-letters\"><tr><th>id</th><th>channel</th><th>route</th><th>event</th><th class=\"num\">attempts</th><th>reason</th><th>since</th><th></th></tr>",
-            rows.len()
+            total
         );
         for d in &rows {
             let _ = write!(
@@ -246,6 +252,12 @@ async fn dead_letters(
             );
         }
         b.push_str("</table>");
+        if let Some(after) = next {
+            let _ = write!(
+                b,
+                "<p><a id=\"next\" href=\"/ui/dead-letters?after={after}\">Next page</a></p>"
+            );
+        }
         Ok(b)
     }
     .await;

@@ -230,7 +230,7 @@ async fn login(
         .iter()
         .map(|t| t.expose_secret())
         .filter(|t| !t.is_empty())
-        .any(|t| crate::admin::token_matches(t, presented));
+        .any(|t| token_matches(t, presented));
     if !ok {
         ctl.metrics
             .counter("twilert_admin_unauthorized_total", &[])
@@ -276,9 +276,24 @@ async fn logout(
         .finish()
 }
 
+/// Constant-time comparison of a configured token with the presented one (the
+/// admin listener's bearer tokens, the console's login).
+pub(crate) fn token_matches(expected: &str, presented: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    expected.len() == presented.len() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(token_matches("s3cret", "s3cret"));
+        assert!(!token_matches("s3cret", "s3cre"));
+        assert!(!token_matches("s3cret", "s3cret2"));
+        assert!(!token_matches("s3cret", ""));
+    }
     use actix_web::http::header::{HeaderValue, COOKIE as COOKIE_HEADER};
 
     fn with_cookie(v: &str) -> HeaderMap {

@@ -2,11 +2,11 @@
 //! kind's settings struct: checks, limits, secrets, and building the sender) and
 //! [`Channel`] (send one rendered payload, classify the provider's answer into a
 //! [`Delivery`]). A kind is one file implementing both, plus its row in
-//! [`super::kinds::KINDS`].
+//! [`crate::kinds::KINDS`].
 
-use super::kinds::{Capabilities, KindInfo};
 use super::scrub::Scrubber;
 use crate::config::Throttle;
+use crate::kinds::{Capabilities, KindInfo};
 use crate::notification::Notification;
 use crate::render::{Kind, Payload, Rendered};
 use secrecy::SecretString;

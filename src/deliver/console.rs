@@ -2,9 +2,9 @@
 //! On by default in the shipped config so a newcomer sees alerts with no accounts.
 
 use super::channel::{Attempt, Channel, ChannelConfig, SendFuture};
-use super::kinds::KindInfo;
 use super::Delivery;
 use crate::config::{ConsoleChannel, Throttle};
+use crate::kinds::KindInfo;
 use crate::render::{Kind, Payload};
 use secrecy::SecretString;
 use tokio::io::AsyncWriteExt;

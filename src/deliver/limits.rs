@@ -1,8 +1,8 @@
 //! Per-channel rate limits and backlog size (SPEC 4), with defaults that respect
 //! each provider.
 
-use super::kinds::KindInfo;
 use crate::config::ChannelSettings;
+use crate::kinds::KindInfo;
 use governor::Quota;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -18,7 +18,7 @@ pub struct ChannelLimits {
 }
 
 impl ChannelLimits {
-    /// The kind's defaults (its row in [`super::kinds::KINDS`]).
+    /// The kind's defaults (its row in [`crate::kinds::KINDS`]).
     pub fn default_for(kind: &KindInfo) -> ChannelLimits {
         let d = kind.limits;
         ChannelLimits {

@@ -1,14 +1,13 @@
 //! Delivery: one worker per channel reads due notifications from the store, waits
 //! for the channel's rate limit, renders, sends, and reports the classified outcome
 //! (SPEC 6) to the dispatch engine. One file per channel kind ([`channel`]), one
-//! row per kind in [`kinds::KINDS`].
+//! row per kind in [`crate::kinds::KINDS`].
 
 pub mod channel;
 pub mod console;
 pub mod discord;
 pub mod email;
 pub mod http;
-pub mod kinds;
 pub mod limits;
 pub mod pagerduty;
 pub mod retry;
@@ -22,8 +21,8 @@ pub mod teams;
 pub mod webhook;
 pub mod worker;
 
+pub use crate::kinds::{self, KindInfo, KINDS};
 pub use channel::{Attempt, Channel, ChannelConfig, Delivery, Receipt};
-pub use kinds::{KindInfo, KINDS};
 pub use scrub::Scrubber;
 
 use crate::config::ChannelSettings;
@@ -99,7 +98,8 @@ impl Sender {
             scrub: &self.scrub,
         };
         let delivery = self.channel.send(attempt).await;
-        self.scrub.delivery(delivery)
+        // The same classification with its reason cleaned.
+        delivery.map_reason(|r| self.scrub.clean(&r))
     }
 }
 

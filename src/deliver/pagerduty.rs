@@ -5,10 +5,10 @@
 
 use super::channel::{check_url, json_of, Attempt, Channel, ChannelConfig, SendFuture};
 use super::http::{classify, post_json, Answer};
-use super::kinds::KindInfo;
 use super::{Delivery, Receipt};
 use crate::config::{PagerDutyChannel, Throttle};
 use crate::event::Level;
+use crate::kinds::KindInfo;
 use crate::notification::Notification;
 use crate::render::Kind;
 use secrecy::{ExposeSecret, SecretString};

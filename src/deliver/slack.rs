@@ -6,9 +6,9 @@
 
 use super::channel::{check_url, Attempt, Channel, ChannelConfig, SendFuture};
 use super::http::{post_json, Answer};
-use super::kinds::{Capabilities, KindInfo};
 use super::Delivery;
 use crate::config::{SlackChannel, Throttle};
+use crate::kinds::{Capabilities, KindInfo};
 use crate::render::{Kind, Payload};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -17,6 +17,8 @@ use std::time::Duration;
 /// Slack's Web API, unless `api_url` says otherwise.
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
 /// At most one edit of a living alert's message per this long, unless configured.
+pub use super::slack_app::AppSettings;
+
 pub const DEFAULT_UPDATE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How a `kind = "slack"` channel talks to Slack: the one place its keys are read
@@ -27,15 +29,6 @@ pub enum SlackMode<'a> {
     Webhook { url: &'a SecretString },
     /// `bot_token` + `channel`: the Web API, living alerts (SPEC 13).
     App(AppSettings<'a>),
-}
-
-#[derive(Debug, Clone)]
-pub struct AppSettings<'a> {
-    pub token: &'a SecretString,
-    pub channel: &'a str,
-    /// Without a trailing `/`; methods are `<api_url>/chat.postMessage`, ...
-    pub api_url: String,
-    pub update_interval: Duration,
 }
 
 impl SlackChannel {

@@ -11,7 +11,6 @@
 //! text. Each call and its classification (SPEC 6) is [`super::slack_api`].
 
 use super::channel::{json_of, Attempt, Channel, SendFuture};
-use super::slack::AppSettings;
 use super::slack_api::{call, message, plain_edit, receipt_of, Answer};
 use super::slack_edits::{Due, Edits, Key, Offer};
 use super::{Delivery, Receipt, Scrubber};
@@ -19,6 +18,16 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// App mode's keys, as `[channels.<name>]` gives them (read in `slack.rs`).
+#[derive(Debug, Clone)]
+pub struct AppSettings<'a> {
+    pub token: &'a SecretString,
+    pub channel: &'a str,
+    /// Without a trailing `/`; methods are `<api_url>/chat.postMessage`, ...
+    pub api_url: String,
+    pub update_interval: Duration,
+}
 
 /// A `slack` channel in app mode, ready to send.
 pub struct SlackApp {

@@ -4,9 +4,9 @@
 
 use super::channel::{check_url, json_of, Attempt, Channel, ChannelConfig, SendFuture};
 use super::http::{classify, post_json};
-use super::kinds::KindInfo;
 use super::Delivery;
 use crate::config::{Throttle, WebhookChannel};
+use crate::kinds::KindInfo;
 use crate::render::Kind;
 use secrecy::{ExposeSecret, SecretString};
 

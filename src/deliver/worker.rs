@@ -167,6 +167,11 @@ impl Worker {
                     return true;
                 }
                 Ok(Permit::WaitUntil(at)) => (at - now).clamp(1, IDLE_POLL.as_millis() as i64),
+                Ok(Permit::Paused(until)) => {
+                    // Another replica was told to wait: so is this one.
+                    self.note_pause(until);
+                    (until - now).clamp(1, IDLE_POLL.as_millis() as i64)
+                }
                 Err(e) => {
                     tracing::error!(channel = %self.channel, error = %e, "reading the channel's shared rate limit failed");
                     IDLE_POLL.as_millis() as i64
@@ -390,6 +395,7 @@ impl Worker {
                     active.paused_until_ms = now + ra.as_millis() as i64;
                     // Shared in wall time, like the rate budget.
                     let wall = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+                    self.note_pause(wall + ra.as_millis() as i64);
                     self.shared_state(
                         self.reader
                             .pause(&self.channel, wall + ra.as_millis() as i64)
@@ -443,6 +449,17 @@ impl Worker {
             }
         };
         settled
+    }
+
+    /// `twilert_channel_paused_until_seconds`: until when the provider asked this
+    /// channel to wait (the console shows it).
+    fn note_pause(&self, until_wall_ms: i64) {
+        self.metrics
+            .gauge(
+                "twilert_channel_paused_until_seconds",
+                &[("channel", &self.channel)],
+            )
+            .set(until_wall_ms as f64 / 1000.0);
     }
 
     /// Logs a failure to share a pause or broken mark (this worker still honours it).

@@ -75,6 +75,19 @@ pub enum State {
     Folded = 3,
 }
 
+impl State {
+    /// The name of a stored state value, as the console shows it.
+    pub fn name(v: i64) -> &'static str {
+        match v {
+            0 => "pending",
+            1 => "sent",
+            2 => "dead",
+            3 => "folded",
+            _ => "unknown",
+        }
+    }
+}
+
 /// A notification waiting for delivery, as read by a worker.
 #[derive(Debug, Clone)]
 pub struct Queued {

@@ -137,8 +137,10 @@ pub enum Permit {
     Local,
     /// Send now. `broken`: the channel's broken mark, shared by every replica.
     Now { broken: Option<String> },
-    /// Over the rate or paused by a provider's `Retry-After`: ask again then.
+    /// Over the rate: ask again then.
     WaitUntil(i64),
+    /// Paused until then by a provider's `Retry-After` (another replica's answer).
+    Paused(i64),
 }
 
 /// What a delivery worker reads and claims: its channel's due notifications.
@@ -176,6 +178,9 @@ pub trait Queue: Send + Sync {
 /// Read views for the CLI, the API and the console.
 pub trait Views: Send {
     fn dead_letters(&self) -> Result<Vec<DeadLetter>>;
+    /// Dead letters after id `after`, oldest first, `limit` at most; and how many
+    /// there are in all.
+    fn dead_letter_page(&self, after: Option<i64>, limit: usize) -> Result<(Vec<DeadLetter>, u64)>;
     fn pending_count(&self, channel: &str) -> Result<u64>;
     /// Events newest first, filtered, `limit` at most, with the next page's cursor.
     fn events(&self, filter: &EventFilter, limit: usize) -> Result<EventPage>;

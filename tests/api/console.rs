@@ -9,10 +9,7 @@ use std::time::Duration;
 const ADMIN_TOKEN: &str = "console-admin-token-1";
 
 fn config_with_tokens() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = spare_port();
     format!("{BASE_CONFIG}\n[admin]\nlisten = \"127.0.0.1:{port}\"\nreload_interval = \"0s\"\ntokens = [\"{ADMIN_TOKEN}\"]\n")
 }
 
@@ -566,4 +563,83 @@ async fn shot(b: &Browser, name: &str) {
         std::fs::write(std::path::Path::new(&dir).join(name), b.screenshot().await)
             .expect("write screenshot");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_pause_shows_on_the_channel_and_dead_letters_page() {
+    let slack = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(429).insert_header("Retry-After", "120"))
+        .up_to_n_times(1)
+        .mount(&slack)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(404).set_body_string("no_service"))
+        .mount(&slack)
+        .await;
+    let app = spawn_with(&config_with_tokens(), slack, None).await;
+    app.send_event(1, "11200", &call_sid(1)).await;
+    let paused = eventually(Duration::from_secs(5), || async {
+        app.api("/api/v1/channels").await.1["channels"][0]["state"] == "paused"
+    })
+    .await;
+    let (_, channels) = app.api("/api/v1/channels").await;
+    assert!(paused, "{channels}");
+    let slack_health = &channels["channels"][0];
+    assert_eq!(slack_health["paused_by"], "retry_after", "{slack_health}");
+    let until = slack_health["paused_until_ms"].as_i64().expect("until");
+    let now = twilert::clock::Clock::now_ms(&twilert::clock::SystemClock);
+    assert!(
+        (now + 100_000..=now + 121_000).contains(&until),
+        "about two minutes from now: {until} vs {now}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_page_by_cursor() {
+    let app = spawn_with(
+        &config_with_tokens(),
+        slack_answering(&[404, 404, 404]).await,
+        None,
+    )
+    .await;
+    for n in 1..=3 {
+        app.send_event(n, "11200", &call_sid(n)).await;
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            app.snapshot().await.counters.dead_lettered == 3
+        })
+        .await
+    );
+    let (status, first) = app.api("/api/v1/dead-letters?limit=2").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["dead_letters"].as_array().unwrap().len(), 2);
+    assert_eq!(first["total"], 3);
+    let next = first["next"].as_i64().expect("a next page");
+    let (_, second) = app
+        .api(&format!("/api/v1/dead-letters?limit=2&after={next}"))
+        .await;
+    assert_eq!(second["dead_letters"].as_array().unwrap().len(), 1);
+    assert!(second["next"].is_null(), "{second}");
+    let ids: Vec<i64> = [&first, &second]
+        .iter()
+        .flat_map(|p| {
+            p["dead_letters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["id"].as_i64().unwrap())
+        })
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "oldest first, no repeats: {ids:?}"
+    );
+    let (status, bad) = app.api("/api/v1/dead-letters?limit=0").await;
+    assert_eq!(status, 400);
+    assert!(bad.to_string().contains("limit"), "{bad}");
+    app.stop().await;
 }

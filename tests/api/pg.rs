@@ -8,9 +8,10 @@
 //! ```
 //! The database is dropped when the `PgDatabase` is (on a thread of its own, so a
 //! test's runtime is not needed and a panicking test still cleans up); databases
-//! left by test processes that died without unwinding (SIGKILL, Ctrl-C) are dropped
-//! at the next run's first `fresh_database`, on a server on this machine only
-//! (their names carry the pid, which is checked in /proc).
+//! left by test processes that died without unwinding (SIGKILL, Ctrl-C), or kept
+//! for a whole run, are dropped in the background from the next run's first
+//! `fresh_database`, on a server on this machine only (their names carry the pid,
+//! which is checked in /proc).
 //!
 //! `TWILERT_TEST_POSTGRES=skip` (outside CI only) makes `fresh_database` return
 //! None after printing "SKIPPED: no PostgreSQL"; otherwise a server that does not
@@ -109,9 +110,24 @@ pub async fn fresh_database() -> Option<PgDatabase> {
     });
     static SWEPT: AtomicBool = AtomicBool::new(false);
     if !SWEPT.swap(true, Ordering::SeqCst) && is_local(&server) {
-        if let Err(e) = drop_stale_databases(&admin).await {
-            eprintln!("pg: could not drop stale test databases: {e}");
-        }
+        // In the background: many left-overs take seconds to drop, and no test
+        // waits for them (what this run does not finish, the next one does).
+        let server = server.clone();
+        std::thread::spawn(move || {
+            let swept = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| {
+                    rt.block_on(async {
+                        let admin = connect(&server).await.map_err(|e| why(&e))?;
+                        drop_stale_databases(&admin).await.map_err(|e| why(&e))
+                    })
+                });
+            if let Err(e) = swept {
+                eprintln!("pg: could not drop stale test databases: {e}");
+            }
+        });
     }
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let name = format!(

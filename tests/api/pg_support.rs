@@ -127,3 +127,82 @@ async fn databases_of_dead_test_processes_are_swept() {
         "a live process's database stays"
     );
 }
+
+/// PostgreSQL's server binaries as scripts/find-postgres.sh looks for them.
+fn server_binaries() -> bool {
+    let on_path = std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| d.join("initdb").exists() && d.join("pg_ctl").exists())
+    });
+    let packaged = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.flatten().any(|v| v.path().join("bin/initdb").exists()))
+        .unwrap_or(false);
+    on_path || packaged
+}
+
+/// scripts/find-postgres.sh, path (c): nothing answers at the URL given, so it
+/// starts a throwaway cluster from the machine's binaries (as another user when
+/// root), exports its URL, and stops and removes it when the shell exits.
+#[tokio::test]
+async fn find_postgres_starts_a_throwaway_cluster_and_removes_it() {
+    use std::io::{BufRead, BufReader, Write};
+    if !server_binaries() {
+        eprintln!("SKIPPED: no PostgreSQL server binaries (initdb, pg_ctl) here: find-postgres.sh's throwaway cluster not tested");
+        return;
+    }
+    let root = crate::docs::root();
+    let mut shell = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(". scripts/find-postgres.sh tests && echo \"URL=$TWILERT_TEST_POSTGRES_URL DIR=$twpg_dir\" && read _")
+        .current_dir(&root)
+        .env("TWILERT_TEST_POSTGRES_URL", "postgres://postgres:hunter2@127.0.0.1:1/test")
+        .env_remove("TWILERT_TEST_POSTGRES")
+        .env_remove("CI")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run bash");
+    let mut line = String::new();
+    BufReader::new(shell.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the script's answer");
+    let (url, dir) = line
+        .trim()
+        .strip_prefix("URL=")
+        .and_then(|r| r.split_once(" DIR="))
+        .unwrap_or_else(|| panic!("no URL from find-postgres.sh: {line:?}"));
+    assert!(url.starts_with("postgres://postgres@127.0.0.1:"), "{url}");
+    assert!(std::path::Path::new(dir).is_dir(), "{dir}");
+
+    let c = pg::connect(url)
+        .await
+        .expect("the throwaway cluster answers");
+    let fsync: String = c.query_one("SHOW fsync", &[]).await.expect("query").get(0);
+    assert_eq!(
+        fsync, "off",
+        "the tests' cluster trades durability for speed"
+    );
+    drop(c);
+
+    // Let the shell end: its EXIT trap stops the cluster and removes the directory.
+    let mut stdin = shell.stdin.take().expect("stdin");
+    let _ = stdin.write_all(b"\n");
+    drop(stdin);
+    let out = shell.wait_with_output().expect("the shell ends");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("does not answer; trying a throwaway cluster"),
+        "{said}"
+    );
+    assert!(
+        said.contains("stopped and removed the throwaway cluster"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("hunter2"),
+        "the password is redacted: {said}"
+    );
+    assert!(!std::path::Path::new(dir).exists(), "{dir} removed");
+    assert!(pg::connect(url).await.is_err(), "the cluster is stopped");
+}

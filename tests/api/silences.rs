@@ -3,7 +3,8 @@
 //! codes still alert, expiring it sends one summary per affected route naming the
 //! code and the count, later events alert again; `until_quiet` ends by itself; the
 //! admin API refuses without the token and names bad fields; an acknowledged group
-//! sends no more digests; the CLI adds and expires beside a running `twilert serve`.
+//! sends no more digests; the CLI adds and expires beside a running `twilert serve`;
+//! on PostgreSQL, two replicas share a silence and send one summary.
 //! Injected clock for the in-process tests.
 
 use crate::helpers::*;
@@ -394,6 +395,28 @@ async fn the_api_needs_the_token_and_names_the_bad_field() {
     }
     let s = app.silence(body).await;
     assert!(s["id"].as_str().is_some_and(|id| id.len() == 16), "{s}");
+    // What someone typed is shown as text on the console's page.
+    app.silence(json!({"error_codes": ["11205"], "for": "1h",
+                       "author": "<script>alert(1)</script>", "comment": "<img src=x onerror=alert(2)>"}))
+        .await;
+    let page = app
+        .http
+        .get(format!("{}/ui/silences", app.admin_address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("<script>alert") && !page.contains("<img src=x"),
+        "{page}"
+    );
     let (status, v) = app
         .admin(
             reqwest::Method::DELETE,
@@ -593,5 +616,104 @@ async fn the_cli_silences_beside_a_running_service_through_its_admin_api() {
     assert!(
         metrics.contains("twilert_events_outcome{outcome=\"silenced\"} 20"),
         "{metrics}"
+    );
+}
+
+/// SPEC 12 + 14: two replicas on one PostgreSQL database share a silence. One
+/// replica creates it, events arriving at either are held back and counted into
+/// the same store, the other expires it, and exactly one summary goes out.
+#[tokio::test]
+async fn replicas_share_a_silence_and_send_one_summary() {
+    let Some(db) = crate::pg::fresh_database().await else {
+        return;
+    };
+    let slack = slack_answering(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = BASE_CONFIG
+        .replace("{slack}", &slack.uri())
+        .replace(
+            "path = \"{dir}/twilert.db\"",
+            &format!("url = \"{}\"", db.url),
+        )
+        .replace("{dir}", &dir.path().display().to_string());
+    let replicas: Vec<Served> = (0..2)
+        .map(|i| {
+            let config = dir.path().join(format!("replica-{i}.toml"));
+            std::fs::write(&config, &text).unwrap();
+            serve_binary(&config)
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let r = http
+        .post(replicas[0].admin_url("/api/v1/silences"))
+        .json(&json!({"error_codes": ["11200"], "for": "1h", "author": "ann"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(600)).await; // the other replica ticks
+    for i in 1..=20u32 {
+        let url = replicas[(i % 2) as usize].url("/twilio/debugger");
+        let r = post_signed_to(&http, &url, &event_params(i, "11200", &call_sid(i))).await;
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        slack.received_requests().await.unwrap().len(),
+        0,
+        "held back on both"
+    );
+    for s in &replicas {
+        let v: Value = http
+            .get(s.admin_url("/api/v1/silences"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["silences"][0]["suppressed"], 20, "{v}");
+        let acc: Value = http
+            .get(s.admin_url("/api/v1/accounting"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(acc["terms"]["silenced"], 20, "{acc}");
+        assert_eq!(acc["balanced"], true, "{acc}");
+    }
+    let r = http
+        .delete(replicas[1].admin_url(&format!("/api/v1/silences/{id}?by=bob")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let got = wait_for_requests(&slack, 1, Duration::from_secs(5)).await;
+    let summary = got[0]["text"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("20 events") && summary.contains("bob"),
+        "{summary}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        slack.received_requests().await.unwrap().len(),
+        1,
+        "one summary in all"
+    );
+    let r = http
+        .delete(replicas[0].admin_url(&format!("/api/v1/silences/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        404,
+        "already expired, by the other replica"
     );
 }

@@ -9,9 +9,9 @@
 //! or `smtps://[user:pass@]host[:port]` (TLS from the start, port 465).
 
 use super::channel::{Attempt, Channel, ChannelConfig, SendFuture};
-use super::kinds::KindInfo;
 use super::{Delivery, Receipt};
 use crate::config::{EmailChannel, Throttle};
+use crate::kinds::KindInfo;
 use crate::render::{Kind, Payload};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};

@@ -598,7 +598,7 @@ impl OutboxTx for PgBatch<'_> {
     }
 
     fn insert_silence(&self, s: &crate::silence::Silence) -> Result<()> {
-        self.count(
+        self.pg.run(self.pg.execute(
             "INSERT INTO silences (id, definition, created_at, suppressed, last_match, expired_at, expired_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
@@ -610,7 +610,7 @@ impl OutboxTx for PgBatch<'_> {
                 &s.expired_at_ms,
                 &s.expired_by,
             ],
-        )?;
+        ))?;
         Ok(())
     }
 
@@ -628,27 +628,27 @@ impl OutboxTx for PgBatch<'_> {
 
     /// One replica wins: the row changes once, and only its batch sends the summaries.
     fn expire_silence(&self, id: &str, now_ms: i64, by: Option<&str>) -> Result<bool> {
-        Ok(self.count(
+        Ok(self.pg.run(self.pg.execute(
             "UPDATE silences SET expired_at = $2, expired_by = $3 WHERE id = $1 AND expired_at IS NULL",
             &[&id, &now_ms, &by],
-        )? == 1)
+        ))? == 1)
     }
 
     fn add_suppressed(&self, id: &str, events: u64, last_match_ms: i64) -> Result<()> {
-        self.count(
+        self.pg.run(self.pg.execute(
             "UPDATE silences SET suppressed = suppressed + $2,
                  last_match = GREATEST(COALESCE(last_match, $3), $3) WHERE id = $1",
             &[&id, &(events as i64), &last_match_ms],
-        )?;
+        ))?;
         Ok(())
     }
 
     fn add_silence_hits(&self, id: &str, route: &str, events: u64, sample_sid: &str) -> Result<()> {
-        self.count(
+        self.pg.run(self.pg.execute(
             "INSERT INTO silence_routes AS s (silence_id, route, events, sample_sid) VALUES ($1, $2, $3, $4)
              ON CONFLICT (silence_id, route) DO UPDATE SET events = s.events + excluded.events",
             &[&id, &route, &(events as i64), &sample_sid],
-        )?;
+        ))?;
         Ok(())
     }
 

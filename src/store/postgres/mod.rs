@@ -347,7 +347,7 @@ impl Outbox for PgStore {
             "SELECT {} FROM silences WHERE expired_at IS NULL ORDER BY created_at, id",
             views::SILENCE_COLUMNS
         );
-        let rows = self.pg.run(self.pg.client.query(&sql, &[]))?;
+        let rows = self.pg.run(self.pg.query(&sql, &[]))?;
         rows.iter().map(views::silence_of).collect()
     }
 

@@ -180,11 +180,16 @@ impl Queue for PgQueue {
         }
         let row = c
             .query_one(
-                "SELECT GREATEST(tat_ms - $2::bigint, paused_until_ms) FROM channel_pacing WHERE channel = $1",
+                "SELECT tat_ms - $2::bigint, paused_until_ms FROM channel_pacing WHERE channel = $1",
                 &[&channel, &tolerance],
             )
             .await?;
-        Ok(Permit::WaitUntil(row.get::<_, i64>(0).max(now_ms + 1)))
+        let (next, paused): (i64, i64) = (row.get(0), row.get(1));
+        Ok(if paused > now_ms {
+            Permit::Paused(paused)
+        } else {
+            Permit::WaitUntil(next.max(now_ms + 1))
+        })
     }
 
     async fn receipt(

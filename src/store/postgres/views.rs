@@ -5,7 +5,7 @@ use super::{batch::parse_groups, Pg};
 use crate::group::GroupState;
 use crate::store::{
     Backlog, CodeSeries, DeadLetter, EventFilter, EventPage, EventSummary, NotificationView,
-    Result, Views,
+    Result, State, Views,
 };
 use tokio_postgres::types::ToSql;
 
@@ -59,48 +59,49 @@ fn summary(r: &tokio_postgres::Row) -> EventSummary {
     }
 }
 
-fn state_name(v: i16) -> &'static str {
-    match v {
-        0 => "pending",
-        1 => "sent",
-        2 => "dead",
-        3 => "folded",
-        _ => "unknown",
-    }
-}
-
 impl Views for PgViews {
     fn silences(&self, all: bool) -> Result<Vec<crate::silence::Silence>> {
         let sql = format!(
             "SELECT {SILENCE_COLUMNS} FROM silences {} ORDER BY created_at DESC, id",
             if all { "" } else { "WHERE expired_at IS NULL" }
         );
-        let rows = self.pg.run(self.pg.client.query(&sql, &[]))?;
+        let rows = self.pg.run(self.pg.query(&sql, &[]))?;
         rows.iter().map(silence_of).collect()
     }
 
     fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
+        Ok(self.dead_letter_page(None, usize::MAX)?.0)
+    }
+
+    fn dead_letter_page(&self, after: Option<i64>, limit: usize) -> Result<(Vec<DeadLetter>, u64)> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.pg.run(self.pg.query(
             "SELECT id, channel, route, group_key, event_sid, is_digest, attempts,
                  COALESCE(last_error, ''), created_at, updated_at
-             FROM notifications WHERE state = 2 ORDER BY id",
-            &[],
+             FROM notifications WHERE state = 2 AND id > $1 ORDER BY id LIMIT $2",
+            &[&after.unwrap_or(0), &limit],
         ))?;
-        Ok(rows
-            .iter()
-            .map(|r| DeadLetter {
-                id: r.get(0),
-                channel: r.get(1),
-                route: r.get(2),
-                group_key: r.get(3),
-                event_sid: r.get(4),
-                is_digest: r.get(5),
-                attempts: r.get::<_, i32>(6).max(0) as u32,
-                last_error: r.get(7),
-                created_at_ms: r.get(8),
-                updated_at_ms: r.get(9),
-            })
-            .collect())
+        let total = self.pg.run(
+            self.pg
+                .query_one("SELECT COUNT(*) FROM notifications WHERE state = 2", &[]),
+        )?;
+        Ok((
+            rows.iter()
+                .map(|r| DeadLetter {
+                    id: r.get(0),
+                    channel: r.get(1),
+                    route: r.get(2),
+                    group_key: r.get(3),
+                    event_sid: r.get(4),
+                    is_digest: r.get(5),
+                    attempts: r.get::<_, i32>(6).max(0) as u32,
+                    last_error: r.get(7),
+                    created_at_ms: r.get(8),
+                    updated_at_ms: r.get(9),
+                })
+                .collect(),
+            total.get::<_, i64>(0).max(0) as u64,
+        ))
     }
 
     fn pending_count(&self, channel: &str) -> Result<u64> {
@@ -173,7 +174,7 @@ impl Views for PgViews {
                 route: r.get(2),
                 group_key: r.get(3),
                 is_digest: r.get(4),
-                state: state_name(r.get(5)),
+                state: State::name(i64::from(r.get::<_, i16>(5))),
                 attempts: r.get::<_, i32>(6).max(0) as u32,
                 last_error: r.get(7),
                 created_at_ms: r.get(8),

@@ -413,11 +413,16 @@ impl Views for Reader {
     }
 
     fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
-        let mut st = self.conn.prepare(
+        Ok(self.dead_letter_page(None, usize::MAX)?.0)
+    }
+
+    fn dead_letter_page(&self, after: Option<i64>, limit: usize) -> Result<(Vec<DeadLetter>, u64)> {
+        let mut st = self.conn.prepare_cached(
             "SELECT id, channel, route, group_key, event_sid, is_digest, attempts, COALESCE(last_error, ''), created_at, updated_at
-             FROM notifications WHERE state = 2 ORDER BY id",
+             FROM notifications WHERE state = 2 AND id > ?1 ORDER BY id LIMIT ?2",
         )?;
-        let rows = st.query_map([], |r| {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = st.query_map(params![after.unwrap_or(0), limit], |r| {
             Ok(DeadLetter {
                 id: r.get(0)?,
                 channel: r.get(1)?,
@@ -431,7 +436,12 @@ impl Views for Reader {
                 updated_at_ms: r.get(9)?,
             })
         })?;
-        Ok(rows.collect::<std::result::Result<_, _>>()?)
+        let rows = rows.collect::<std::result::Result<_, _>>()?;
+        let total: i64 = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM notifications WHERE state = 2")?
+            .query_row([], |r| r.get(0))?;
+        Ok((rows, total.max(0) as u64))
     }
 
     fn events(&self, filter: &EventFilter, limit: usize) -> Result<EventPage> {

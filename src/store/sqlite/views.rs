@@ -7,7 +7,7 @@ use super::{Batch, Reader};
 use crate::group::GroupState;
 use crate::store::{
     Backlog, CodeSeries, EventFilter, EventPage, EventRow, EventSummary, NotificationView, Result,
-    StoreError, RESOURCE_SCAN,
+    State, StoreError, RESOURCE_SCAN,
 };
 use rusqlite::{params, OptionalExtension};
 
@@ -58,16 +58,6 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventSummary> {
         route: r.get(6)?,
         source: r.get(7)?,
     })
-}
-
-fn state_name(v: i64) -> &'static str {
-    match v {
-        0 => "pending",
-        1 => "sent",
-        2 => "dead",
-        3 => "folded",
-        _ => "unknown",
-    }
 }
 
 impl Reader {
@@ -163,7 +153,7 @@ impl Reader {
                 route: r.get(2)?,
                 group_key: r.get(3)?,
                 is_digest: r.get(4)?,
-                state: state_name(r.get(5)?),
+                state: State::name(r.get(5)?),
                 attempts: r.get(6)?,
                 last_error: r.get(7)?,
                 created_at_ms: r.get(8)?,

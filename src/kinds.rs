@@ -1,6 +1,6 @@
 //! The channel kinds, one row each: everything twilert knows about a kind that is
 //! not code. Its code is one file (`src/deliver/<kind>.rs`: the settings struct's
-//! [`super::ChannelConfig`] and the sender's [`super::Channel`]). Adding a kind is
+//! [`crate::deliver::ChannelConfig`] and the sender's [`crate::deliver::Channel`]). Adding a kind is
 //! that file (and its `mod` line), one row here, and its settings struct in
 //! `config/settings.rs` (a `ChannelSettings` variant and its arm in
 //! `ChannelSettings::inner`); a kind with a new payload shape also needs its
