@@ -19,11 +19,11 @@ export TWILERT_TEST_PYTHON="$PWD/target/test-venv/bin/python3"
 cargo test --all-targets
 # The end-to-end modules again with every app's store on PostgreSQL (a database
 # per test): ingest, grouping, durability, channels, resolution, living Slack
-# alerts, reloads, metrics, the console, the CLI and silences (the SQLite file's own failure
-# modes in hardening:: are SQLite's).
+# alerts and their buttons, reloads, metrics, the console, the CLI and silences
+# (the SQLite file's own failure modes in hardening:: are SQLite's).
 if [ "${TWILERT_TEST_POSTGRES:-}" != "skip" ]; then
     TWILERT_TEST_BACKEND=postgres cargo test --test api -- \
         ingest:: grouping:: durability:: channels:: resolve:: threshold:: reload:: \
-        metrics:: email:: event_streams:: slack_app:: console:: cli:: \
-        silences:: hardening::open_groups
+        metrics:: email:: event_streams:: slack_app:: slack_buttons:: console:: \
+        cli:: silences:: hardening::open_groups
 fi

@@ -87,6 +87,18 @@ impl Control {
         }
     }
 
+    /// The running configuration's route names (the fallback's too): what a
+    /// silence's `routes` may name.
+    pub fn route_names(&self) -> Vec<String> {
+        let rt = self.shared.get();
+        rt.router
+            .routes()
+            .iter()
+            .chain(rt.router.fallback())
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
     /// The delivery workers' tasks, to wait for at shutdown.
     pub fn take_worker_handles(&self) -> Vec<tokio::task::JoinHandle<()>> {
         std::mem::take(

@@ -124,6 +124,11 @@ impl Runtime {
         if settings.twilio.public_url.is_none() && settings.twilio.verify_signature {
             warnings.push("twilio.public_url is not set: signatures are checked against a URL rebuilt from each request's Forwarded / X-Forwarded-Proto / X-Forwarded-Host / Host headers, which only a proxy that overwrites them makes trustworthy; set it to the URL configured in Twilio".into());
         }
+        if settings.slack.signing_secret().is_some()
+            && !crate::deliver::slack_buttons::any_app_channel(&settings)
+        {
+            warnings.push("slack.signing_secret: no Slack channel is in app mode (bot_token + channel), so no alert carries buttons".into());
+        }
         errors.extend(crate::ingest::check::settings(&settings));
         if let Some(url) = &settings.twilio.public_url {
             if url.len() > 100 {

@@ -123,6 +123,15 @@ impl Application {
             metrics.clone(),
         ));
         let ctl = web::Data::new(control.clone());
+        // Slack's button presses (SPEC 14): its own client, Slack answered in 3 s.
+        let slack_actions = web::Data::new(crate::ingest::slack_actions::SlackActions {
+            ctl: control.clone(),
+            http: reqwest::Client::builder()
+                .user_agent(concat!("twilert/", env!("CARGO_PKG_VERSION")))
+                .timeout(Duration::from_secs(10))
+                .build()
+                .context("building the HTTP client")?,
+        });
         let path = s.server.path.clone();
         let public = ctl.clone();
         let events_path = s.server.event_streams_path.clone();
@@ -139,6 +148,12 @@ impl Application {
                     web::resource(&events_path)
                         .route(web::post().to(event_streams))
                         .default_service(web::to(crate::admin::post_only)),
+                )
+                .app_data(slack_actions.clone())
+                .service(
+                    web::resource("/slack/actions")
+                        .route(web::post().to(crate::ingest::slack_actions::slack_actions))
+                        .default_service(web::to(crate::admin::not_found)),
                 )
                 .route("/healthz", web::get().to(crate::admin::healthz))
                 .route("/readyz", web::get().to(crate::admin::readyz))

@@ -110,6 +110,10 @@ impl Metrics {
         ] {
             self.counter(name, &[]).increment(0);
         }
+        for result in crate::ingest::slack_actions::RESULTS {
+            self.counter("twilert_slack_actions_total", &[("result", result)])
+                .increment(0);
+        }
         for reason in crate::ingest::error::IngestError::REASONS {
             self.counter("twilert_events_rejected_total", &[("reason", reason)])
                 .increment(0);

@@ -18,6 +18,7 @@ const SECRET_PATHS: &[&str] = &[
     "twilio.shared_keys",
     "admin.tokens",
     "store.url",
+    "slack.signing_secret",
 ];
 
 /// Secret lists an environment override gives comma-separated.

@@ -43,6 +43,8 @@ pub struct Settings {
     #[serde(default)]
     pub admin: AdminSettings,
     #[serde(default)]
+    pub slack: SlackSettings,
+    #[serde(default)]
     pub defaults: DefaultsSettings,
     #[serde(default)]
     pub catalog: CatalogSettings,
@@ -167,6 +169,28 @@ impl Default for AdminSettings {
             tokens: vec![],
             reload_interval: HumanDuration(Duration::from_secs(1)),
         }
+    }
+}
+
+/// `[slack]`: the Slack app's own settings (SPEC 14's buttons), apart from the
+/// channels that post with it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackSettings {
+    /// The Slack app's signing secret ("Basic Information" → "App Credentials"):
+    /// with it, Slack app mode alerts carry buttons and `POST /slack/actions`
+    /// verifies their requests; without it, neither. A secret.
+    #[serde(deserialize_with = "super::secrets::opt_secret")]
+    pub signing_secret: Option<SecretString>,
+}
+
+impl SlackSettings {
+    /// The signing secret when one is set (an empty string is none).
+    pub fn signing_secret(&self) -> Option<&SecretString> {
+        use secrecy::ExposeSecret;
+        self.signing_secret
+            .as_ref()
+            .filter(|s| !s.expose_secret().trim().is_empty())
     }
 }
 

@@ -237,3 +237,43 @@ fn a_syntax_error_does_not_quote_a_secret() {
     assert!(e.contains("line 3"), "{e}");
     assert!(!e.contains("sekrit"), "{e}");
 }
+
+const ENV: &[(&str, &str)] = &[("TWILIO_AUTH_TOKEN", "tok-123456")];
+
+#[test]
+fn the_slack_signing_secret_is_a_secret() {
+    let text = format!("{BASE}\n[slack]\nsigning_secret = \"${{SLACK_SIGNING_SECRET}}\"\n");
+    let s = parse(
+        &text,
+        &[
+            ("SLACK_SIGNING_SECRET", "sign-very-secret-42"),
+            ("TWILIO_AUTH_TOKEN", "tok-123456"),
+        ],
+    )
+    .unwrap();
+    use secrecy::ExposeSecret;
+    assert_eq!(
+        s.slack
+            .signing_secret()
+            .map(|x| x.expose_secret().to_string()),
+        Some("sign-very-secret-42".into())
+    );
+    assert!(!format!("{s:?}").contains("sign-very-secret-42"));
+    // A number is refused without being shown; empty is none.
+    let e = parse(
+        &format!("{BASE}\n[slack]\nsigning_secret = 123456789\n"),
+        ENV,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("slack.signing_secret") && !e.contains("123456789"),
+        "{e}"
+    );
+    let s = parse(&format!("{BASE}\n[slack]\nsigning_secret = \"\"\n"), ENV).unwrap();
+    assert!(s.slack.signing_secret().is_none());
+    let e = parse(&format!("{BASE}\n[slack]\nsigning_secrt = \"x\"\n"), ENV)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("signing_secrt"), "{e}");
+}

@@ -120,13 +120,7 @@ pub(super) async fn matching(
 }
 
 pub(super) fn known_routes(ctl: &Control) -> Vec<String> {
-    let rt = ctl.shared.get();
-    rt.router
-        .routes()
-        .iter()
-        .chain(rt.router.fallback())
-        .map(|r| r.name.clone())
-        .collect()
+    ctl.route_names()
 }
 
 /// Checks a request against the running configuration's routes.
@@ -306,24 +300,21 @@ pub(super) async fn acknowledge(ctl: &Control, key: &str, by: &str) -> Result<Va
 /// The Silences page's form prefilled from a group's key (route, then its
 /// `group_by` values): the Groups page's "Silence" link.
 pub(super) fn silence_link(key: &str) -> String {
-    let mut parts = key.split('|');
-    let route = parts.next().unwrap_or("");
-    let mut q = format!("routes={}", url_enc(route));
-    for p in parts {
-        let Some((field, value)) = p.split_once('=') else {
-            continue;
-        };
-        let param = match field {
-            "error_code" => "error_codes",
-            "resource_sid" => "resource_sids",
-            "service_sid" => "service_sids",
-            "account_sid" => "account_sids",
-            "level" => "levels",
-            "product" => "products",
-            _ => continue,
-        };
-        if value != "-" && !value.is_empty() {
-            let _ = write!(q, "&{param}={}", url_enc(value));
+    let r = SilenceRequest::for_group(key);
+    let mut q = format!(
+        "routes={}",
+        url_enc(r.routes.first().map_or("", String::as_str))
+    );
+    for (param, values) in [
+        ("error_codes", &r.error_codes),
+        ("resource_sids", &r.resource_sids),
+        ("service_sids", &r.service_sids),
+        ("account_sids", &r.account_sids),
+        ("levels", &r.levels),
+        ("products", &r.products),
+    ] {
+        for v in values {
+            let _ = write!(q, "&{param}={}", url_enc(v));
         }
     }
     format!("/ui/silences?{q}")

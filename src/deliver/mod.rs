@@ -15,6 +15,7 @@ pub mod scrub;
 pub mod slack;
 mod slack_api;
 pub mod slack_app;
+pub mod slack_buttons;
 mod slack_edits;
 pub mod teams;
 pub mod webhook;

@@ -43,7 +43,7 @@ const TRANSIENT: &[&str] = &[
 
 /// A Web API answer, classified.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Answer {
+pub(crate) enum Answer {
     /// `"ok": true`; the body.
     Ok(Value),
     /// The message to thread under or edit is gone (the reason).
@@ -156,7 +156,7 @@ pub(super) fn receipt_of(v: &Value) -> Option<Receipt> {
 }
 
 /// One Web API call: JSON body, the token as `Authorization: Bearer`.
-pub(super) async fn call(
+pub(crate) async fn call(
     http: &reqwest::Client,
     api_url: &str,
     token: &SecretString,

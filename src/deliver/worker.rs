@@ -288,7 +288,7 @@ impl Worker {
         };
         let kind = sender.kind();
         let entry = n.event.error_code().and_then(|c| rt.catalog.get(c));
-        let rendered = rt.renderer.render(kind, n, entry);
+        let mut rendered = rt.renderer.render(kind, n, entry);
         if let Some(err) = &rendered.fallback {
             tracing::error!(sid = %n.event.sid, route = %n.route, channel = %self.channel, error = %err, "template failed; sending the built-in plain message");
             self.metrics
@@ -300,9 +300,30 @@ impl Worker {
         }
         let plain = rt.renderer.plain_payload(kind, n, entry);
         // A living alert's message, as the digest or resolved notice makes it read.
-        let parent_view = (sender.capabilities().can_edit && n.parent.is_some())
+        let mut parent_view = (sender.capabilities().can_edit && n.parent.is_some())
             .then(|| rt.renderer.render_parent(kind, n, entry))
             .flatten();
+        // Slack's buttons (SPEC 14): on a living alert's message while it fires —
+        // the first alert, and its running total's edits; never on a reply, a
+        // resolved message or a silence's summary.
+        if kind == crate::render::Kind::Slack
+            && sender.capabilities().can_edit
+            && rt.settings.slack.signing_secret().is_some()
+            && n.resolved.is_none()
+            && n.silence.is_none()
+        {
+            let target = if n.digest.is_none() {
+                Some(&mut rendered)
+            } else {
+                parent_view.as_mut()
+            };
+            if let Some(crate::render::Payload::Json(msg)) = target.map(|r| &mut r.payload) {
+                if !crate::render::buttons::add(msg, n) {
+                    tracing::warn!(sid = %n.event.sid, route = %n.route, channel = %self.channel,
+                        "no Slack buttons on this alert: its group key is too long for a button's value, or the message has 50 blocks");
+                }
+            }
+        }
         let timeout = rt.settings.delivery.timeout.0;
         let started = std::time::Instant::now();
         // Lines logged by the sender carry the event's Sid, route and channel.

@@ -11,5 +11,6 @@ pub mod error;
 pub mod handler;
 mod ignored;
 pub mod signature;
+pub mod slack_actions;
 pub mod slack_signature;
 pub mod verify;

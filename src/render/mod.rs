@@ -7,6 +7,7 @@
 //! limits ([`limits`]). A template that fails never loses the alert: the
 //! built-in plain message ([`fallback`]) is sent and `Rendered::fallback` says why.
 
+pub mod buttons;
 mod check;
 mod context;
 mod escape;

@@ -14,6 +14,9 @@ pub const BOT_TOKEN: &str = "xoxb-1234567890-TESTBOTTOKEN-s3cr3t";
 /// The channel id the fake workspace gives `#alerts`.
 pub const CHANNEL_ID: &str = "C0ALERTS01";
 
+/// Where the fake takes an interaction's `response_url` posts.
+pub const RESPONSE_PATH: &str = "/actions/T0TWILERT/";
+
 /// One Web API call the fake received.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -64,6 +67,11 @@ impl Respond for FakeSlack {
             method: method.clone(),
             body: body.clone(),
         });
+        // An interaction's `response_url` (hooks.slack.com/actions/... at Slack):
+        // no token, a JSON message, answered `{"ok": true}`.
+        if req.url.path().starts_with(RESPONSE_PATH) {
+            return ResponseTemplate::new(200).set_body_json(json!({"ok": true}));
+        }
         if let Some(r) = s.scripted.get_mut(&method).and_then(VecDeque::pop_front) {
             return r;
         }
@@ -149,6 +157,14 @@ impl FakeSlack {
             .collect()
     }
 
+    /// What was posted to interactions' `response_url`s.
+    pub fn responses(&self) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method.starts_with(RESPONSE_PATH))
+            .collect()
+    }
+
     pub fn script(&self, method: &str, answers: impl IntoIterator<Item = ResponseTemplate>) {
         self.0
             .lock()
@@ -175,7 +191,9 @@ impl FakeSlack {
 pub fn assert_valid_block_kit(calls: &[Call]) {
     let dir = tempfile::tempdir().expect("tempdir");
     for (i, c) in calls.iter().enumerate() {
-        let path = dir.path().join(format!("{i:02}-{}.json", c.method));
+        let path = dir
+            .path()
+            .join(format!("{i:02}-{}.json", c.method.replace('/', "_")));
         std::fs::write(path, c.body.to_string()).expect("write payload");
     }
     let script = format!(

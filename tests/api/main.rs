@@ -31,6 +31,7 @@ mod resolve;
 mod scrub;
 mod silences;
 mod slack_app;
+mod slack_buttons;
 mod slack_sdk;
 mod threshold;
 mod twilio_sdk;

@@ -9,7 +9,7 @@ use twilert::ingest::slack_signature::{sign, verify, MAX_SKEW_SECS};
 
 /// Runs tests/validators/slack_sign.py on `cases`: per case the SDK's signature
 /// and whether the SDK accepts the case's `signature` (default: its own).
-fn sdk(cases: &Value) -> Vec<(String, bool)> {
+pub fn sdk(cases: &Value) -> Vec<(String, bool)> {
     use std::io::Write;
     let script = format!(
         "{}/tests/validators/slack_sign.py",
