@@ -110,7 +110,7 @@ impl Metrics {
         ] {
             self.counter(name, &[]).increment(0);
         }
-        for result in crate::ingest::slack_actions::RESULTS {
+        for result in SLACK_ACTION_RESULTS {
             self.counter("twilert_slack_actions_total", &[("result", result)])
                 .increment(0);
         }
@@ -203,6 +203,9 @@ impl Metrics {
 }
 
 /// The `outcome` label values of `twilert_events_outcome`.
+/// How a Slack button press ended (`twilert_slack_actions_total{result}`).
+pub const SLACK_ACTION_RESULTS: [&str; 4] = ["done", "refused", "unauthorized", "malformed"];
+
 pub const OUTCOMES: [&str; 7] = [
     "notified",
     "digested",

@@ -19,8 +19,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// The results counted in `twilert_slack_actions_total{result}`.
-pub const RESULTS: [&str; 4] = ["done", "refused", "unauthorized", "malformed"];
 /// How long the answer waits for the engine before answering anyway (Slack
 /// gives up after 3 s; the action still completes and the message is edited).
 const ANSWER_WITHIN: Duration = Duration::from_millis(2000);

@@ -3,6 +3,7 @@
 //! written with one statement each when the batch ends (`flush`), so a batch costs
 //! a handful of round trips however many events it carries.
 
+use super::rows::{parse_groups, parse_queued};
 use super::Pg;
 use crate::group::GroupState;
 use crate::notification::Notification;
@@ -25,39 +26,6 @@ fn lock_id(key: &str) -> i64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h as i64
-}
-
-pub(super) fn parse_groups(rows: Vec<tokio_postgres::Row>) -> Vec<(String, GroupState)> {
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let key: String = r.get(0);
-        match serde_json::from_str(r.get::<_, &str>(1)) {
-            Ok(g) => out.push((key, g)),
-            Err(e) => tracing::warn!(group = %key, error = %e, "skipping unreadable group state"),
-        }
-    }
-    out
-}
-
-/// A waiting notification's row with its event's stored body as `event_body` (the
-/// row does not repeat the event: it is the `events` row of `event_sid`).
-pub(super) fn parse_queued(r: &tokio_postgres::Row) -> Result<Queued> {
-    let id: i64 = r.get("id");
-    let notification = Notification::from_stored(
-        r.get::<_, &str>("body"),
-        r.get::<_, Option<&str>>("event_body"),
-    )
-    .map_err(|message| StoreError::Corrupt {
-        what: format!("notification {id}"),
-        message,
-    })?;
-    Ok(Queued {
-        id,
-        notification,
-        attempts: r.get::<_, i32>("attempts").max(0) as u32,
-        created_at_ms: r.get("created_at"),
-        event_count: r.get::<_, i64>("event_count").max(0) as u64,
-    })
 }
 
 fn json<T: serde::Serialize>(what: &str, v: &T) -> Result<String> {
@@ -627,12 +595,12 @@ impl OutboxTx for PgBatch<'_> {
     fn silence(&self, id: &str) -> Result<Option<crate::silence::Silence>> {
         let sql = format!(
             "SELECT {} FROM silences WHERE id = $1",
-            super::views::SILENCE_COLUMNS
+            super::rows::SILENCE_COLUMNS
         );
         self.pg
             .run(self.pg.query_opt(&sql, &[&id]))?
             .as_ref()
-            .map(super::views::silence_of)
+            .map(super::rows::silence_of)
             .transpose()
     }
 

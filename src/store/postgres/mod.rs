@@ -14,6 +14,7 @@
 
 mod batch;
 mod queue;
+mod rows;
 mod schema;
 mod views;
 
@@ -345,17 +346,17 @@ impl Outbox for PgStore {
     fn active_silences(&self) -> Result<Vec<crate::silence::Silence>> {
         let sql = format!(
             "SELECT {} FROM silences WHERE expired_at IS NULL ORDER BY created_at, id",
-            views::SILENCE_COLUMNS
+            rows::SILENCE_COLUMNS
         );
         let rows = self.pg.run(self.pg.query(&sql, &[]))?;
-        rows.iter().map(views::silence_of).collect()
+        rows.iter().map(rows::silence_of).collect()
     }
 
     fn load_groups(&self) -> Result<Vec<(String, GroupState)>> {
         let rows = self
             .pg
             .run(self.pg.query("SELECT key, body FROM groups", &[]))?;
-        Ok(batch::parse_groups(rows))
+        Ok(rows::parse_groups(rows))
     }
 
     fn prune(&mut self, before_ms: i64) -> Result<usize> {

@@ -2,7 +2,7 @@
 //! channel's shared pacing (one rate budget, one pause, one broken mark for every
 //! replica).
 
-use super::batch::parse_queued;
+use super::rows::parse_queued;
 use super::{pg_err, redact_url, replica_id};
 use crate::store::{Permit, Queue, Queued, Result, StoreError};
 use std::collections::HashMap;

@@ -1,7 +1,8 @@
 //! Read views on PostgreSQL for the CLI, the API and the console: the same
 //! listings as the SQLite store's, indexed and keyset-paginated.
 
-use super::{batch::parse_groups, Pg};
+use super::rows::{parse_groups, silence_of, SILENCE_COLUMNS};
+use super::Pg;
 use crate::group::GroupState;
 use crate::store::{
     Backlog, CodeSeries, DeadLetter, EventFilter, EventPage, EventSummary, NotificationView,
@@ -19,28 +20,6 @@ impl PgViews {
             pg: Pg::connect(url)?,
         })
     }
-}
-
-/// The columns a silence is read from, in [`silence_of`]'s order.
-pub(super) const SILENCE_COLUMNS: &str =
-    "id, definition, suppressed, last_match, expired_at, expired_by";
-
-/// A `SELECT {SILENCE_COLUMNS}` row as a silence (a row that no longer parses is a
-/// corrupt row, named).
-pub(super) fn silence_of(r: &tokio_postgres::Row) -> Result<crate::silence::Silence> {
-    let id: String = r.get(0);
-    let state = crate::silence::SilenceState {
-        suppressed: r.get::<_, i64>(2).max(0) as u64,
-        last_match_ms: r.get(3),
-        expired_at_ms: r.get(4),
-        expired_by: r.get(5),
-    };
-    crate::silence::Silence::from_stored(&id, r.get(1), state).map_err(|e| {
-        crate::store::StoreError::Corrupt {
-            what: format!("silence {id}"),
-            message: e,
-        }
-    })
 }
 
 const SUMMARY: &str = "SELECT id, sid, received_at, error_code, resource_sid, level, route,
