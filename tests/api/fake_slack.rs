@@ -20,6 +20,8 @@ pub struct Call {
     pub at: Instant,
     pub method: String,
     pub body: Value,
+    /// The `ts` a successful `chat.postMessage` was given (None otherwise).
+    pub ts: Option<String>,
 }
 
 #[derive(Default)]
@@ -63,6 +65,7 @@ impl Respond for FakeSlack {
             at: Instant::now(),
             method: method.clone(),
             body: body.clone(),
+            ts: None,
         });
         if let Some(r) = s.scripted.get_mut(&method).and_then(VecDeque::pop_front) {
             return r;
@@ -92,6 +95,9 @@ impl Respond for FakeSlack {
                 }
                 s.next_ts += 1;
                 let ts = format!("1700000000.{:06}", s.next_ts * 100);
+                if let Some(c) = s.calls.last_mut() {
+                    c.ts = Some(ts.clone());
+                }
                 ResponseTemplate::new(200)
                     .set_body_json(json!({"ok": true, "channel": CHANNEL_ID, "ts": ts}))
             }

@@ -30,6 +30,7 @@ mod replicas;
 mod resolve;
 mod scrub;
 mod slack_app;
+mod slack_replicas;
 mod slack_sdk;
 mod threshold;
 mod twilio_sdk;
