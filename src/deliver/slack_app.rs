@@ -7,6 +7,12 @@
 //! once. A parent that is gone (`message_not_found`, `thread_not_found`,
 //! `cant_update_message`) falls back to a new top-level post.
 //!
+//! On a shared store (replicas, SPEC 12) the interval holds across replicas: an
+//! edit first takes its turn from the store's pacing ([`crate::store::Queue::permit`],
+//! keyed by the message), and waits for it when another replica edited the message
+//! less than `update_interval` ago; resolving marks the message there (a pause),
+//! so no replica's running total lands after "resolved".
+//!
 //! Refused blocks (`invalid_blocks`, `msg_too_long`) are sent once more as plain
 //! text. Each call and its classification (SPEC 6) is [`super::slack_api`].
 
@@ -14,6 +20,8 @@ use super::channel::{json_of, Attempt, Channel, SendFuture};
 use super::slack_api::{call, message, plain_edit, receipt_of, Answer};
 use super::slack_edits::{Due, Edits, Key, Offer};
 use super::{Delivery, Receipt, Scrubber};
+use crate::clock::{Clock, SystemClock};
+use crate::store::{Permit, Queue};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +35,19 @@ pub struct AppSettings<'a> {
     /// Without a trailing `/`; methods are `<api_url>/chat.postMessage`, ...
     pub api_url: String,
     pub update_interval: Duration,
+}
+
+/// How long a resolved message stays marked in the shared pacing: no running
+/// total of it is applied by any replica meanwhile.
+const RESOLVED_MARK_MS: i64 = 24 * 3_600_000;
+
+/// An edit's turn in the shared pacing.
+enum Turn {
+    Now,
+    /// Another replica edited the message: wait this long.
+    After(i64),
+    /// Another replica resolved it.
+    Resolved,
 }
 
 /// A `slack` channel in app mode, ready to send.
@@ -133,7 +154,7 @@ impl Inner {
             let now = self.now_ms();
             let offer = self.edits().offer(key, body, now);
             if let Offer::At { at_ms } = offer {
-                self.schedule(key.clone(), at_ms - now, a.scrub.clone());
+                self.schedule(key.clone(), at_ms - now, a.scrub.clone(), a.pacer.cloned());
             }
         }
         Delivery::Sent { receipt: None }
@@ -149,6 +170,13 @@ impl Inner {
         let answer = {
             let _order = self.edit_lock.lock().await;
             self.edits().resolve(key, self.now_ms());
+            if let Some(p) = a.pacer {
+                let until = SystemClock.now_ms() + RESOLVED_MARK_MS;
+                if let Err(e) = p.pause(&self.pace_key(key), until).await {
+                    tracing::warn!(channel = %self.name, error = %e,
+                        "marking the alert's Slack message resolved for the other replicas failed");
+                }
+            }
             self.update(a.scrub, &body).await
         };
         match answer {
@@ -164,8 +192,15 @@ impl Inner {
         }
     }
 
-    /// Applies the pending edit of `key` after `delay_ms` (a running total).
-    fn schedule(self: &Arc<Self>, key: Key, delay_ms: i64, scrub: Scrubber) {
+    /// Applies the pending edit of `key` after `delay_ms` (a running total), when
+    /// the shared pacing gives it its turn.
+    fn schedule(
+        self: &Arc<Self>,
+        key: Key,
+        delay_ms: i64,
+        scrub: Scrubber,
+        pacer: Option<Arc<dyn Queue>>,
+    ) {
         let me = self.clone();
         tokio::spawn(async move {
             let mut delay_ms = delay_ms;
@@ -173,11 +208,26 @@ impl Inner {
                 tokio::time::sleep(Duration::from_millis(delay_ms.max(0) as u64)).await;
                 let order = me.edit_lock.lock().await;
                 let now = me.now_ms();
+                let was = me.edits().last_edit(&key);
                 let due = me.edits().take_due(&key, now);
-                match due {
-                    Due::Apply(body) => break (body, order),
-                    Due::Wait { at_ms } => delay_ms = at_ms - now,
+                let body = match due {
+                    Due::Apply(body) => body,
+                    Due::Wait { at_ms } => {
+                        delay_ms = at_ms - now;
+                        continue;
+                    }
                     Due::Nothing => return,
+                };
+                match me.shared_turn(pacer.as_deref(), &key).await {
+                    Turn::Now => break (body, order),
+                    Turn::After(ms) => {
+                        me.edits().put_back(&key, body, was);
+                        delay_ms = ms;
+                    }
+                    Turn::Resolved => {
+                        me.edits().resolve(&key, now);
+                        return;
+                    }
                 }
             };
             match me.update(&scrub, &body).await {
@@ -194,7 +244,7 @@ impl Inner {
                     tracing::warn!(channel = %me.name, error = %scrub.clean(&reason),
                         retry_in_ms = next.map(|t| t - now), "editing the alert's Slack message failed");
                     if let Some(at) = next {
-                        me.schedule(key.clone(), at - now, scrub.clone());
+                        me.schedule(key.clone(), at - now, scrub.clone(), pacer.clone());
                     }
                 }
                 Answer::Failed(d) => {
@@ -207,6 +257,31 @@ impl Inner {
                 }
             }
         });
+    }
+
+    /// The shared pacing's key for edits of message `key`.
+    fn pace_key(&self, key: &Key) -> String {
+        format!("{}|edit|{}|{}", self.name, key.0, key.1)
+    }
+
+    /// Whether this replica may edit message `key` now (one process, or the store
+    /// unreadable: yes; better an edit too many than a message left stale).
+    async fn shared_turn(&self, pacer: Option<&dyn Queue>, key: &Key) -> Turn {
+        let Some(p) = pacer else {
+            return Turn::Now;
+        };
+        let interval = self.edits().interval_ms();
+        let wall = SystemClock.now_ms();
+        match p.permit(&self.pace_key(key), interval, 1, wall).await {
+            Ok(Permit::Local | Permit::Now { .. }) => Turn::Now,
+            Ok(Permit::WaitUntil(at)) => Turn::After((at - wall).max(1)),
+            Ok(Permit::Paused(_)) => Turn::Resolved,
+            Err(e) => {
+                tracing::warn!(channel = %self.name, error = %e,
+                    "reading the shared edit pacing failed; editing the alert's Slack message anyway");
+                Turn::Now
+            }
+        }
     }
 
     /// `chat.postMessage` of `payload` (in `thread`'s thread when given), once more
