@@ -11,7 +11,11 @@
 //! edit first takes its turn from the store's pacing ([`crate::store::Queue::permit`],
 //! keyed by the message), and waits for it when another replica edited the message
 //! less than `update_interval` ago; resolving marks the message there (a pause),
-//! so no replica's running total lands after "resolved".
+//! so no replica's running total lands after "resolved". The newest total wins:
+//! each applied edit records its group total beside the message's pacing (a
+//! second key whose pause is `VERSIONS + total`, a maximum that only grows), and
+//! an edit whose total is not above it is dropped, so a replica that waited its
+//! turn with an older digest's total cannot overwrite a newer one.
 //!
 //! Refused blocks (`invalid_blocks`, `msg_too_long`) are sent once more as plain
 //! text. Each call and its classification (SPEC 6) is [`super::slack_api`].
@@ -41,6 +45,10 @@ pub struct AppSettings<'a> {
 /// total of it is applied by any replica meanwhile.
 const RESOLVED_MARK_MS: i64 = 24 * 3_600_000;
 
+/// Offset of the recorded group total in the version key's pause (far past any
+/// real time, so the store reports it back as `Permit::Paused`).
+const VERSIONS: i64 = 1 << 50;
+
 /// An edit's turn in the shared pacing.
 enum Turn {
     Now,
@@ -63,6 +71,8 @@ struct Inner {
     api_url: String,
     http: reqwest::Client,
     edits: Mutex<Edits>,
+    /// Per message: the newest group total offered here (its pending edit's).
+    totals: Mutex<std::collections::HashMap<Key, u64>>,
     /// Held across each `chat.update`, so edits of a message reach Slack in the
     /// order decided (a pending running total never lands after "resolved").
     edit_lock: tokio::sync::Mutex<()>,
@@ -90,6 +100,7 @@ impl SlackApp {
                 api_url: app.api_url.clone(),
                 http: http.clone(),
                 edits: Mutex::new(Edits::new(app.update_interval)),
+                totals: Mutex::default(),
                 edit_lock: tokio::sync::Mutex::new(()),
                 started: Instant::now(),
             }),
@@ -152,6 +163,15 @@ impl Inner {
         if let Some(view) = a.parent_view.and_then(|r| json_of(&r.payload)) {
             let body = message(view, &json!({"channel": key.0, "ts": key.1}));
             let now = self.now_ms();
+            if let Some(total) = n_total(a) {
+                let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+                // Only messages still coalesced here (idle ones are pruned there).
+                let edits = self.edits();
+                totals.retain(|k, _| k == key || edits.knows(k));
+                drop(edits);
+                let t = totals.entry(key.clone()).or_default();
+                *t = (*t).max(total);
+            }
             let offer = self.edits().offer(key, body, now);
             if let Offer::At { at_ms } = offer {
                 self.schedule(key.clone(), at_ms - now, a.scrub.clone(), a.pacer.cloned());
@@ -219,7 +239,14 @@ impl Inner {
                     Due::Nothing => return,
                 };
                 match me.shared_turn(pacer.as_deref(), &key).await {
-                    Turn::Now => break (body, order),
+                    Turn::Now if me.newer_than_shown(pacer.as_deref(), &key).await => {
+                        break (body, order)
+                    }
+                    Turn::Now => {
+                        tracing::debug!(channel = %me.name,
+                            "another replica's edit showed a newer total; this one is dropped");
+                        return;
+                    }
                     Turn::After(ms) => {
                         me.edits().put_back(&key, body, was);
                         delay_ms = ms;
@@ -231,7 +258,10 @@ impl Inner {
                 }
             };
             match me.update(&scrub, &body).await {
-                Answer::Ok(_) => me.edits().applied(&key, me.now_ms()),
+                Answer::Ok(_) => {
+                    me.edits().applied(&key, me.now_ms());
+                    me.record_shown(pacer.as_deref(), &key).await;
+                }
                 Answer::ParentGone(why) => {
                     tracing::warn!(channel = %me.name, error = %scrub.clean(&why),
                         "the alert's Slack message is gone; its running total is no longer edited");
@@ -281,6 +311,42 @@ impl Inner {
                     "reading the shared edit pacing failed; editing the alert's Slack message anyway");
                 Turn::Now
             }
+        }
+    }
+
+    /// The key recording the newest total shown in message `key`.
+    fn version_key(&self, key: &Key) -> String {
+        format!("{}|shown|{}|{}", self.name, key.0, key.1)
+    }
+
+    /// The newest total offered here for `key`, if known.
+    fn local_total(&self, key: &Key) -> Option<u64> {
+        let totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+        totals.get(key).copied().filter(|t| *t > 0)
+    }
+
+    /// Whether this replica's pending total for `key` is above the one a replica
+    /// last showed (yes when either is unknown, or the store is not shared).
+    async fn newer_than_shown(&self, pacer: Option<&dyn Queue>, key: &Key) -> bool {
+        let (Some(p), Some(mine)) = (pacer, self.local_total(key)) else {
+            return true;
+        };
+        let wall = SystemClock.now_ms();
+        match p.permit(&self.version_key(key), 1, 1, wall).await {
+            Ok(Permit::Paused(v)) if v >= VERSIONS => (v - VERSIONS) < mine as i64,
+            _ => true,
+        }
+    }
+
+    /// Records the total this replica just showed in message `key`.
+    async fn record_shown(&self, pacer: Option<&dyn Queue>, key: &Key) {
+        let (Some(p), Some(mine)) = (pacer, self.local_total(key)) else {
+            return;
+        };
+        let v = VERSIONS.saturating_add(i64::try_from(mine).unwrap_or(i64::MAX / 2));
+        if let Err(e) = p.pause(&self.version_key(key), v).await {
+            tracing::warn!(channel = %self.name, error = %e,
+                "recording the alert's shown total for the other replicas failed");
         }
     }
 
@@ -343,4 +409,9 @@ impl Inner {
     fn now_ms(&self) -> i64 {
         self.started.elapsed().as_millis() as i64
     }
+}
+
+/// The group total a digest's edit shows (0 when unknown: no ordering).
+fn n_total(a: &Attempt<'_>) -> Option<u64> {
+    a.notification.digest.as_ref().map(|d| d.group_total)
 }

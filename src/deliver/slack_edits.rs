@@ -123,6 +123,11 @@ impl Edits {
         self.interval_ms
     }
 
+    /// Whether `key` has an entry (not forgotten nor pruned).
+    pub fn knows(&self, key: &Key) -> bool {
+        self.map.contains_key(key)
+    }
+
     /// When `key` was last edited (by this process), for [`Edits::put_back`].
     pub fn last_edit(&self, key: &Key) -> Option<i64> {
         self.map.get(key).and_then(|e| e.last_edit_ms)

@@ -25,6 +25,10 @@ struct Timing {
     window: Duration,
     update_interval: Duration,
     resolve_after: Duration,
+    /// Freeze replica 0 (SIGSTOP) from .0 to .1 into the sending: a stall longer
+    /// than the leases (2 s), so replica 1 takes over ticking and delivering, and
+    /// replica 0 comes back with its own edits of the same messages pending.
+    freeze: Option<(Duration, Duration)>,
 }
 
 fn config(db: &str, api: &str, t: Timing) -> String {
@@ -97,6 +101,7 @@ async fn two_replicas_one_parent_per_group_digests_in_its_thread_no_double_edits
         window: Duration::from_secs(2),
         update_interval: Duration::from_secs(1),
         resolve_after: Duration::from_secs(4),
+        freeze: None,
     })
     .await;
 }
@@ -109,6 +114,7 @@ async fn two_replicas_coalesce_edits_when_digests_come_faster_than_update_interv
         window: Duration::from_secs(1),
         update_interval: Duration::from_secs(3),
         resolve_after: Duration::from_secs(4),
+        freeze: Some((Duration::from_millis(1_200), Duration::from_millis(3_700))),
     })
     .await;
 }
@@ -137,16 +143,33 @@ async fn run(t: Timing) {
     let mut n = 0u32;
     let mut sent: BTreeMap<u32, u64> = BTreeMap::new();
     let sending = Instant::now();
+    let pid0 = replicas[0].child.id() as i32;
+    let mut frozen = false;
     while sending.elapsed() < SENDING {
         let tick = Instant::now();
+        if let Some((from, to)) = t.freeze {
+            let now = sending.elapsed();
+            if !frozen && now >= from && now < to {
+                unsafe { libc::kill(pid0, libc::SIGSTOP) };
+                frozen = true;
+            } else if frozen && now >= to {
+                unsafe { libc::kill(pid0, libc::SIGCONT) };
+                frozen = false;
+            }
+        }
         for g in 1..=GROUPS {
             n += 1;
             let params = event_params(n, "11200", &call_sid(g));
-            let status = post(&http, ports[n as usize % 2], &params).await;
-            assert_eq!(status, 200, "event {n} to replica {}", n % 2);
+            // A frozen replica answers nothing: its share goes to the other one.
+            let target = if frozen { 1 } else { n as usize % 2 };
+            let status = post(&http, ports[target], &params).await;
+            assert_eq!(status, 200, "event {n} to replica {target}");
             *sent.entry(g).or_default() += 1;
         }
         tokio::time::sleep(EVERY.saturating_sub(tick.elapsed())).await;
+    }
+    if frozen {
+        unsafe { libc::kill(pid0, libc::SIGCONT) };
     }
     let last_event = Instant::now();
 
@@ -284,15 +307,18 @@ async fn run(t: Timing) {
         .await
         .map_or(-1, |r| r.get(0));
     assert_eq!(dead, 0, "nothing dead-lettered");
-    // Both replicas took part: each delivered some of it.
-    let delivered: Vec<usize> = replicas
+    // Both replicas took part: each delivered some of it (digests: how many of
+    // the parents' edits each made).
+    let count = |r: &Served, what: &str| {
+        r.log_text()
+            .lines()
+            .filter(|l| l.contains("\"message\":\"delivered\"") && l.contains(what))
+            .count()
+    };
+    let delivered: Vec<usize> = replicas.iter().map(|r| count(r, "")).collect();
+    let digested: Vec<usize> = replicas
         .iter()
-        .map(|r| {
-            r.log_text()
-                .lines()
-                .filter(|l| l.contains("\"message\":\"delivered\""))
-                .count()
-        })
+        .map(|r| count(r, "\"what\":\"digest\""))
         .collect();
     assert!(
         delivered.iter().all(|d| *d > 0),
@@ -300,7 +326,7 @@ async fn run(t: Timing) {
     );
     assert_valid_block_kit(&calls);
     eprintln!(
-        "slack replicas: {n} events, {} posts, {} replies, {} edits, deliveries per replica {delivered:?}; resolved {:?} after the last event, {:?} in all",
+        "slack replicas: {n} events, {} posts, {} replies, {} edits, deliveries per replica {delivered:?} (digests {digested:?}); resolved {:?} after the last event, {:?} in all",
         parents.len(),
         replies.len(),
         updates.len(),
