@@ -2,14 +2,17 @@
 # Renders the alert pictures in README.md and docs/ALERTS.md from what the
 # channels really receive: the `previews_for_the_docs` test sends an alert, a
 # 16-event digest and a hostile event through the app to Slack and Teams
-# (wiremock) and email (the test SMTP sink) and saves the payloads;
+# (wiremock) and email (the test SMTP sink) and saves the payloads, and
+# `living_alert_previews_for_the_docs` runs a living alert (Slack app mode) to
+# the fake Slack Web API: the alert edited by its digest, the digest in its
+# thread, the alert resolved;
 # docs/preview/build-pages.js renders Slack as a Block Kit approximation, the
 # Teams cards with Microsoft's Adaptive Cards SDK and frames the emails' HTML
 # parts; headless Chromium screenshots each at desktop width and at 375 px.
 #
 # Needs: cargo, python3, node, npm adaptivecards (scripts/test-deps.sh) and
 # Chromium (Debian: apt-get install chromium fonts-noto-color-emoji).
-# Writes docs/images/{slack,teams,email}-{desktop,phone}.png and the sample
+# Writes docs/images/{slack,teams,email}-{desktop,phone}.png, slack-living.png and the sample
 # Slack payload between the slack-payload markers in docs/ALERTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +31,9 @@ fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-echo "render-previews: sending an alert, a digest and a hostile event through the app"
+echo "render-previews: sending an alert, a digest, a hostile event and a living alert through the app"
 TWILERT_PREVIEW_DIR="$WORK/payloads" cargo test --quiet --test api \
-    previews::previews_for_the_docs -- --ignored --exact >/dev/null
+    previews:: -- --ignored >/dev/null
 node docs/preview/build-pages.js "$WORK/payloads" "$WORK/pages" "$AC_JS"
 
 chrome() {
@@ -60,6 +63,7 @@ for channel in slack teams email; do
     shoot "$WORK/pages/$channel-desktop.html" "$desktop" "$PWD/docs/images/$channel-desktop.png"
     shoot "$WORK/pages/$channel-phone.html" 375 "$PWD/docs/images/$channel-phone.png"
 done
+shoot "$WORK/pages/slack-living-desktop.html" 760 "$PWD/docs/images/slack-living.png"
 python3 - "$WORK/payloads/alert.slack.json" docs/ALERTS.md <<'PY'
 import re, sys
 payload, doc = open(sys.argv[1], encoding="utf-8").read().strip(), sys.argv[2]

@@ -124,7 +124,7 @@ impl Control {
                 channel: name.clone(),
                 shared: self.shared.clone(),
                 dispatcher: self.dispatcher.clone(),
-                reader,
+                reader: reader.into(),
                 wakers: ws.wakers.clone(),
                 clock: ws.clock.clone(),
                 metrics: self.metrics.clone(),

@@ -9,10 +9,15 @@
 //                   (npm adaptivecards) with a Teams-like host config and
 //                   Teams' Markdown subset (bold, italic, links, lists)
 //   email-<w>.html  each email's HTML part in a mail-client frame
-// Each page shows the alert, the digest and the hostile event, in that order.
+//   slack-living-desktop.html
+//                   a living alert (Slack app mode): the alert as a digest
+//                   edited it, the digest in its thread, the alert resolved
+// Each other page shows the alert, the digest and the hostile event, in that order.
 // Usage: node build-pages.js INPUT_DIR OUTPUT_DIR ADAPTIVECARDS_JS
 // INPUT_DIR holds {alert,digest,hostile}.{slack,teams,email}.json as written by
-// the `previews_for_the_docs` test (what the channels actually received).
+// the `previews_for_the_docs` test and living-{parent,reply,resolved}.slack.json
+// as written by `living_alert_previews_for_the_docs` (what the channels actually
+// received: the `chat.postMessage` reply and the two `chat.update` bodies).
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -101,16 +106,45 @@ function slackBlocks(blocks) {
     })
     .join("");
 }
-function slackMessage(v) {
+// opts: time (the message's), edited (Slack's "(edited)" mark), thread (the
+// replies line under a message that has a thread: {replies, last}).
+function slackMessage(v, opts = {}) {
   const top = v.blocks ? slackBlocks(v.blocks) : `<div class="s-text">${mrkdwn(v.text)}</div>`;
   const atts = (v.attachments || [])
     .map((a) => `<div class="s-att" style="border-left-color:${esc(a.color || "#ddd")}">${slackBlocks(a.blocks)}</div>`)
     .join("");
+  const edited = opts.edited ? `<div class="s-edited">(edited)</div>` : "";
+  const thread = opts.thread
+    ? `<div class="s-thread"><span class="s-mini">tw</span><a href="#">${opts.thread.replies} ${opts.thread.replies === 1 ? "reply" : "replies"}</a><span>Last reply today at ${esc(opts.thread.last)}</span></div>`
+    : "";
   return `<div class="s-msg"><div class="s-avatar">tw</div><div class="s-body">
-    <div class="s-meta"><b>twilert</b><span class="s-app">APP</span>06:47</div>${top}${atts}</div></div>`;
+    <div class="s-meta"><b>twilert</b><span class="s-app">APP</span>${esc(opts.time || "06:47")}</div>${top}${atts}${edited}${thread}</div></div>`;
 }
 function slackPage(width) {
-  return `<!DOCTYPE html><html><head><meta charset="utf-8"><title>Slack preview</title><style>
+  const body = CASES.map(([name, what]) => caption(what) + slackMessage(read(`${name}.slack.json`))).join("\n");
+  return slackFrame(width, "Slack preview", body);
+}
+// A living alert: the channel's message after a digest edited it (the thread
+// line under it), the thread with that digest, and the message resolved.
+function slackLivingPage(width) {
+  const [parent, reply, resolved] = ["parent", "reply", "resolved"].map((n) => read(`living-${n}.slack.json`));
+  const thread = { replies: 1, last: "06:48" };
+  const header = (parent.blocks || []).find((b) => b.type === "header");
+  const body = [
+    caption("In the channel: the alert, edited by each digest (running total, last seen, resources)"),
+    slackMessage(parent, { edited: true, thread }),
+    caption("In its thread: the digest of the window"),
+    `<div class="s-pane"><div class="s-pane-head"><b>Thread</b><span># alerts</span></div>
+      <div class="s-pane-parent"><b>twilert</b> ${esc(header ? header.text.text : parent.text)}</div>
+      <div class="s-divider"><span>1 reply</span></div>
+      ${slackMessage(reply, { time: "06:48" })}</div>`,
+    caption("Resolved: the same message, edited once more (its bar turns green)"),
+    slackMessage(resolved, { edited: true, thread }),
+  ].join("\n");
+  return slackFrame(width, "Slack living alert preview", body);
+}
+function slackFrame(width, title, body) {
+  return `<!DOCTYPE html><html><head><meta charset="utf-8"><title>${esc(title)}</title><style>
   html, body { margin: 0; background: #fff; font-family: ${FONT}; color: #1d1c1d; font-size: 15px; line-height: 1.46; }
   #frame { width: ${width}px; padding: 8px 0; box-sizing: border-box; }
   .caption { font-size: 12px; color: #616061; margin: 10px 16px 0; text-transform: uppercase; letter-spacing: .04em; }
@@ -133,8 +167,21 @@ function slackPage(width) {
          border: 1px solid #e8e8e8; border-radius: 3px; padding: 0 3px; }
   pre { font-family: Monaco, Menlo, Consolas, 'DejaVu Sans Mono', monospace; font-size: 12px; background: #f8f8f8; border: 1px solid #e8e8e8;
         border-radius: 4px; padding: 8px; white-space: pre-wrap; margin: 4px 0; }
+  .s-edited { font-size: 12px; color: #616061; margin: 0 0 2px; }
+  .s-thread { display: flex; align-items: center; gap: 8px; font-size: 13px; color: #616061; margin: 4px 0 2px;
+              padding: 4px 6px; border: 1px solid #e8e8e8; border-radius: 6px; width: max-content; }
+  .s-thread a { font-weight: 700; }
+  .s-mini { width: 20px; height: 20px; border-radius: 4px; background: #611f69; color: #fff; font-size: 9px; font-weight: 700;
+            display: inline-flex; align-items: center; justify-content: center; }
+  .s-pane { margin: 4px 16px 0; border: 1px solid #dddddd; border-radius: 8px; overflow: hidden; }
+  .s-pane .s-msg { padding: 8px 12px 10px; }
+  .s-pane-head { display: flex; align-items: baseline; gap: 8px; padding: 10px 16px; border-bottom: 1px solid #e8e8e8; font-size: 17px; }
+  .s-pane-head b { font-weight: 900; } .s-pane-head span { font-size: 13px; color: #616061; }
+  .s-pane-parent { padding: 10px 16px 4px; font-size: 14px; color: #1d1c1d; } .s-pane-parent b { font-weight: 900; margin-right: 6px; }
+  .s-divider { display: flex; align-items: center; gap: 8px; margin: 6px 16px 0; font-size: 13px; color: #616061; }
+  .s-divider::after { content: ""; flex: 1; border-top: 1px solid #e8e8e8; }
   </style></head><body><div id="frame">
-  ${CASES.map(([name, what]) => caption(what) + slackMessage(read(`${name}.slack.json`))).join("\n")}
+  ${body}
   </div><script>${MEASURE}\nmeasure();</script></body></html>`;
 }
 
@@ -238,4 +285,5 @@ for (const [label, width] of Object.entries(WIDTHS)) {
   fs.writeFileSync(path.join(output, `teams-${label}.html`), teamsPage(width));
   fs.writeFileSync(path.join(output, `email-${label}.html`), emailPage(label === "desktop" ? 820 : width));
 }
-console.log(`build-pages: wrote ${output}/{slack,teams,email}-{desktop,phone}.html`);
+fs.writeFileSync(path.join(output, "slack-living-desktop.html"), slackLivingPage(WIDTHS.desktop));
+console.log(`build-pages: wrote ${output}/{slack,teams,email}-{desktop,phone}.html and slack-living-desktop.html`);

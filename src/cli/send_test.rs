@@ -132,7 +132,7 @@ async fn send(rt: &Runtime, name: &str, ch: &ChannelSettings, n: &Notification) 
         out!("template failed ({err}); sending the built-in plain message instead");
     }
     let plain = rt.renderer.plain_payload(kind, n, entry);
-    match tokio::time::timeout(timeout, sender.send(n, &rendered, &plain, None)).await {
+    match tokio::time::timeout(timeout, sender.send(n, &rendered, &plain, None, None)).await {
         Ok(delivery) => delivery,
         Err(_) => Delivery::retry(format!(
             "timed out after {}s (delivery.timeout)",

@@ -9,9 +9,11 @@ use crate::config::Throttle;
 use crate::kinds::{Capabilities, KindInfo};
 use crate::notification::Notification;
 use crate::render::{Kind, Payload, Rendered};
+use crate::store::Queue;
 use secrecy::SecretString;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A provider's answer, classified (SPEC 6).
@@ -92,6 +94,10 @@ pub struct Attempt<'a> {
     /// The returned [`Delivery`] is scrubbed by [`super::Sender::send`]; a channel
     /// that logs provider text itself passes it through this first.
     pub scrub: &'a Scrubber,
+    /// The store's shared pacing (SPEC 12), for a channel that edits messages:
+    /// every replica's edits of one message draw from one budget. `None` outside
+    /// the delivery workers (`send-test`).
+    pub pacer: Option<&'a Arc<dyn Queue>>,
 }
 
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Delivery> + Send + 'a>>;

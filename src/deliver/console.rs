@@ -110,6 +110,7 @@ mod tests {
             plain: &rendered.payload,
             parent_view: None,
             scrub: &scrub,
+            pacer: None,
         };
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("out.log");

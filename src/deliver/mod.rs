@@ -82,13 +82,14 @@ impl Sender {
     /// for this kind, escaped like any payload (Slack's retry-as-text after a 400).
     /// Every reason is scrubbed of the channel's secrets before it is returned.
     /// `parent_view`: see [`Attempt::parent_view`] (`None` for a first alert or a
-    /// channel that cannot edit).
+    /// channel that cannot edit). `pacer`: see [`Attempt::pacer`].
     pub async fn send(
         &self,
         n: &Notification,
         rendered: &Rendered,
         plain: &Payload,
         parent_view: Option<&Rendered>,
+        pacer: Option<&std::sync::Arc<dyn crate::store::Queue>>,
     ) -> Delivery {
         let attempt = Attempt {
             notification: n,
@@ -96,6 +97,7 @@ impl Sender {
             plain,
             parent_view,
             scrub: &self.scrub,
+            pacer,
         };
         let delivery = self.channel.send(attempt).await;
         // The same classification with its reason cleaned.

@@ -7,6 +7,16 @@
 //! once. A parent that is gone (`message_not_found`, `thread_not_found`,
 //! `cant_update_message`) falls back to a new top-level post.
 //!
+//! On a shared store (replicas, SPEC 12) the interval holds across replicas: an
+//! edit first takes its turn from the store's pacing ([`crate::store::Queue::permit`],
+//! keyed by the message), and waits for it when another replica edited the message
+//! less than `update_interval` ago; resolving marks the message there (a pause),
+//! so no replica's running total lands after "resolved". The newest total wins:
+//! each applied edit records its group total beside the message's pacing (a
+//! second key whose pause is `VERSIONS + total`, a maximum that only grows), and
+//! an edit whose total is not above it is dropped, so a replica that waited its
+//! turn with an older digest's total cannot overwrite a newer one.
+//!
 //! Refused blocks (`invalid_blocks`, `msg_too_long`) are sent once more as plain
 //! text. Each call and its classification (SPEC 6) is [`super::slack_api`].
 
@@ -14,6 +24,8 @@ use super::channel::{json_of, Attempt, Channel, SendFuture};
 use super::slack_api::{call, message, plain_edit, receipt_of, Answer};
 use super::slack_edits::{Due, Edits, Key, Offer};
 use super::{Delivery, Receipt, Scrubber};
+use crate::clock::{Clock, SystemClock};
+use crate::store::{Permit, Queue};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +41,23 @@ pub struct AppSettings<'a> {
     pub update_interval: Duration,
 }
 
+/// How long a resolved message stays marked in the shared pacing: no running
+/// total of it is applied by any replica meanwhile.
+const RESOLVED_MARK_MS: i64 = 24 * 3_600_000;
+
+/// Offset of the recorded group total in the version key's pause (far past any
+/// real time, so the store reports it back as `Permit::Paused`).
+const VERSIONS: i64 = 1 << 50;
+
+/// An edit's turn in the shared pacing.
+enum Turn {
+    Now,
+    /// Another replica edited the message: wait this long.
+    After(i64),
+    /// Another replica resolved it.
+    Resolved,
+}
+
 /// A `slack` channel in app mode, ready to send.
 pub struct SlackApp {
     inner: Arc<Inner>,
@@ -42,6 +71,8 @@ struct Inner {
     api_url: String,
     http: reqwest::Client,
     edits: Mutex<Edits>,
+    /// Per message: the newest group total offered here (its pending edit's).
+    totals: Mutex<std::collections::HashMap<Key, u64>>,
     /// Held across each `chat.update`, so edits of a message reach Slack in the
     /// order decided (a pending running total never lands after "resolved").
     edit_lock: tokio::sync::Mutex<()>,
@@ -69,6 +100,7 @@ impl SlackApp {
                 api_url: app.api_url.clone(),
                 http: http.clone(),
                 edits: Mutex::new(Edits::new(app.update_interval)),
+                totals: Mutex::default(),
                 edit_lock: tokio::sync::Mutex::new(()),
                 started: Instant::now(),
             }),
@@ -131,9 +163,18 @@ impl Inner {
         if let Some(view) = a.parent_view.and_then(|r| json_of(&r.payload)) {
             let body = message(view, &json!({"channel": key.0, "ts": key.1}));
             let now = self.now_ms();
+            if let Some(total) = n_total(a) {
+                let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+                // Only messages still coalesced here (idle ones are pruned there).
+                let edits = self.edits();
+                totals.retain(|k, _| k == key || edits.knows(k));
+                drop(edits);
+                let t = totals.entry(key.clone()).or_default();
+                *t = (*t).max(total);
+            }
             let offer = self.edits().offer(key, body, now);
             if let Offer::At { at_ms } = offer {
-                self.schedule(key.clone(), at_ms - now, a.scrub.clone());
+                self.schedule(key.clone(), at_ms - now, a.scrub.clone(), a.pacer.cloned());
             }
         }
         Delivery::Sent { receipt: None }
@@ -149,6 +190,13 @@ impl Inner {
         let answer = {
             let _order = self.edit_lock.lock().await;
             self.edits().resolve(key, self.now_ms());
+            if let Some(p) = a.pacer {
+                let until = SystemClock.now_ms() + RESOLVED_MARK_MS;
+                if let Err(e) = p.pause(&self.pace_key(key), until).await {
+                    tracing::warn!(channel = %self.name, error = %e,
+                        "marking the alert's Slack message resolved for the other replicas failed");
+                }
+            }
             self.update(a.scrub, &body).await
         };
         match answer {
@@ -164,8 +212,15 @@ impl Inner {
         }
     }
 
-    /// Applies the pending edit of `key` after `delay_ms` (a running total).
-    fn schedule(self: &Arc<Self>, key: Key, delay_ms: i64, scrub: Scrubber) {
+    /// Applies the pending edit of `key` after `delay_ms` (a running total), when
+    /// the shared pacing gives it its turn.
+    fn schedule(
+        self: &Arc<Self>,
+        key: Key,
+        delay_ms: i64,
+        scrub: Scrubber,
+        pacer: Option<Arc<dyn Queue>>,
+    ) {
         let me = self.clone();
         tokio::spawn(async move {
             let mut delay_ms = delay_ms;
@@ -173,15 +228,40 @@ impl Inner {
                 tokio::time::sleep(Duration::from_millis(delay_ms.max(0) as u64)).await;
                 let order = me.edit_lock.lock().await;
                 let now = me.now_ms();
+                let was = me.edits().last_edit(&key);
                 let due = me.edits().take_due(&key, now);
-                match due {
-                    Due::Apply(body) => break (body, order),
-                    Due::Wait { at_ms } => delay_ms = at_ms - now,
+                let body = match due {
+                    Due::Apply(body) => body,
+                    Due::Wait { at_ms } => {
+                        delay_ms = at_ms - now;
+                        continue;
+                    }
                     Due::Nothing => return,
+                };
+                match me.shared_turn(pacer.as_deref(), &key).await {
+                    Turn::Now if me.newer_than_shown(pacer.as_deref(), &key).await => {
+                        break (body, order)
+                    }
+                    Turn::Now => {
+                        tracing::debug!(channel = %me.name,
+                            "another replica's edit showed a newer total; this one is dropped");
+                        return;
+                    }
+                    Turn::After(ms) => {
+                        me.edits().put_back(&key, body, was);
+                        delay_ms = ms;
+                    }
+                    Turn::Resolved => {
+                        me.edits().resolve(&key, now);
+                        return;
+                    }
                 }
             };
             match me.update(&scrub, &body).await {
-                Answer::Ok(_) => me.edits().applied(&key, me.now_ms()),
+                Answer::Ok(_) => {
+                    me.edits().applied(&key, me.now_ms());
+                    me.record_shown(pacer.as_deref(), &key).await;
+                }
                 Answer::ParentGone(why) => {
                     tracing::warn!(channel = %me.name, error = %scrub.clean(&why),
                         "the alert's Slack message is gone; its running total is no longer edited");
@@ -194,7 +274,7 @@ impl Inner {
                     tracing::warn!(channel = %me.name, error = %scrub.clean(&reason),
                         retry_in_ms = next.map(|t| t - now), "editing the alert's Slack message failed");
                     if let Some(at) = next {
-                        me.schedule(key.clone(), at - now, scrub.clone());
+                        me.schedule(key.clone(), at - now, scrub.clone(), pacer.clone());
                     }
                 }
                 Answer::Failed(d) => {
@@ -207,6 +287,67 @@ impl Inner {
                 }
             }
         });
+    }
+
+    /// The shared pacing's key for edits of message `key`.
+    fn pace_key(&self, key: &Key) -> String {
+        format!("{}|edit|{}|{}", self.name, key.0, key.1)
+    }
+
+    /// Whether this replica may edit message `key` now (one process, or the store
+    /// unreadable: yes; better an edit too many than a message left stale).
+    async fn shared_turn(&self, pacer: Option<&dyn Queue>, key: &Key) -> Turn {
+        let Some(p) = pacer else {
+            return Turn::Now;
+        };
+        let interval = self.edits().interval_ms();
+        let wall = SystemClock.now_ms();
+        match p.permit(&self.pace_key(key), interval, 1, wall).await {
+            Ok(Permit::Local | Permit::Now { .. }) => Turn::Now,
+            Ok(Permit::WaitUntil(at)) => Turn::After((at - wall).max(1)),
+            Ok(Permit::Paused(_)) => Turn::Resolved,
+            Err(e) => {
+                tracing::warn!(channel = %self.name, error = %e,
+                    "reading the shared edit pacing failed; editing the alert's Slack message anyway");
+                Turn::Now
+            }
+        }
+    }
+
+    /// The key recording the newest total shown in message `key`.
+    fn version_key(&self, key: &Key) -> String {
+        format!("{}|shown|{}|{}", self.name, key.0, key.1)
+    }
+
+    /// The newest total offered here for `key`, if known.
+    fn local_total(&self, key: &Key) -> Option<u64> {
+        let totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+        totals.get(key).copied().filter(|t| *t > 0)
+    }
+
+    /// Whether this replica's pending total for `key` is above the one a replica
+    /// last showed (yes when either is unknown, or the store is not shared).
+    async fn newer_than_shown(&self, pacer: Option<&dyn Queue>, key: &Key) -> bool {
+        let (Some(p), Some(mine)) = (pacer, self.local_total(key)) else {
+            return true;
+        };
+        let wall = SystemClock.now_ms();
+        match p.permit(&self.version_key(key), 1, 1, wall).await {
+            Ok(Permit::Paused(v)) if v >= VERSIONS => (v - VERSIONS) < mine as i64,
+            _ => true,
+        }
+    }
+
+    /// Records the total this replica just showed in message `key`.
+    async fn record_shown(&self, pacer: Option<&dyn Queue>, key: &Key) {
+        let (Some(p), Some(mine)) = (pacer, self.local_total(key)) else {
+            return;
+        };
+        let v = VERSIONS.saturating_add(i64::try_from(mine).unwrap_or(i64::MAX / 2));
+        if let Err(e) = p.pause(&self.version_key(key), v).await {
+            tracing::warn!(channel = %self.name, error = %e,
+                "recording the alert's shown total for the other replicas failed");
+        }
     }
 
     /// `chat.postMessage` of `payload` (in `thread`'s thread when given), once more
@@ -268,4 +409,9 @@ impl Inner {
     fn now_ms(&self) -> i64 {
         self.started.elapsed().as_millis() as i64
     }
+}
+
+/// The group total a digest's edit shows (0 when unknown: no ordering).
+fn n_total(a: &Attempt<'_>) -> Option<u64> {
+    a.notification.digest.as_ref().map(|d| d.group_total)
 }

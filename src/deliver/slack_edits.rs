@@ -119,6 +119,34 @@ impl Edits {
         e.pending.take().map_or(Due::Nothing, Due::Apply)
     }
 
+    pub fn interval_ms(&self) -> i64 {
+        self.interval_ms
+    }
+
+    /// Whether `key` has an entry (not forgotten nor pruned).
+    pub fn knows(&self, key: &Key) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// When `key` was last edited (by this process), for [`Edits::put_back`].
+    pub fn last_edit(&self, key: &Key) -> Option<i64> {
+        self.map.get(key).and_then(|e| e.last_edit_ms)
+    }
+
+    /// A due edit that may not be applied yet after all (another replica edited
+    /// the message within the interval): pending again, unless a newer one came
+    /// meanwhile, with the timer still the caller's; `was` is [`Edits::last_edit`]
+    /// from before [`Edits::take_due`].
+    pub fn put_back(&mut self, key: &Key, body: Value, was: Option<i64>) {
+        let e = self.map.entry(key.clone()).or_default();
+        if e.resolved {
+            return;
+        }
+        e.pending.get_or_insert(body);
+        e.last_edit_ms = was;
+        e.timer = true;
+    }
+
     /// A timer's edit failed for a passing reason (rate limited, 5xx, network):
     /// it stays pending (unless a newer one came meanwhile) and is tried again at
     /// the returned time — not before `after_ms` (Retry-After) nor the interval.
@@ -283,6 +311,36 @@ mod tests {
             assert_eq!(e.take_due(&key(), at), Due::Apply(json!(3)));
         }
         assert_eq!(tries, MAX_TIMER_ATTEMPTS, "then it gives up");
+    }
+
+    #[test]
+    fn an_edit_put_back_waits_and_a_newer_one_replaces_it() {
+        let mut e = Edits::new(Duration::from_secs(10));
+        assert_eq!(e.offer(&key(), json!(1), 0), Offer::At { at_ms: 0 });
+        let was = e.last_edit(&key());
+        assert_eq!(e.take_due(&key(), 0), Due::Apply(json!(1)));
+        // Another replica edited it: back to pending, as if never applied.
+        e.put_back(&key(), json!(1), was);
+        assert_eq!(e.last_edit(&key()), None);
+        assert_eq!(
+            e.offer(&key(), json!(2), 100),
+            Offer::Queued,
+            "the timer is still on"
+        );
+        assert_eq!(
+            e.take_due(&key(), 5_000),
+            Due::Apply(json!(2)),
+            "the newest"
+        );
+        e.put_back(&key(), json!(2), None);
+        e.resolve(&key(), 6_000);
+        assert_eq!(e.take_due(&key(), 7_000), Due::Nothing);
+        e.put_back(&key(), json!(3), None);
+        assert_eq!(
+            e.take_due(&key(), 8_000),
+            Due::Nothing,
+            "resolved stays resolved"
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ pub struct Worker {
     pub channel: String,
     pub shared: Shared,
     pub dispatcher: Dispatcher,
-    pub reader: Box<dyn Queue>,
+    /// Shared with the channel (Slack app mode paces its edits through it).
+    pub reader: Arc<dyn Queue>,
     pub wakers: Wakers,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
@@ -329,7 +330,13 @@ impl Worker {
         // Lines logged by the sender carry the event's Sid, route and channel.
         let span = tracing::info_span!("deliver", sid = %n.event.sid, route = %n.route, channel = %self.channel);
         let send = tracing::Instrument::instrument(
-            sender.send(n, &rendered, &plain, parent_view.as_ref()),
+            sender.send(
+                n,
+                &rendered,
+                &plain,
+                parent_view.as_ref(),
+                Some(&self.reader),
+            ),
             span,
         );
         let outcome = match tokio::time::timeout(timeout, send).await {

@@ -23,6 +23,8 @@ pub struct Call {
     pub at: Instant,
     pub method: String,
     pub body: Value,
+    /// The `ts` a successful `chat.postMessage` was given (None otherwise).
+    pub ts: Option<String>,
 }
 
 #[derive(Default)]
@@ -66,6 +68,7 @@ impl Respond for FakeSlack {
             at: Instant::now(),
             method: method.clone(),
             body: body.clone(),
+            ts: None,
         });
         // An interaction's `response_url` (hooks.slack.com/actions/... at Slack):
         // no token, a JSON message, answered `{"ok": true}`.
@@ -100,6 +103,9 @@ impl Respond for FakeSlack {
                 }
                 s.next_ts += 1;
                 let ts = format!("1700000000.{:06}", s.next_ts * 100);
+                if let Some(c) = s.calls.last_mut() {
+                    c.ts = Some(ts.clone());
+                }
                 ResponseTemplate::new(200)
                     .set_body_json(json!({"ok": true, "channel": CHANNEL_ID, "ts": ts}))
             }

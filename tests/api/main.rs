@@ -32,6 +32,7 @@ mod scrub;
 mod silences;
 mod slack_app;
 mod slack_buttons;
+mod slack_replicas;
 mod slack_sdk;
 mod threshold;
 mod twilio_sdk;

@@ -4,6 +4,11 @@
 //! digest of 16 such events over 6 calls, and a hostile event. The payloads the
 //! channels received are written to `$TWILERT_PREVIEW_DIR` as
 //! `{alert,digest,hostile}.{slack,teams,email}.json`.
+//!
+//! And a living alert (Slack app mode, SPEC 13) through the real app to the fake
+//! Slack Web API: the first alert, 15 more events, the window's digest (a thread
+//! reply and the parent's edit), then quiet until it resolves (the last edit):
+//! `living-{parent,reply,resolved}.slack.json`.
 
 use crate::email::sink::Sink;
 use crate::email::{config, Parsed};
@@ -172,6 +177,119 @@ async fn previews_for_the_docs() {
         std::fs::write(
             out.join(format!("{name}.email.json")),
             pretty(&choose(&mail)),
+        )
+        .expect("write");
+    }
+    app.stop().await;
+}
+
+/// Slack app mode, one group per error code, resolved after 10 quiet minutes.
+fn living_config() -> String {
+    format!(
+        r##"
+[server]
+listen = "127.0.0.1:0"
+workers = 1
+
+[twilio]
+public_url = "https://alerts.example.com/twilio/debugger"
+auth_tokens = ["test-auth-token"]
+
+[store]
+path = "{{dir}}/twilert.db"
+
+[delivery]
+initial_backoff = "50ms"
+max_backoff = "200ms"
+shutdown_grace = "2s"
+timeout = "5s"
+
+[defaults]
+window = "1m"
+
+[channels.slack]
+kind = "slack"
+bot_token = "{}"
+channel = "#alerts"
+api_url = "{{slack}}/api"
+update_interval = "1s"
+rate_limit = "1000/s"
+burst = 1000
+
+[[routes]]
+name = "voice-webhooks"
+error_codes = ["112xx"]
+channels = ["slack"]
+group_by = ["error_code"]
+resolve_after = "10m"
+"##,
+        crate::fake_slack::BOT_TOKEN
+    )
+}
+
+#[tokio::test]
+#[ignore = "writes preview inputs; run by scripts/render-previews.sh"]
+async fn living_alert_previews_for_the_docs() {
+    let Ok(out) = std::env::var("TWILERT_PREVIEW_DIR") else {
+        panic!("set TWILERT_PREVIEW_DIR (scripts/render-previews.sh does)");
+    };
+    let out = std::path::PathBuf::from(out);
+    std::fs::create_dir_all(&out).expect("preview dir");
+    let (slack, server) = crate::fake_slack::FakeSlack::start().await;
+    let clock = ManualClock::new(1_773_298_070_000); // 2026-03-12T06:47:50Z
+    let app = spawn_with(&living_config(), server, Some(clock.clone())).await;
+    let url = "https://voice.example.com/answer";
+    let msg = "An attempt to retrieve content from https://voice.example.com/answer returned the HTTP status code 404";
+
+    // The alert (posted), then 15 more over six calls within its window.
+    app.post_signed(&params(&event_sid(1), "11200", &call(2), msg, url, 404))
+        .await;
+    slack
+        .wait("chat.postMessage", 1, Duration::from_secs(5))
+        .await;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            app.snapshot().await.counters.notified >= 1
+        })
+        .await,
+        "the first alert is settled (the group holds its ts)"
+    );
+    for i in 2..=16u32 {
+        clock.advance_ms(200);
+        app.post_signed(&params(
+            &event_sid(i),
+            "11200",
+            &call(1 + i % 6),
+            msg,
+            url,
+            404,
+        ))
+        .await;
+    }
+    // The window closes: the digest in the thread, the alert edited.
+    clock.advance_ms(61_000);
+    app.control.dispatcher.tick().await;
+    slack.wait("chat.update", 1, Duration::from_secs(5)).await;
+    // Quiet for 10 minutes: resolved, the alert edited once more.
+    clock.advance_ms(11 * 60_000);
+    app.control.dispatcher.tick().await;
+    let updates = slack.wait("chat.update", 2, Duration::from_secs(5)).await;
+    let replies = slack.replies();
+    assert_eq!(
+        (replies.len(), updates.len()),
+        (1, 2),
+        "{:?}",
+        slack.calls()
+    );
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).expect("json");
+    for (name, call) in [
+        ("parent", &updates[0]),
+        ("reply", &replies[0]),
+        ("resolved", &updates[1]),
+    ] {
+        std::fs::write(
+            out.join(format!("living-{name}.slack.json")),
+            pretty(&call.body),
         )
         .expect("write");
     }

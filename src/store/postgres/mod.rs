@@ -381,6 +381,13 @@ impl Outbox for PgStore {
              AND NOT EXISTS (SELECT 1 FROM silence_routes s WHERE s.sample_sid = e.sid)",
             &[&before_ms],
         ))?;
+        // Living Slack messages' edit turns (`<channel>|edit|…`, `<channel>|shown|…`,
+        // see deliver/slack_app.rs) of messages not edited since the cut.
+        n += self.pg.run(self.pg.execute(
+            "DELETE FROM channel_pacing WHERE (channel LIKE '%|edit|%' OR channel LIKE '%|shown|%')
+                 AND tat_ms < $1",
+            &[&before_ms],
+        ))?;
         n += self.pg.run(self.pg.execute(
             "DELETE FROM event_minutes WHERE minute < $1",
             &[&before_ms.div_euclid(60_000)],
