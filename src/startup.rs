@@ -226,11 +226,11 @@ impl Application {
     }
 
     /// Serves until SIGTERM/SIGINT (then shuts down gracefully); SIGHUP reloads.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(self, signals: Signals) -> anyhow::Result<()> {
         let handle = self.handle.clone();
         let control = self.control.clone();
         let signals = tokio::spawn(async move {
-            wait_for_stop(&control).await;
+            signals.wait_for_stop(&control).await;
             handle.stop(true).await;
         });
         self.serve_then_drain(signals).await
@@ -367,28 +367,47 @@ async fn tick_loop(control: Control, clock: SharedClock, mut shutdown: watch::Re
     }
 }
 
-#[cfg(unix)]
-async fn wait_for_stop(control: &Control) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        std::future::pending::<()>().await;
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); return; }
-            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); return; }
-            _ = hup.recv() => { tracing::info!("SIGHUP: reloading"); let _ = control.reload(); }
-        }
-    }
+/// The process's SIGTERM, SIGINT and SIGHUP, taken over from their default
+/// actions (which end the process) as soon as they are installed; what arrives
+/// before they are awaited waits for them.
+pub struct Signals {
+    #[cfg(unix)]
+    streams: [tokio::signal::unix::Signal; 3],
 }
 
-#[cfg(not(unix))]
-async fn wait_for_stop(_control: &Control) {
-    let _ = tokio::signal::ctrl_c().await;
+impl Signals {
+    #[cfg(unix)]
+    pub fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            streams: [
+                signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+                signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+                signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
+            ],
+        })
+    }
+
+    #[cfg(not(unix))]
+    pub fn install() -> anyhow::Result<Signals> {
+        Ok(Signals {})
+    }
+
+    /// Returns at SIGTERM or SIGINT; reloads at each SIGHUP.
+    #[cfg(unix)]
+    async fn wait_for_stop(self, control: &Control) {
+        let [mut term, mut int, mut hup] = self.streams;
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); return; }
+                _ = int.recv() => { tracing::info!("SIGINT: shutting down"); return; }
+                _ = hup.recv() => { tracing::info!("SIGHUP: reloading"); let _ = control.reload(); }
+            }
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn wait_for_stop(self, _control: &Control) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

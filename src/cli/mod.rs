@@ -330,8 +330,11 @@ fn serve(config: &std::path::Path) -> ExitCode {
         }
     };
     let result = rt.block_on(async {
+        // Before the service says it is listening: a SIGHUP or SIGTERM sent as soon
+        // as it does must reload or stop it, not kill it.
+        let signals = crate::startup::Signals::install()?;
         let app = crate::startup::Application::build(settings, Some(config.to_path_buf())).await?;
-        app.run_until_stopped().await
+        app.run_until_stopped(signals).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
