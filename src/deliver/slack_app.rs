@@ -12,10 +12,10 @@
 //! keyed by the message), and waits for it when another replica edited the message
 //! less than `update_interval` ago; resolving marks the message there (a pause),
 //! so no replica's running total lands after "resolved". The newest total wins:
-//! each applied edit records its group total beside the message's pacing (a
-//! second key whose pause is `VERSIONS + total`, a maximum that only grows), and
-//! an edit whose total is not above it is dropped, so a replica that waited its
-//! turn with an older digest's total cannot overwrite a newer one.
+//! each applied edit records its group total in the store
+//! ([`crate::store::Queue::record_shown`], a maximum that only grows), and an edit
+//! whose total is not above it is dropped, so a replica that waited its turn with
+//! an older digest's total cannot overwrite a newer one.
 //!
 //! Refused blocks (`invalid_blocks`, `msg_too_long`) are sent once more as plain
 //! text. Each call and its classification (SPEC 6) is [`super::slack_api`].
@@ -44,10 +44,6 @@ pub struct AppSettings<'a> {
 /// How long a resolved message stays marked in the shared pacing: no running
 /// total of it is applied by any replica meanwhile.
 const RESOLVED_MARK_MS: i64 = 24 * 3_600_000;
-
-/// Offset of the recorded group total in the version key's pause (far past any
-/// real time, so the store reports it back as `Permit::Paused`).
-const VERSIONS: i64 = 1 << 50;
 
 /// An edit's turn in the shared pacing.
 enum Turn {
@@ -315,8 +311,8 @@ impl Inner {
     }
 
     /// The key recording the newest total shown in message `key`.
-    fn version_key(&self, key: &Key) -> String {
-        format!("{}|shown|{}|{}", self.name, key.0, key.1)
+    fn shown_key(&self, key: &Key) -> String {
+        format!("{}|{}|{}", self.name, key.0, key.1)
     }
 
     /// The newest total offered here for `key`, if known.
@@ -331,9 +327,8 @@ impl Inner {
         let (Some(p), Some(mine)) = (pacer, self.local_total(key)) else {
             return true;
         };
-        let wall = SystemClock.now_ms();
-        match p.permit(&self.version_key(key), 1, 1, wall).await {
-            Ok(Permit::Paused(v)) if v >= VERSIONS => (v - VERSIONS) < mine as i64,
+        match p.shown_total(&self.shown_key(key)).await {
+            Ok(Some(shown)) => shown < mine,
             _ => true,
         }
     }
@@ -343,8 +338,10 @@ impl Inner {
         let (Some(p), Some(mine)) = (pacer, self.local_total(key)) else {
             return;
         };
-        let v = VERSIONS.saturating_add(i64::try_from(mine).unwrap_or(i64::MAX / 2));
-        if let Err(e) = p.pause(&self.version_key(key), v).await {
+        if let Err(e) = p
+            .record_shown(&self.shown_key(key), mine, SystemClock.now_ms())
+            .await
+        {
             tracing::warn!(channel = %self.name, error = %e,
                 "recording the alert's shown total for the other replicas failed");
         }

@@ -171,6 +171,11 @@ pub trait Queue: Send + Sync {
     /// What `channel`'s provider gave back for the first alert of group `key`, if
     /// the group is still open and has it.
     async fn receipt(&self, key: &str, channel: &str) -> Result<Option<Receipt>>;
+    /// The newest running total a replica showed in living message `key` (a Slack
+    /// alert being edited), on a shared store; `None` when unknown or not shared.
+    async fn shown_total(&self, key: &str) -> Result<Option<u64>>;
+    /// Records that `total` is shown in message `key` (kept only if it is newer).
+    async fn record_shown(&self, key: &str, total: u64, now_ms: i64) -> Result<()>;
     /// Marks `channel` broken (`Some(reason)`) or working again.
     async fn set_broken(&self, channel: &str, reason: Option<&str>) -> Result<()>;
 }

@@ -381,13 +381,16 @@ impl Outbox for PgStore {
              AND NOT EXISTS (SELECT 1 FROM silence_routes s WHERE s.sample_sid = e.sid)",
             &[&before_ms],
         ))?;
-        // Living Slack messages' edit turns (`<channel>|edit|…`, `<channel>|shown|…`,
-        // see deliver/slack_app.rs) of messages not edited since the cut.
+        // Living Slack messages not edited since the cut: their edit turns
+        // (`<channel>|edit|…`, see deliver/slack_app.rs) and shown totals.
         n += self.pg.run(self.pg.execute(
-            "DELETE FROM channel_pacing WHERE (channel LIKE '%|edit|%' OR channel LIKE '%|shown|%')
-                 AND tat_ms < $1",
+            "DELETE FROM channel_pacing WHERE channel LIKE '%|edit|%' AND tat_ms < $1",
             &[&before_ms],
         ))?;
+        n += self.pg.run(
+            self.pg
+                .execute("DELETE FROM shown_totals WHERE at_ms < $1", &[&before_ms]),
+        )?;
         n += self.pg.run(self.pg.execute(
             "DELETE FROM event_minutes WHERE minute < $1",
             &[&before_ms.div_euclid(60_000)],

@@ -207,6 +207,28 @@ impl Queue for PgQueue {
             .and_then(|g| g.receipts.get(channel).cloned()))
     }
 
+    async fn shown_total(&self, key: &str) -> Result<Option<u64>> {
+        let mut c = self.client().await?;
+        Ok(
+            c.query_opt("SELECT total FROM shown_totals WHERE key = $1", &[&key])
+                .await?
+                .map(|r| r.get::<_, i64>(0).max(0) as u64),
+        )
+    }
+
+    async fn record_shown(&self, key: &str, total: u64, now_ms: i64) -> Result<()> {
+        let mut c = self.client().await?;
+        let total = i64::try_from(total).unwrap_or(i64::MAX);
+        c.execute(
+            "INSERT INTO shown_totals AS s (key, total, at_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO UPDATE SET total = GREATEST(s.total, excluded.total),
+                 at_ms = excluded.at_ms",
+            &[&key, &total, &now_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn pause(&self, channel: &str, until_ms: i64) -> Result<()> {
         let mut c = self.client().await?;
         c.execute(

@@ -6,7 +6,7 @@ use super::{pg_err, Pg};
 use crate::store::{Result, StoreError};
 
 /// The schema version this binary writes.
-pub(super) const VERSION: i64 = 2;
+pub(super) const VERSION: i64 = 3;
 
 /// Session advisory lock held while migrating ("twilert" in ASCII, roughly).
 const MIGRATE_LOCK: i64 = 0x7477_696c_6572_7401;
@@ -116,7 +116,16 @@ const V2: &str = "
         PRIMARY KEY (silence_id, route)
     );";
 
-const STEPS: [(i64, &str); 2] = [(1, V1), (2, V2)];
+/// Version 3: the newest running total shown in each living Slack message, so a
+/// replica never edits an older total over a newer one (pruned with retention).
+const V3: &str = "
+    CREATE TABLE shown_totals (
+        key TEXT PRIMARY KEY,
+        total BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL
+    );";
+
+const STEPS: [(i64, &str); 3] = [(1, V1), (2, V2), (3, V3)];
 
 /// Brings the database up to [`VERSION`] under the migration lock; returns it.
 pub(super) fn migrate(pg: &Pg) -> Result<i64> {

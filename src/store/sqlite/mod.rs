@@ -409,6 +409,15 @@ impl Queue for SqliteQueue {
         Ok(group.and_then(|g| g.receipts.get(channel).cloned()))
     }
 
+    /// One process: the channel's own sender knows what it showed.
+    async fn shown_total(&self, _: &str) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
+    async fn record_shown(&self, _: &str, _: u64, _: i64) -> Result<()> {
+        Ok(())
+    }
+
     /// The worker keeps its own pause and broken mark (one process).
     async fn pause(&self, _: &str, _: i64) -> Result<()> {
         Ok(())
