@@ -511,17 +511,6 @@ impl Groups {
         }
         Ok(())
     }
-
-    /// Groups changed since the last call: `Some(state)` to save, `None` to delete.
-    pub fn take_dirty(&mut self) -> Vec<(String, Option<GroupState>)> {
-        let keys: Vec<Arc<str>> = self.dirty.drain().collect();
-        keys.into_iter()
-            .map(|k| {
-                let v = self.map.get(&k).cloned();
-                (k.to_string(), v)
-            })
-            .collect()
-    }
 }
 
 /// The open group `key`, marked dirty (to be saved with the batch), with its shared
@@ -646,9 +635,17 @@ mod tests {
             st.resources_total, 5000,
             "the first event's CA0 and 4999 more"
         );
-        let dirty = g.take_dirty();
-        assert_eq!(dirty.len(), 1);
-        assert!(g.take_dirty().is_empty());
+        let dirty = |g: &mut Groups| {
+            let mut keys = vec![];
+            g.drain_dirty(|k, _| {
+                keys.push(k.to_string());
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+            keys
+        };
+        assert_eq!(dirty(&mut g).len(), 1);
+        assert!(dirty(&mut g).is_empty());
         let d = g.due(1000);
         assert_eq!(d[0].digest.resources.len(), DIGEST_RESOURCES);
     }

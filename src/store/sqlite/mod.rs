@@ -317,13 +317,6 @@ impl Reader {
             .optional()?;
         Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
     }
-
-    /// Whether the store answers (for `/readyz`).
-    pub fn ping(&self) -> bool {
-        self.conn
-            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
-            .is_ok()
-    }
 }
 
 impl Reader {
