@@ -17,6 +17,7 @@ mod helpers;
 mod layout;
 mod limits;
 mod living;
+mod notice;
 mod resolved;
 pub(crate) mod samples;
 mod silenced;

@@ -6,9 +6,8 @@
 use serde_json::json;
 
 use super::context::Context;
-use super::escape::{discord_text, html_escape, slack_text};
 use super::helpers::cut;
-use super::{Kind, Payload};
+use super::{notice, Kind, Payload};
 use crate::notification::ResolvedNote;
 
 /// `✅ RESOLVED 11200 HTTP retrieval failure · CA…cdef — quiet since … (16 events)`
@@ -39,24 +38,9 @@ pub(crate) fn line(c: &Context, r: &ResolvedNote) -> String {
 pub(crate) fn payload(kind: Kind, c: &Context, r: &ResolvedNote) -> Payload {
     let text = line(c, r);
     match kind {
-        Kind::Slack => Payload::Json(json!({ "text": slack_text(&text) })),
-        Kind::Discord => Payload::Json(json!({
-            "content": discord_text(&text),
-            "allowed_mentions": { "parse": [] },
-        })),
-        Kind::Teams => Payload::Json(json!({
-            "type": "message",
-            "attachments": [{
-                "contentType": "application/vnd.microsoft.card.adaptive",
-                "contentUrl": null,
-                "content": {
-                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                    "type": "AdaptiveCard",
-                    "version": "1.4",
-                    "body": [{ "type": "TextBlock", "text": text, "wrap": true, "color": "Good" }],
-                },
-            }],
-        })),
+        Kind::Slack => notice::slack(&text),
+        Kind::Discord => notice::discord(&text),
+        Kind::Teams => notice::teams(&text, Some("Good")),
         Kind::Webhook => Payload::Json(json!({
             "status": "resolved",
             "route": c.route,
@@ -71,14 +55,7 @@ pub(crate) fn payload(kind: Kind, c: &Context, r: &ResolvedNote) -> Payload {
         })),
         // The sender adds routing_key and the trigger's dedup_key.
         Kind::Pagerduty => Payload::Json(json!({ "event_action": "resolve" })),
-        Kind::Email => Payload::Email {
-            subject: format!("[twilert] RESOLVED {}", cut(&c.title, 150)),
-            html: format!(
-                "<p style=\"font-family:sans-serif\">{}</p>",
-                html_escape(&text)
-            ),
-            text,
-        },
+        Kind::Email => notice::email(format!("[twilert] RESOLVED {}", cut(&c.title, 150)), text),
         Kind::Console => Payload::Text(text),
     }
 }

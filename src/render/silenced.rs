@@ -7,10 +7,9 @@
 use serde_json::json;
 
 use super::context::Context;
-use super::escape::{discord_text, html_escape, slack_text};
 use super::helpers::cut;
 use super::untrusted::inert;
-use super::{Kind, Payload};
+use super::{notice, Kind, Payload};
 use crate::clock::duration_text;
 use crate::notification::SilenceNote;
 
@@ -61,24 +60,9 @@ pub(crate) fn line(c: &Context, s: &SilenceNote) -> String {
 pub(crate) fn payload(kind: Kind, c: &Context, s: &SilenceNote) -> Payload {
     let text = line(c, s);
     match kind {
-        Kind::Slack => Payload::Json(json!({ "text": slack_text(&text) })),
-        Kind::Discord => Payload::Json(json!({
-            "content": discord_text(&text),
-            "allowed_mentions": { "parse": [] },
-        })),
-        Kind::Teams => Payload::Json(json!({
-            "type": "message",
-            "attachments": [{
-                "contentType": "application/vnd.microsoft.card.adaptive",
-                "contentUrl": null,
-                "content": {
-                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                    "type": "AdaptiveCard",
-                    "version": "1.4",
-                    "body": [{ "type": "TextBlock", "text": super::escape::teams_text(&text), "wrap": true }],
-                },
-            }],
-        })),
+        Kind::Slack => notice::slack(&text),
+        Kind::Discord => notice::discord(&text),
+        Kind::Teams => notice::teams(&text, None),
         Kind::Webhook => Payload::Json(json!({
             "status": "silence_ended",
             "route": c.route,
@@ -99,14 +83,10 @@ pub(crate) fn payload(kind: Kind, c: &Context, s: &SilenceNote) -> Payload {
             "event_action": "trigger",
             "payload": { "summary": cut(&text, 1000), "severity": "info", "source": "twilert" },
         })),
-        Kind::Email => Payload::Email {
-            subject: format!("[twilert] silence ended: {}", cut(&inert(&s.matchers), 150)),
-            html: format!(
-                "<p style=\"font-family:sans-serif\">{}</p>",
-                html_escape(&text)
-            ),
+        Kind::Email => notice::email(
+            format!("[twilert] silence ended: {}", cut(&inert(&s.matchers), 150)),
             text,
-        },
+        ),
         Kind::Console => Payload::Text(super::escape::visible_controls(&text)),
     }
 }
