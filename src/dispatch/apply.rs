@@ -51,10 +51,10 @@ impl Routed {
     }
 }
 
-/// Plans and applies an event the store just took (`new`) or had seen (a retry).
+/// Plans and applies an event the store just took (`new`) or had seen (a retry); its
+/// alerts wait in `out.queued` for [`super::fold::write_queued`].
 #[allow(clippy::too_many_arguments)]
 pub(super) fn ingest_one(
-    b: &impl OutboxTx,
     groups: &mut Groups,
     silences: &mut [crate::silence::Silence],
     rt: &Runtime,
@@ -63,11 +63,11 @@ pub(super) fn ingest_one(
     new: bool,
     now: i64,
     out: &mut BatchOutcome,
-) -> Result<Accepted, StoreError> {
+) -> Accepted {
     if !new {
         out.delta.duplicates += 1;
         tracing::info!(sid = %ev.sid, "duplicate Sid: already accepted, not notified again");
-        return Ok(Accepted::Duplicate);
+        return Accepted::Duplicate;
     }
     let input = plan::PlanInput {
         enabled: &rt.enabled,
@@ -89,20 +89,19 @@ pub(super) fn ingest_one(
         tracing::info!(sid = %ev.sid, code = ?ev.error_code().map(|c| c.0), "no route matches: recorded as unrouted");
     }
     for step in p.steps {
-        apply_step(b, groups, ev, now, step, out)?;
+        apply_step(groups, ev, now, step, out);
     }
-    Ok(Accepted::New)
+    Accepted::New
 }
 
 /// Carries out one step of an event's plan: group state, notifications, metrics, logs.
 fn apply_step(
-    b: &impl OutboxTx,
     groups: &mut Groups,
     ev: &DebuggerEvent,
     now: i64,
     step: plan::Step,
     out: &mut BatchOutcome,
-) -> Result<(), StoreError> {
+) {
     let route = match &step {
         plan::Step::Muted { route }
         | plan::Step::Silenced { route, .. }
@@ -162,10 +161,9 @@ fn apply_step(
         } => {
             out.delta.below_threshold += groups.fire(&key, now);
             for (n, accounted) in notifications {
-                b.insert_notification(&n, accounted, now)?;
-                out.woken.insert(n.channel.clone());
                 tracing::info!(sid = %ev.sid, route = %route, channel = %n.channel,
                     count = n.threshold.map(|t| t.count).unwrap_or(0), "threshold reached: alert queued");
+                out.queued.push((n, accounted));
             }
         }
         plan::Step::Opened {
@@ -178,14 +176,12 @@ fn apply_step(
             note_overflow(overflow, ev, &route, &key, out);
             groups.open_group(&key, *state);
             for (n, accounted) in notifications {
-                b.insert_notification(&n, accounted, now)?;
-                out.woken.insert(n.channel.clone());
                 // One line per channel: `channel` is a plain field in JSON logs.
                 tracing::info!(sid = %ev.sid, route = %route, channel = %n.channel, "alert queued");
+                out.queued.push((n, accounted));
             }
         }
     }
-    Ok(())
 }
 
 fn note_overflow(

@@ -10,7 +10,8 @@
 use super::BatchOutcome;
 use crate::notification::{Digest, Notification, Origin};
 use crate::runtime::Runtime;
-use crate::store::{FoldBucket, OutboxTx, Queued, StoreError};
+use crate::store::{FoldBucket, OutboxTx, StoreError};
+use std::collections::{BTreeSet, HashMap};
 
 const MAX_RESOURCES: usize = 10;
 const MAX_SAMPLES: usize = 5;
@@ -20,12 +21,17 @@ const SAMPLE_ROWS: usize = 20;
 /// Counting and merging happen in SQL over a partial index of never-tried waiting
 /// rows: a long outage with thousands of notifications on retry costs one index
 /// count per channel per tick, and no body is loaded unless a fold happens.
+///
+/// `backlogged` becomes the channels found over their `max_pending`: until the next
+/// tick, a batch writes their new alerts already folded ([`write_queued`]).
 pub(super) fn fold_backlogs(
     b: &impl OutboxTx,
     rt: &Runtime,
     now: i64,
+    backlogged: &mut BTreeSet<String>,
     out: &mut BatchOutcome,
 ) -> Result<(), StoreError> {
+    backlogged.clear();
     for (channel, limits) in &rt.limits {
         if !rt.enabled.contains(channel) {
             continue;
@@ -34,10 +40,11 @@ pub(super) fn fold_backlogs(
         if pending <= limits.max_pending as u64 {
             continue;
         }
+        backlogged.insert(channel.clone());
         let mut folded = 0u64;
         for bucket in b.fold_buckets(channel)? {
             let samples = b.fold_samples(channel, &bucket, SAMPLE_ROWS)?;
-            let Some(merged) = merge(&bucket, &samples, now) else {
+            let Some(merged) = merge(&bucket, samples.iter().map(|q| &q.notification), now) else {
                 continue;
             };
             let rows = b.mark_folded(channel, &bucket, now)?;
@@ -55,10 +62,93 @@ pub(super) fn fold_backlogs(
     Ok(())
 }
 
-/// One digest standing for every row of `bucket`: totals from SQL, the first event,
-/// resources and sample Sids from the oldest rows.
-fn merge(bucket: &FoldBucket, samples: &[Queued], now: i64) -> Option<Notification> {
-    let first = &samples.first()?.notification;
+/// Writes the alerts the batch's events queued (`out.queued`), in order. On a
+/// channel that was over its `max_pending` at the last tick, the new alerts that
+/// share a fold key are written as the one digest the next tick's fold would have
+/// made of them, where the first of them stood: a storm of new groups costs a row
+/// per batch and fold key, not a row per event plus its folding. Either way they
+/// are written in the batch that stores their events.
+pub(super) fn write_queued(
+    b: &impl OutboxTx,
+    backlogged: &BTreeSet<String>,
+    now: i64,
+    out: &mut BatchOutcome,
+) -> Result<(), StoreError> {
+    let queued = std::mem::take(&mut out.queued);
+    // Fold key → the positions of the alerts that fold together.
+    let mut buckets: HashMap<(&str, String), Vec<usize>> = HashMap::new();
+    for (i, (n, _)) in queued.iter().enumerate() {
+        if backlogged.contains(&n.channel) && is_plain_alert(n) {
+            buckets
+                .entry((n.channel.as_str(), n.fold_summary().fold_key))
+                .or_default()
+                .push(i);
+        }
+    }
+    let mut merged: HashMap<usize, (Notification, u64)> = HashMap::new();
+    let mut folded = vec![false; queued.len()];
+    for ((channel, fold_key), members) in buckets {
+        if members.len() < 2 {
+            continue;
+        }
+        let mut bucket = FoldBucket {
+            fold_key,
+            rows: members.len() as u64,
+            event_count: 0,
+            events: 0,
+            first_seen_ms: i64::MAX,
+            last_seen_ms: 0,
+            resources: 0,
+            max_id: 0,
+        };
+        for &i in &members {
+            let (n, accounted) = &queued[i];
+            let f = n.fold_summary();
+            bucket.event_count += accounted;
+            bucket.events += f.events;
+            bucket.first_seen_ms = bucket.first_seen_ms.min(f.first_seen_ms);
+            bucket.last_seen_ms = bucket.last_seen_ms.max(f.last_seen_ms);
+            bucket.resources += f.resources;
+        }
+        let Some(digest) = merge(&bucket, members.iter().map(|&i| &queued[i].0), now) else {
+            continue;
+        };
+        tracing::warn!(channel = %channel, fold_key = %bucket.fold_key, folded = members.len(),
+            "backlog over max_pending: new alerts written as one digest");
+        out.metric_incs
+            .add("twilert_notifications_folded_total", "channel", channel);
+        for &i in &members {
+            folded[i] = true;
+        }
+        merged.insert(members[0], (digest, bucket.event_count));
+    }
+    for (i, (n, accounted)) in queued.iter().enumerate() {
+        let (n, accounted) = match merged.get(&i) {
+            Some((d, count)) => (d, *count),
+            None if folded[i] => continue,
+            None => (n, *accounted),
+        };
+        b.insert_notification(n, accounted, now)?;
+        out.woken.insert(n.channel.clone());
+    }
+    Ok(())
+}
+
+/// A group's first alert (not a digest, threshold alert or notice): what a backlog
+/// folds when it is new.
+fn is_plain_alert(n: &Notification) -> bool {
+    n.digest.is_none() && n.threshold.is_none() && n.resolved.is_none() && n.silence.is_none()
+}
+
+/// One digest standing for every notification of `bucket`: its totals, the first
+/// event, resources and sample Sids from the oldest members.
+fn merge<'a>(
+    bucket: &FoldBucket,
+    members: impl Iterator<Item = &'a Notification>,
+    now: i64,
+) -> Option<Notification> {
+    let mut members = members.take(SAMPLE_ROWS);
+    let first = members.next()?;
     let mut d = Digest {
         count: bucket.events,
         total: bucket.events,
@@ -71,8 +161,7 @@ fn merge(bucket: &FoldBucket, samples: &[Queued], now: i64) -> Option<Notificati
         resources_total: bucket.resources,
         ..Default::default()
     };
-    for q in samples {
-        let n = &q.notification;
+    for n in std::iter::once(first).chain(members) {
         match &n.digest {
             Some(g) => {
                 for r in &g.resources {

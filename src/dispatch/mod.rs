@@ -407,6 +407,7 @@ pub fn spawn<O: Outbox>(
         last_error: None,
         recovered: false,
         ticker: false,
+        backlogged: BTreeSet::new(),
         free,
     };
     let handle = std::thread::Builder::new()
@@ -441,6 +442,9 @@ struct Engine<O: Outbox> {
     recovered: bool,
     /// This replica held the ticker lease at its last try (logged on change).
     ticker: bool,
+    /// Channels over their `max_pending` at the last tick (their new alerts are
+    /// written folded until the next).
+    backlogged: BTreeSet<String>,
     /// Where applied events go to be freed (a thread of their own). Boxed as they
     /// arrived: moving the box moves a pointer, and the box is what is freed there.
     #[allow(clippy::vec_box)]
@@ -476,6 +480,9 @@ struct BatchOutcome {
     done: Vec<Box<Incoming>>,
     /// What silences held back in this batch (written at its end).
     tallies: silences::Tallies,
+    /// Alerts the batch's events made, written before the next tick and at the
+    /// batch's end ([`fold::write_queued`]).
+    queued: Vec<(crate::notification::Notification, u64)>,
 }
 
 /// Counter increments summed over a batch: (name, label) → label value → count.
@@ -596,6 +603,7 @@ impl<O: Outbox> Engine<O> {
         let mut replies = Vec::with_capacity(writes.len());
         let groups = &mut self.groups;
         let silences = &mut self.silences;
+        let backlogged = &mut self.backlogged;
         let result = self.store.batch(|b| {
             let mut out = BatchOutcome {
                 delta: Counters::default(),
@@ -603,6 +611,7 @@ impl<O: Outbox> Engine<O> {
                 metric_incs: MetricIncs::default(),
                 done: Vec::new(),
                 tallies: Default::default(),
+                queued: Vec::new(),
             };
             let incoming = writes.iter().flat_map(|c| match c {
                 Command::Ingest { event, .. } => std::slice::from_ref(&**event),
@@ -639,7 +648,6 @@ impl<O: Outbox> Engine<O> {
                     Command::Ingest { event, reply } => {
                         let (r, new) = next.next().expect("one route per event");
                         let a = apply::ingest_one(
-                            b,
                             groups,
                             silences,
                             &rt,
@@ -648,7 +656,7 @@ impl<O: Outbox> Engine<O> {
                             new,
                             now,
                             &mut out,
-                        )?;
+                        );
                         replies.push(Reply::Ingest(reply, a));
                         out.done.push(event);
                     }
@@ -657,8 +665,8 @@ impl<O: Outbox> Engine<O> {
                         for e in &events {
                             let (r, new) = next.next().expect("one route per event");
                             answers.push(apply::ingest_one(
-                                b, groups, silences, &rt, &e.event, r, new, now, &mut out,
-                            )?);
+                                groups, silences, &rt, &e.event, r, new, now, &mut out,
+                            ));
                         }
                         replies.push(Reply::IngestBatch(reply, answers));
                     }
@@ -672,6 +680,7 @@ impl<O: Outbox> Engine<O> {
                         replies.push(Reply::Settle(reply));
                     }
                     Command::Tick { reply } => {
+                        fold::write_queued(b, backlogged, now, &mut out)?;
                         if ticks_here {
                             // Silences end under the ticker lease: one replica
                             // sends their summaries.
@@ -688,7 +697,7 @@ impl<O: Outbox> Engine<O> {
                                 groups.restore(fresh);
                             }
                             apply::emit_digests(b, groups, &rt, now, &mut out)?;
-                            fold::fold_backlogs(b, &rt, now, &mut out)?;
+                            fold::fold_backlogs(b, &rt, now, backlogged, &mut out)?;
                         }
                         if let Some(r) = reply {
                             replies.push(Reply::Unit(r));
@@ -733,6 +742,7 @@ impl<O: Outbox> Engine<O> {
                     _ => {}
                 }
             }
+            fold::write_queued(b, backlogged, now, &mut out)?;
             groups.drain_dirty(|key, g| b.save_group(key, g))?;
             silences::flush(b, &out.tallies)?;
             b.add_counters(&out.delta)?;

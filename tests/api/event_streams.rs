@@ -458,3 +458,89 @@ async fn twilert_events_lists_which_path_each_event_came_by() {
     );
     app.stop().await;
 }
+
+/// SPEC 4 and 11: on a channel already over its `max_pending`, the new alerts of
+/// one request (one engine batch) are stored as the one digest the next fold would
+/// make of them, not a row each; every event still adds up.
+#[tokio::test]
+async fn new_alerts_of_one_array_on_a_backlogged_channel_are_stored_as_one_digest() {
+    let cfg = config().replace(
+        "rate_limit = \"1000/s\"\nburst = 1000",
+        "rate_limit = \"1/s\"\nburst = 1\nmax_pending = 3",
+    );
+    let app = spawn_with(&cfg, slack_answering(&[]).await, None).await;
+    // Five new groups: one alert goes, four wait; the next tick finds the channel
+    // over max_pending = 3 and folds.
+    for i in 1..=5 {
+        app.send_event(i, "11200", &call_sid(300 + i)).await;
+    }
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            !app.metrics()
+                .await
+                .contains("twilert_notifications_folded_total{channel=\"slack\"} 0\n")
+        })
+        .await,
+        "the backlog was folded"
+    );
+    let storm: Vec<Value> = (0..20)
+        .map(|i| error_log(40 + i, "11200", &call_sid(400 + i)))
+        .collect();
+    let (status, v) = status_json(post_events_signed(&app, &json!(storm).to_string()).await).await;
+    assert_eq!((status, &v["accepted"]), (200, &json!(20)), "{v}");
+    let sids: Vec<String> = (40..60).map(sid).collect();
+    let rows = app
+        .read(move |v| {
+            sids.iter()
+                .map(|s| v.notifications_of(s).expect("read"))
+                .collect::<Vec<_>>()
+        })
+        .await;
+    assert!(
+        rows[0].len() == 1 && rows[0][0].is_digest,
+        "the first event's row is the digest: {:?}",
+        rows[0]
+    );
+    assert!(
+        rows[1..].iter().all(|r| r.is_empty()),
+        "no row of its own for the other 19: {rows:?}"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            let s = app.snapshot().await;
+            s.pending == 0 && s.counters.notified + s.counters.digested == 25
+        })
+        .await,
+        "{:?}",
+        app.snapshot().await
+    );
+    let told: u64 = app
+        .slack
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            // A digest says `*20 more events on 20 resources, …*`; an alert is one.
+            let body = String::from_utf8_lossy(&r.body).to_string();
+            body.split_once(" more event")
+                .and_then(|(before, _)| {
+                    let digits: String = before
+                        .chars()
+                        .rev()
+                        .take_while(|c| c.is_ascii_digit() || *c == ',')
+                        .collect();
+                    digits
+                        .chars()
+                        .rev()
+                        .filter(char::is_ascii_digit)
+                        .collect::<String>()
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(1)
+        })
+        .sum();
+    assert_eq!(told, 25, "what Slack was told adds up");
+    app.stop().await;
+}

@@ -215,10 +215,11 @@ impl Outbox for Store {
             [before_ms],
         )?;
         n += tx.execute("DELETE FROM silences WHERE expired_at < ?1", [before_ms])?;
+        let cut = views::first_id_since(&tx, before_ms)?;
         n += tx.execute(
-            "DELETE FROM events WHERE received_at < ?1 AND sid NOT IN (SELECT event_sid FROM notifications)
+            "DELETE FROM events WHERE id < ?1 AND sid NOT IN (SELECT event_sid FROM notifications)
              AND sid NOT IN (SELECT sample_sid FROM silence_routes)",
-            [before_ms],
+            [cut],
         )?;
         // The overview chart's per-minute counts age out with the events.
         n += tx.execute(

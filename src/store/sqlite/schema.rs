@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 /// The schema version this binary writes.
-pub(super) const VERSION: i64 = 4;
+pub(super) const VERSION: i64 = 5;
 
 /// Version 1: the first release's tables (created if missing; a first-release store
 /// has them and no `meta` table, and is taken as version 1).
@@ -101,7 +101,14 @@ const V4: &str = "CREATE TABLE IF NOT EXISTS silences (
         PRIMARY KEY (silence_id, route)
     ) WITHOUT ROWID;";
 
-const STEPS: [(i64, &str); 3] = [(2, V2), (3, V3), (4, V4)];
+/// Version 5: fewer index entries per stored event (SPEC 11). `received_at` grows
+/// with `id` (one writer stamps and inserts in order), so `since` and pruning find
+/// their first id by a binary search; a level filter scans a bounded stretch like a
+/// resource filter.
+const V5: &str = "DROP INDEX IF EXISTS events_received;
+    DROP INDEX IF EXISTS events_level;";
+
+const STEPS: [(i64, &str); 4] = [(2, V2), (3, V3), (4, V4), (5, V5)];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {

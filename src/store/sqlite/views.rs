@@ -42,6 +42,35 @@ impl Batch<'_> {
     }
 }
 
+/// The lowest id of the events received at or after `ms` (every event with a lower
+/// id was received before): a binary search over ids, a few point reads, since one
+/// writer stamps and inserts events in order (`received_at` grows with `id`), so no
+/// index on `received_at` costs an entry per event on the ingest path.
+pub(super) fn first_id_since(conn: &rusqlite::Connection, ms: i64) -> Result<i64> {
+    let (min, max): (Option<i64>, Option<i64>) = conn
+        .prepare_cached("SELECT MIN(id), MAX(id) FROM events")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (Some(mut lo), Some(max)) = (min, max) else {
+        return Ok(0);
+    };
+    let mut hi = max + 1;
+    let mut probe = conn
+        .prepare_cached("SELECT id, received_at FROM events WHERE id >= ?1 ORDER BY id LIMIT 1")?;
+    // Ids below `lo` were received before `ms`; the answer is below `hi` or is the
+    // first id at or after it.
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let row: Option<(i64, i64)> = probe
+            .query_row([mid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match row {
+            Some((id, at)) if at < ms => lo = id + 1,
+            _ => hi = mid,
+        }
+    }
+    Ok(lo)
+}
+
 /// `source`: which path the event came by, read from the stored JSON of the rows
 /// returned only (events stored before the field existed came by the Debugger).
 const SUMMARY: &str = "SELECT id, sid, received_at, error_code, resource_sid, level, route,
@@ -74,39 +103,39 @@ impl Reader {
         if let Some(c) = f.code {
             add("error_code =", i64::from(c).into());
         }
-        // No index on resource_sid (random keys: the costliest index to keep on the
-        // ingest path), so a resource filter looks at RESOURCE_SCAN events per page
-        // at most and pages on from there.
-        let floor = match &f.resource {
-            Some(r) => {
-                add("resource_sid =", r.clone().into());
-                let top = match f.before {
-                    Some(b) => b,
-                    None => self
-                        .conn
-                        .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM events")?
-                        .query_row([], |r| r.get::<_, i64>(0))?,
-                };
-                let floor = top - RESOURCE_SCAN;
-                add("id >=", floor.into());
-                Some(floor)
-            }
-            None => None,
-        };
+        if let Some(r) = &f.resource {
+            add("resource_sid =", r.clone().into());
+        }
         if let Some(l) = &f.level {
             add("level =", l.clone().into());
         }
+        // No index on resource_sid (random keys: the costliest index to keep on the
+        // ingest path) nor on level (two values: an index would not narrow much and
+        // costs an entry per event), so with either filter a page looks at
+        // RESOURCE_SCAN events at most and pages on from there.
+        let floor = if f.resource.is_some() || f.level.is_some() {
+            let top = match f.before {
+                Some(b) => b,
+                None => self
+                    .conn
+                    .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM events")?
+                    .query_row([], |r| r.get::<_, i64>(0))?,
+            };
+            let floor = top - RESOURCE_SCAN;
+            add("id >=", floor.into());
+            Some(floor)
+        } else {
+            None
+        };
         if let Some(r) = &f.route {
             add("route =", r.clone().into());
         }
-        if let Some(since) = f.since_ms {
-            // The first event received at or after `since`, found on the received_at
-            // index (MIN(id) would walk the primary key from the oldest event).
-            add(
-                "id >= COALESCE((SELECT id FROM events WHERE received_at >=",
-                since.into(),
-            );
-            sql.push_str(" ORDER BY received_at LIMIT 1), 9223372036854775807)");
+        let since = match f.since_ms {
+            Some(ms) => first_id_since(&self.conn, ms)?,
+            None => 1,
+        };
+        if f.since_ms.is_some() {
+            add("id >=", since.into());
         }
         args.push((limit as i64 + 1).into());
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
@@ -119,7 +148,7 @@ impl Reader {
             events.last().map(|e| e.id)
         } else {
             // The scanned stretch is done; older events may match too.
-            floor.filter(|f| *f > 1)
+            floor.filter(|f| *f > since.max(1))
         };
         Ok(EventPage { events, next })
     }
@@ -340,6 +369,63 @@ mod tests {
         (dir, Reader::open(&path).unwrap())
     }
 
+    /// `since` and pruning find their first id by binary search, also across the
+    /// gaps pruning leaves.
+    #[test]
+    fn first_id_since_searches_ids_by_received_at() {
+        let (_d, r) = store_with(40);
+        // Event i was received at minute i.
+        assert_eq!(first_id_since(&r.conn, 0).unwrap(), 1);
+        assert_eq!(first_id_since(&r.conn, 17 * 60_000).unwrap(), 17);
+        assert_eq!(first_id_since(&r.conn, 17 * 60_000 + 1).unwrap(), 18);
+        assert_eq!(first_id_since(&r.conn, 41 * 60_000).unwrap(), 41);
+        let w = Store::open(&_d.path().join("s.db")).unwrap();
+        w.conn
+            .execute(
+                "DELETE FROM events WHERE id BETWEEN 10 AND 30 OR id < 4",
+                [],
+            )
+            .unwrap();
+        drop(w);
+        for (ms, id) in [
+            (0, 4),
+            (5 * 60_000, 5),
+            (12 * 60_000, 31),
+            (31 * 60_000, 31),
+            (35 * 60_000, 35),
+        ] {
+            let found = first_id_since(&r.conn, ms).unwrap();
+            let n: i64 = r
+                .conn
+                .query_row("SELECT COUNT(*) FROM events WHERE id >= ?1", [found], |x| {
+                    x.get(0)
+                })
+                .unwrap();
+            let want: i64 = r
+                .conn
+                .query_row(
+                    "SELECT COUNT(*) FROM events WHERE received_at >= ?1",
+                    [ms],
+                    |x| x.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, want, "since {ms}");
+            assert!(found <= id, "since {ms}: {found}");
+        }
+        let f = EventFilter {
+            since_ms: Some(33 * 60_000),
+            ..Default::default()
+        };
+        let ids: Vec<i64> = r
+            .events(&f, 50)
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, (33..=40).rev().collect::<Vec<_>>());
+    }
+
     #[test]
     fn pages_newest_first_by_keyset_with_filters() {
         let (_d, r) = store_with(25);
@@ -423,9 +509,7 @@ mod tests {
             let mut s = Store::open(&dir.path().join("s.db")).unwrap();
             if !indexed {
                 s.conn
-                    .execute_batch(
-                        "DROP INDEX events_code; DROP INDEX events_route; DROP INDEX events_level;",
-                    )
+                    .execute_batch("DROP INDEX events_code; DROP INDEX events_route;")
                     .unwrap();
             }
             let t = std::time::Instant::now();
