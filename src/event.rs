@@ -131,9 +131,9 @@ pub struct WebhookRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub headers: Option<Value>,
+    pub headers: Option<Json>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parameters: Option<Value>,
+    pub parameters: Option<Json>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -142,9 +142,56 @@ pub struct WebhookResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_code: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub headers: Option<Value>,
+    pub headers: Option<Json>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+}
+
+/// A JSON value kept as the text it came in (checked to be JSON when it was
+/// read). The webhook's request headers and parameters and its response headers
+/// are bulk an alert shows a little of: they become a tree ([`Json::value`]) only
+/// when a notification is rendered, not for every event on the ingest path (where
+/// building, storing and freeing the tree cost more than the rest of the event).
+#[derive(Clone, Serialize)]
+#[serde(transparent)]
+pub struct Json(Box<serde_json::value::RawValue>);
+
+/// Read through a tree: a stored event's payload is read by way of serde's
+/// buffering (its tagged enum), which cannot hand out raw text. Reading happens
+/// when a notification is sent or shown, not on the ingest path.
+impl<'de> Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
+        Value::deserialize(d).map(Json::from)
+    }
+}
+
+impl Json {
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+
+    pub fn from_raw(raw: &serde_json::value::RawValue) -> Json {
+        Json(raw.to_owned())
+    }
+}
+
+impl From<Value> for Json {
+    fn from(v: Value) -> Json {
+        Json(serde_json::value::to_raw_value(&v).expect("a JSON value serializes"))
+    }
+}
+
+/// The same JSON, whatever its spacing and key order.
+impl PartialEq for Json {
+    fn eq(&self, other: &Json) -> bool {
+        self.0.get() == other.0.get() || self.value() == other.value()
+    }
+}
+
+impl fmt::Debug for Json {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.get())
+    }
 }
 
 /// The decoded `Payload`.

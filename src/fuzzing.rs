@@ -222,12 +222,12 @@ fn text_event(s: String) -> Option<DebuggerEvent> {
                 request: Some(WebhookRequest {
                     method: Some(s.clone()),
                     url: Some(s.clone()),
-                    headers: Some(serde_json::json!({ s.clone(): s })),
-                    parameters: Some(serde_json::json!({ "CallSid": s, s.clone(): s })),
+                    headers: Some(serde_json::json!({ s.clone(): s }).into()),
+                    parameters: Some(serde_json::json!({ "CallSid": s, s.clone(): s }).into()),
                 }),
                 response: Some(WebhookResponse {
                     status_code: Some(500),
-                    headers: Some(serde_json::json!({ s.clone(): s })),
+                    headers: Some(serde_json::json!({ s.clone(): s }).into()),
                     body: Some(s.clone()),
                 }),
             }),

@@ -4,9 +4,10 @@
 //! being malformed.
 
 use crate::event::{
-    DebuggerEvent, ErrorCode, Level, Payload, PayloadState, Sid, Source, Webhook, WebhookRequest,
-    WebhookResponse, MAX_SID_FIELD_LEN,
+    DebuggerEvent, ErrorCode, Json, Level, Payload, PayloadState, Sid, Source, Webhook,
+    WebhookRequest, WebhookResponse, MAX_SID_FIELD_LEN,
 };
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -93,10 +94,69 @@ pub fn decode_form(
     Ok((event, pairs))
 }
 
-/// The name/value pairs of a form body, in received order.
+/// The name/value pairs of a form body, in received order, decoded as
+/// `application/x-www-form-urlencoded` says (and as `serde_urlencoded` does:
+/// `+` is a space, `%XX` a byte, a `%` not followed by two hex digits stays, bytes
+/// that are not UTF-8 become U+FFFD). Runs without `%` or `+` are copied whole:
+/// the `Payload` is most of a body and this is on every request's path.
 pub fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
-    serde_urlencoded::from_bytes(body)
-        .map_err(|e| DecodeError::Body(format!("body is not valid form data: {e}")))
+    Ok(body
+        .split(|b| *b == b'&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (name, value) = match part.iter().position(|b| *b == b'=') {
+                Some(i) => (&part[..i], &part[i + 1..]),
+                None => (part, &[][..]),
+            };
+            (form_decode(name), form_decode(value))
+        })
+        .collect())
+}
+
+fn form_decode(s: &[u8]) -> String {
+    // Never longer than its input: written by index, then cut to length.
+    let mut out = vec![0u8; s.len()];
+    let (mut i, mut j) = (0, 0);
+    while i < s.len() {
+        let mut byte = s[i];
+        i += 1;
+        if byte == b'+' {
+            byte = b' ';
+        } else if byte == b'%' && i + 1 < s.len() {
+            let (hi, lo) = (hex(&s[i]), hex(&s[i + 1]));
+            if hi | lo < 16 {
+                byte = hi << 4 | lo;
+                i += 2;
+            }
+        }
+        out[j] = byte;
+        j += 1;
+    }
+    out.truncate(j);
+    match String::from_utf8(out) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+/// A hex digit's value; 0xFF for any other byte.
+fn hex(b: &u8) -> u8 {
+    const TABLE: [u8; 256] = {
+        let mut t = [0xFF; 256];
+        let mut i = 0;
+        while i < 10 {
+            t[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            t[b'a' as usize + i] = 10 + i as u8;
+            t[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        t
+    };
+    TABLE[*b as usize]
 }
 
 /// The event in a form body's decoded pairs (see [`decode_form`]).
@@ -208,10 +268,132 @@ pub fn parse_payload(raw: &str) -> Result<PayloadState, DecodeError> {
     if raw.trim().is_empty() {
         return Ok(unreadable("Payload is empty", None));
     }
+    if let Ok(fields) = serde_json::from_str::<RawPayload<'_>>(raw) {
+        return payload_from_raw(fields);
+    }
+    // Not an object of distinct keys (or not JSON): the tree says which.
     match serde_json::from_str::<Value>(raw) {
         Ok(value) => payload_from_value(value),
         Err(e) => Ok(unreadable(format!("Payload is not JSON: {e}"), None)),
     }
+}
+
+/// A `Payload` object read in one pass: the small fields as JSON text, each then
+/// read on its own as [`payload_from_value`] reads it; the webhook's bulky parts
+/// (headers, parameters) kept as text, never built into a tree. Anything this
+/// shape does not fit (a webhook that is not an object, repeated keys) fails it,
+/// and then the tree decides.
+#[derive(serde::Deserialize)]
+struct RawPayload<'a> {
+    #[serde(default, rename = "")]
+    _object: NotAnArray,
+    #[serde(borrow)]
+    resource_sid: Option<&'a RawValue>,
+    #[serde(borrow)]
+    service_sid: Option<&'a RawValue>,
+    #[serde(borrow)]
+    error_code: Option<&'a RawValue>,
+    #[serde(borrow)]
+    more_info: Option<&'a RawValue>,
+    #[serde(borrow)]
+    webhook: Option<RawWebhook<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawWebhook<'a> {
+    #[serde(default, rename = "")]
+    _object: NotAnArray,
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    request: Option<RawRequest<'a>>,
+    #[serde(borrow)]
+    response: Option<RawResponse<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawRequest<'a> {
+    #[serde(default, rename = "")]
+    _object: NotAnArray,
+    #[serde(borrow)]
+    method: Option<&'a RawValue>,
+    #[serde(borrow)]
+    url: Option<&'a RawValue>,
+    #[serde(borrow)]
+    headers: Option<&'a RawValue>,
+    #[serde(borrow)]
+    parameters: Option<&'a RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawResponse<'a> {
+    #[serde(default, rename = "")]
+    _object: NotAnArray,
+    #[serde(borrow)]
+    status_code: Option<&'a RawValue>,
+    #[serde(borrow)]
+    headers: Option<&'a RawValue>,
+    #[serde(borrow)]
+    body: Option<&'a RawValue>,
+}
+
+/// First field of each raw shape, never read: serde would read an array into a
+/// struct's fields by position, and this refuses any array's first element (in
+/// an object it is only ever the key "", which fails the shape too).
+#[derive(Default)]
+struct NotAnArray;
+
+impl<'de> serde::Deserialize<'de> for NotAnArray {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<NotAnArray, D::Error> {
+        Err(serde::de::Error::custom("an object, not an array"))
+    }
+}
+
+/// A small field's tree (a SID, a code, a method).
+fn tree(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
+fn payload_from_raw(p: RawPayload<'_>) -> Result<PayloadState, DecodeError> {
+    let resource_sid = capped(
+        "resource_sid",
+        p.resource_sid.map(tree).and_then(sid_string),
+    )?;
+    let service_sid = capped("service_sid", p.service_sid.map(tree).and_then(sid_string))?;
+    let error_code = match p.error_code.map(tree) {
+        None | Some(Value::Null) => {
+            return Ok(unreadable("Payload has no error_code", resource_sid))
+        }
+        Some(v) => match ErrorCode::from_json(&v) {
+            Some(code) => code,
+            None => {
+                return Ok(unreadable(
+                    "Payload error_code is not a Twilio error code (up to 6 digits)",
+                    resource_sid,
+                ))
+            }
+        },
+    };
+    Ok(PayloadState::Parsed(Payload {
+        error_code,
+        resource_sid,
+        service_sid,
+        more_info: p.more_info.map(tree).and_then(non_null),
+        webhook: p.webhook.map(|w| Webhook {
+            kind: w.kind.map(tree).and_then(lenient_string),
+            request: w.request.map(|r| WebhookRequest {
+                method: r.method.map(tree).and_then(lenient_string),
+                url: r.url.map(tree).and_then(lenient_string),
+                headers: r.headers.map(Json::from_raw),
+                parameters: r.parameters.map(Json::from_raw),
+            }),
+            response: w.response.map(|r| WebhookResponse {
+                status_code: r.status_code.map(tree).and_then(status_code),
+                headers: r.headers.map(Json::from_raw),
+                body: r.body.map(tree).and_then(lenient_string),
+            }),
+        }),
+    }))
 }
 
 /// Reads an already-parsed `Payload` by picking fields, so one odd field never
@@ -273,27 +455,31 @@ fn webhook(value: Value) -> Option<Webhook> {
     };
     Some(Webhook {
         kind: map.remove("type").and_then(lenient_string),
-        request: map.remove("request").and_then(|v| {
-            let Value::Object(mut req) = v else {
-                return None;
-            };
-            Some(WebhookRequest {
-                method: req.remove("method").and_then(lenient_string),
-                url: req.remove("url").and_then(lenient_string),
-                headers: req.remove("headers").and_then(non_null),
-                parameters: req.remove("parameters").and_then(non_null),
-            })
-        }),
-        response: map.remove("response").and_then(|v| {
-            let Value::Object(mut resp) = v else {
-                return None;
-            };
-            Some(WebhookResponse {
-                status_code: resp.remove("status_code").and_then(status_code),
-                headers: resp.remove("headers").and_then(non_null),
-                body: resp.remove("body").and_then(lenient_string),
-            })
-        }),
+        request: map.remove("request").and_then(webhook_request),
+        response: map.remove("response").and_then(webhook_response),
+    })
+}
+
+fn webhook_request(v: Value) -> Option<WebhookRequest> {
+    let Value::Object(mut req) = v else {
+        return None;
+    };
+    Some(WebhookRequest {
+        method: req.remove("method").and_then(lenient_string),
+        url: req.remove("url").and_then(lenient_string),
+        headers: req.remove("headers").and_then(non_null).map(Json::from),
+        parameters: req.remove("parameters").and_then(non_null).map(Json::from),
+    })
+}
+
+fn webhook_response(v: Value) -> Option<WebhookResponse> {
+    let Value::Object(mut resp) = v else {
+        return None;
+    };
+    Some(WebhookResponse {
+        status_code: resp.remove("status_code").and_then(status_code),
+        headers: resp.remove("headers").and_then(non_null).map(Json::from),
+        body: resp.remove("body").and_then(lenient_string),
     })
 }
 

@@ -118,12 +118,12 @@ fn http_retrieval_failure() -> Notification {
             request: Some(WebhookRequest {
                 method: Some("POST".into()),
                 url: Some("https://voice.example.com/answer".into()),
-                headers: Some(json!({"X-Twilio-Signature": "sig"})),
-                parameters: Some(json!({"CallSid": CALL, "From": "+15551230000"})),
+                headers: Some(json!({"X-Twilio-Signature": "sig"}).into()),
+                parameters: Some(json!({"CallSid": CALL, "From": "+15551230000"}).into()),
             }),
             response: Some(WebhookResponse {
                 status_code: Some(502),
-                headers: Some(json!({"Content-Type": "text/html"})),
+                headers: Some(json!({"Content-Type": "text/html"}).into()),
                 body: Some("<html><body><h1>502 Bad Gateway</h1></body></html>".into()),
             }),
         }),
@@ -204,12 +204,12 @@ fn hostile() -> Notification {
             request: Some(WebhookRequest {
                 method: Some(format!("POST {HOSTILE_TEXT}")),
                 url: Some(format!("https://example.com/?q={HOSTILE_TEXT}")),
-                headers: Some(json!({ "X-Evil": HOSTILE_TEXT })),
-                parameters: Some(json!({ "Body": HOSTILE_TEXT })),
+                headers: Some(json!({ "X-Evil": HOSTILE_TEXT }).into()),
+                parameters: Some(json!({ "Body": HOSTILE_TEXT }).into()),
             }),
             response: Some(WebhookResponse {
                 status_code: Some(500),
-                headers: Some(json!({ "X-Evil": HOSTILE_TEXT })),
+                headers: Some(json!({ "X-Evil": HOSTILE_TEXT }).into()),
                 body: Some(body),
             }),
         }),

@@ -267,12 +267,15 @@ pub(crate) fn webhook(w: &Webhook) -> Webhook {
         request: w.request.as_ref().map(|r| WebhookRequest {
             method: r.method.as_deref().map(|m| shorten(m, 16).into_owned()),
             url: r.url.as_deref().map(|u| shorten(u, 1000).into_owned()),
-            headers: r.headers.as_ref().map(headers),
-            parameters: r.parameters.as_ref().map(|p| bounded(p, true)),
+            headers: r.headers.as_ref().map(|h| headers(&h.value()).into()),
+            parameters: r
+                .parameters
+                .as_ref()
+                .map(|p| bounded(&p.value(), true).into()),
         }),
         response: w.response.as_ref().map(|r| WebhookResponse {
             status_code: r.status_code,
-            headers: r.headers.as_ref().map(headers),
+            headers: r.headers.as_ref().map(|h| headers(&h.value()).into()),
             body: r.body.as_deref().map(|b| shorten(b, MAX_BODY).into_owned()),
         }),
     }

@@ -76,7 +76,7 @@ fn realistic_twilio_form() {
     let req = wh.request.as_ref().unwrap();
     assert_eq!(req.method.as_deref(), Some("POST"));
     assert_eq!(req.url.as_deref(), Some("https://example.com/voice"));
-    assert_eq!(req.parameters, Some(json!({"CallSid": CALL})));
+    assert_eq!(req.parameters, Some(json!({"CallSid": CALL}).into()));
     let resp = wh.response.as_ref().unwrap();
     assert_eq!(resp.status_code, Some(502));
     assert_eq!(resp.body.as_deref(), Some("<html>Bad Gateway</html>"));
@@ -434,5 +434,59 @@ fn odd_form_bodies_do_not_panic() {
         b"Payload=%7B%22error_code%22%3A",
     ] {
         let _ = decode_form(body, 0);
+    }
+}
+
+proptest::proptest! {
+    /// The hand-written form decoder reads every body as `serde_urlencoded` does:
+    /// `+`, `%XX`, stray and truncated `%`, empty parts, `=` in values, bytes that
+    /// are not UTF-8.
+    #[test]
+    fn form_pairs_agree_with_serde_urlencoded(
+        body in proptest::collection::vec(
+            proptest::sample::select(b"ab=&+%%2F0fAz\xc3\xa9\xff \x00".to_vec()),
+            0..80,
+        )
+    ) {
+        let ours = form_pairs(&body).unwrap();
+        let theirs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap();
+        proptest::prop_assert_eq!(ours, theirs);
+    }
+}
+
+#[test]
+fn form_pairs_decode_a_twilio_body() {
+    let body = twilio_form(&realistic_payload());
+    let theirs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap();
+    assert_eq!(form_pairs(&body).unwrap(), theirs);
+}
+
+proptest::proptest! {
+    /// The Payload is read from its fields' JSON text without building the tree of
+    /// the bulky ones; that reads every payload as the tree-based reader does:
+    /// odd types, nulls, nesting that is not an object, unknown and repeated keys.
+    #[test]
+    fn raw_payload_reading_agrees_with_the_tree(
+        fields in proptest::collection::vec(
+            (
+                proptest::sample::select(vec![
+                    "resource_sid", "service_sid", "error_code", "more_info", "webhook", "other",
+                ]),
+                proptest::sample::select(vec![
+                    "null", "11200", "\"11200\"", "\"CA0123456789abcdef0123456789abcdef\"", "12.5",
+                    "true", "[1,\"a\"]", "[1,\"a\",null]", "[\"x\",{},{},4]", "{}", "{\"Msg\":\"m\"}", "\"\"",
+                    "{\"type\":\"application/json\",\"request\":{\"method\":\"POST\",\"url\":\"https://x\",\"headers\":{\"A\":\"b\"},\"parameters\":{\"CallSid\":\"CA1\"}},\"response\":{\"status_code\":502,\"headers\":{},\"body\":\"<b>x</b>\"}}",
+                    "{\"request\":\"POST\",\"response\":{\"status_code\":\"404\",\"body\":7,\"headers\":null}}",
+                    "{\"request\":{\"method\":1,\"url\":null,\"headers\":[1],\"parameters\":\"p\",\"url\":\"dup\"},\"response\":[]}",
+                    "{\"type\":3,\"type\":4}",
+                ]),
+            ),
+            0..7,
+        )
+    ) {
+        let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+        let raw = format!("{{{}}}", body.join(", "));
+        let tree = serde_json::from_str::<Value>(&raw).unwrap();
+        proptest::prop_assert_eq!(parse_payload(&raw), payload_from_value(tree), "{}", raw);
     }
 }
