@@ -8,6 +8,9 @@
 #   scripts/bench/profile.sh floor-a|floor-b [EVENTS]   # the durable floor, same loads
 #   TOOL=strace scripts/bench/profile.sh b             # syscalls per event (fsync: commits)
 #   TWILERT=/tmp/old/twilert scripts/bench/profile.sh b  # another twilert binary (before/after)
+#   TOOL=threads scripts/bench/profile.sh b [SECONDS]    # at full speed under wrk (real batching,
+#                                                        # which callgrind's one-thread-at-a-time
+#                                                        # run does not have): CPU µs per event per thread
 # Prints instructions per event (whole process and per thread) and the top
 # inclusive costs; the callgrind files stay in the printed temp directory (not
 # for committing).
@@ -35,7 +38,8 @@ esac
 case "$tool" in
     callgrind) wrap=(valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$dir/callgrind.out") ;;
     strace) wrap=(strace -f -c -o "$dir/strace.txt") ;;
-    *) echo "profile: TOOL=callgrind or strace, not $tool" >&2; exit 2 ;;
+    threads) wrap=() ;;
+    *) echo "profile: TOOL=callgrind, strace or threads, not $tool" >&2; exit 2 ;;
 esac
 cat >"$dir/config.toml" <<EOF
 [server]
@@ -68,6 +72,21 @@ for _ in $(seq 600); do
     sleep 0.1
 done
 [ "$tool" = callgrind ] && callgrind_control -z "$tw" >/dev/null
+if [ "$tool" = threads ]; then
+    # Per-thread CPU (utime + stime, clock ticks) around a wrk run at full speed.
+    command -v wrk >/dev/null || { echo "profile: TOOL=threads needs wrk (scripts/bench.sh installs it)" >&2; exit 2; }
+    "$bin/examples/loadgen" template >"$dir/body.txt"
+    cpu() { for t in /proc/"$tw"/task/*; do echo "$(basename "$t") $(tr -d ' ' <"$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done; }
+    distinct=$([ "$resources" = 1 ] && echo 0 || echo 1)
+    cpu >"$dir/before"
+    wrk -t2 -c32 -d"${events}s" -s scripts/bench/wrk-event.lua "http://127.0.0.1:$port/twilio/debugger" -- 1 "$distinct" "$dir/body.txt" >"$dir/wrk.txt"
+    cpu >"$dir/after"
+    n="$(awk '/requests in/ {print $1}' "$dir/wrk.txt")"
+    echo "case $case_: $n requests in ${events} s ($(awk '/Requests\/sec/ {print $2}' "$dir/wrk.txt") /s); CPU µs per event by thread:"
+    hz="$(getconf CLK_TCK)"
+    join "$dir/before" "$dir/after" | awk -v n="$n" -v hz="$hz" '{d = $5 - $3; if (d > 0) {printf "  %-7s %-18s %6.1f\n", $1, $2, d * 1e6 / hz / n; t += d}} END {printf "  all                        %6.1f\n", t * 1e6 / hz / n}'
+    exit 0
+fi
 "$bin/examples/loadgen" load --port "$port" --events "$events" --resources "$resources" --connections 32
 sleep 2 # let the engine and delivery finish what the load queued
 if [ "$tool" = strace ]; then

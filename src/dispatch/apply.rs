@@ -160,11 +160,7 @@ fn apply_step(
             key, notifications, ..
         } => {
             out.delta.below_threshold += groups.fire(&key, now);
-            for (n, accounted) in notifications {
-                tracing::info!(sid = %ev.sid, route = %route, channel = %n.channel,
-                    count = n.threshold.map(|t| t.count).unwrap_or(0), "threshold reached: alert queued");
-                out.queued.push((n, accounted));
-            }
+            out.queued.extend(notifications);
         }
         plan::Step::Opened {
             key,
@@ -175,11 +171,7 @@ fn apply_step(
         } => {
             note_overflow(overflow, ev, &route, &key, out);
             groups.open_group(&key, *state);
-            for (n, accounted) in notifications {
-                // One line per channel: `channel` is a plain field in JSON logs.
-                tracing::info!(sid = %ev.sid, route = %route, channel = %n.channel, "alert queued");
-                out.queued.push((n, accounted));
-            }
+            out.queued.extend(notifications);
         }
     }
 }

@@ -113,7 +113,8 @@ pub(super) fn write_queued(
         let Some(digest) = merge(&bucket, members.iter().map(|&i| &queued[i].0), now) else {
             continue;
         };
-        tracing::warn!(channel = %channel, fold_key = %bucket.fold_key, folded = members.len(),
+        // Debug: a storm does this for every batch; the tick's fold says it at warn.
+        tracing::debug!(channel = %channel, fold_key = %bucket.fold_key, folded = members.len(),
             "backlog over max_pending: new alerts written as one digest");
         out.metric_incs
             .add("twilert_notifications_folded_total", "channel", channel);
@@ -126,7 +127,20 @@ pub(super) fn write_queued(
         let (n, accounted) = match merged.get(&i) {
             Some((d, count)) => (d, *count),
             None if folded[i] => continue,
-            None => (n, *accounted),
+            None => {
+                // One line per alert and channel (`channel` a plain field in JSON
+                // logs); the folded ones got one line for all, above.
+                match n.threshold {
+                    Some(t) => {
+                        tracing::info!(sid = %n.event.sid, route = %n.route, channel = %n.channel,
+                        count = t.count, "threshold reached: alert queued")
+                    }
+                    None => {
+                        tracing::info!(sid = %n.event.sid, route = %n.route, channel = %n.channel, "alert queued")
+                    }
+                }
+                (n, *accounted)
+            }
         };
         b.insert_notification(n, accounted, now)?;
         out.woken.insert(n.channel.clone());
