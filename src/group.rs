@@ -216,8 +216,11 @@ pub struct DueDigest {
 #[derive(Debug, Default)]
 pub struct Groups {
     /// Keys are shared (`Arc<str>`) by the map, the deadlines and the dirty set: a
-    /// storm over 100,000 resources holds 100,000 of them.
-    map: HashMap<Arc<str>, GroupState>,
+    /// storm over 100,000 resources holds 100,000 of them. States are boxed: the
+    /// table's slots stay small, so growing it in a storm copies 24 bytes a group
+    /// (not the whole state) and the old and new tables side by side are not what
+    /// sets the peak memory.
+    map: HashMap<Arc<str>, Box<GroupState>>,
     /// (window_end_ms, key), to find due groups without scanning them all.
     deadlines: BTreeSet<(i64, Arc<str>)>,
     dirty: HashSet<Arc<str>>,
@@ -241,7 +244,7 @@ impl Groups {
         for (k, g) in groups {
             let k: Arc<str> = k.into();
             self.deadlines.insert((g.window_end_ms, k.clone()));
-            self.map.insert(k, g);
+            self.map.insert(k, Box::new(g));
         }
     }
 
@@ -259,7 +262,7 @@ impl Groups {
     }
 
     pub fn get(&self, key: &str) -> Option<&GroupState> {
-        self.map.get(key)
+        self.map.get(key).map(|g| &**g)
     }
 
     /// Records `ev` in group `key`; `open` builds the state of a new group.
@@ -388,7 +391,7 @@ impl Groups {
         let k: Arc<str> = key.into();
         self.deadlines.insert((state.window_end_ms, k.clone()));
         self.dirty.insert(k.clone());
-        if self.map.insert(k, state).is_none() {
+        if self.map.insert(k, Box::new(state)).is_none() {
             self.opened += 1;
         }
     }
@@ -451,7 +454,7 @@ impl Groups {
                         continue;
                     }
                     if let Some(g) = self.map.remove(&key) {
-                        self.resolved.push((key.to_string(), g));
+                        self.resolved.push((key.to_string(), *g));
                     }
                     continue;
                 }
@@ -473,7 +476,7 @@ impl Groups {
             }
             out.push(DueDigest {
                 key: key.to_string(),
-                state: g.clone(),
+                state: (**g).clone(),
                 digest: g.digest(),
             });
             g.count = 0;
@@ -491,7 +494,7 @@ impl Groups {
 
     /// Every open group (for counting the ones a new silence matches).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &GroupState)> {
-        self.map.iter().map(|(k, g)| (k.as_ref(), g))
+        self.map.iter().map(|(k, g)| (k.as_ref(), &**g))
     }
 
     /// The earliest window end, for the ticker.
@@ -507,7 +510,7 @@ impl Groups {
         mut save: impl FnMut(&str, Option<&GroupState>) -> Result<(), E>,
     ) -> Result<(), E> {
         for k in self.dirty.drain() {
-            save(&k, self.map.get(&k))?;
+            save(&k, self.map.get(&k).map(|g| &**g))?;
         }
         Ok(())
     }
@@ -516,13 +519,13 @@ impl Groups {
 /// The open group `key`, marked dirty (to be saved with the batch), with its shared
 /// key; `None` when no such group is open.
 fn touch<'a>(
-    map: &'a mut HashMap<Arc<str>, GroupState>,
+    map: &'a mut HashMap<Arc<str>, Box<GroupState>>,
     dirty: &mut HashSet<Arc<str>>,
     key: &str,
 ) -> Option<(Arc<str>, &'a mut GroupState)> {
     let k = map.get_key_value(key)?.0.clone();
     dirty.insert(k.clone());
-    map.get_mut(key).map(|g| (k, g))
+    map.get_mut(key).map(|g| (k, &mut **g))
 }
 
 #[cfg(test)]
