@@ -22,21 +22,25 @@ const SAMPLE_SIDS: usize = 5;
 pub struct GroupState {
     pub route: String,
     pub channels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mention: Option<String>,
     /// The group's first event, shown in digests for its code, title and links.
     pub first_sid: String,
     pub window_ms: i64,
     pub window_end_ms: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub count: u64,
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
     pub resources: Vec<String>,
     pub resources_total: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sample_sids: Vec<String>,
     /// Of `count`, the events for which this group's route is the first match: the
     /// ones this group's digest accounts for in the SPEC 4 invariant.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub accounted: u64,
     /// A `threshold` route's group before it fired: (count, within ms), and the
     /// events in the sliding window as (received ms, primary). Empty once fired.
@@ -48,7 +52,7 @@ pub struct GroupState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolve_after_ms: Option<i64>,
     /// Events of the group's last window that had any (for the resolved notice).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub last_total: u64,
     /// What each channel's provider gave back for the group's first alert.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -60,12 +64,18 @@ pub struct GroupState {
     pub lead: u64,
     /// Events of the windows closed so far (each window's `count + lead`): the
     /// digests' `group_total`, a living alert's running total.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub events_total: u64,
     /// Acknowledged (SPEC 14): no more digests until the group closes or resolves;
     /// its events are counted as `silenced`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledged: Option<Acknowledged>,
+}
+
+/// Zero fields are left out of a group's stored JSON (most of a new group's are):
+/// a storm stores a group per event.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Who acknowledged a group, and when.
