@@ -101,12 +101,13 @@ const V4: &str = "CREATE TABLE IF NOT EXISTS silences (
         PRIMARY KEY (silence_id, route)
     ) WITHOUT ROWID;";
 
-/// Version 5: fewer index entries per stored event (SPEC 11). `received_at` grows
-/// with `id` (one writer stamps and inserts in order), so `since` and pruning find
-/// their first id by a binary search; a level filter scans a bounded stretch like a
-/// resource filter.
+/// Version 5: fewer index entries per stored event (SPEC 11): the error code's is
+/// the one kept beside the Sid's. `received_at` grows with `id` (one writer stamps
+/// and inserts in order), so `since` and pruning find their first id by a binary
+/// search; a level or route filter scans a bounded stretch like a resource filter.
 const V5: &str = "DROP INDEX IF EXISTS events_received;
-    DROP INDEX IF EXISTS events_level;";
+    DROP INDEX IF EXISTS events_level;
+    DROP INDEX IF EXISTS events_route;";
 
 const STEPS: [(i64, &str); 4] = [(2, V2), (3, V3), (4, V4), (5, V5)];
 
