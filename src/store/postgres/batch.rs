@@ -8,7 +8,7 @@ use super::Pg;
 use crate::group::GroupState;
 use crate::notification::Notification;
 use crate::store::{Counters, EventRow, FoldBucket, OutboxTx, Queued, Result, State, StoreError};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 /// Shared by every engine transaction: taken exclusively by a batch touching more
@@ -102,9 +102,61 @@ impl NotificationColumns {
     }
 }
 
+const INSERT_EVENTS: &str = "INSERT INTO events (sid, received_at, body, error_code,
+        resource_sid, level, route)
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::text[],
+        $6::text[], $7::text[])
+    ON CONFLICT (sid) DO NOTHING RETURNING sid";
+
+/// Events to insert, column by column, in Sid order: two batches with Sids in
+/// common wait on each other's in one order (never each on the other).
+struct EventColumns<'r> {
+    sids: Vec<&'r str>,
+    at: Vec<i64>,
+    bodies: Vec<&'r str>,
+    codes: Vec<Option<i32>>,
+    resources: Vec<Option<&'r str>>,
+    levels: Vec<Option<&'r str>>,
+    routes: Vec<Option<&'r str>>,
+}
+
+impl<'r> EventColumns<'r> {
+    fn of(rows: &[EventRow<'r>]) -> EventColumns<'r> {
+        let mut order: Vec<&EventRow<'r>> = rows.iter().collect();
+        order.sort_by_key(|r| r.sid);
+        EventColumns {
+            sids: order.iter().map(|r| r.sid).collect(),
+            at: order.iter().map(|r| r.received_at_ms).collect(),
+            bodies: order.iter().map(|r| r.body).collect(),
+            codes: order
+                .iter()
+                .map(|r| r.error_code.map(|c| c as i32))
+                .collect(),
+            resources: order.iter().map(|r| r.resource_sid).collect(),
+            levels: order.iter().map(|r| r.level).collect(),
+            routes: order.iter().map(|r| r.route).collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 7] {
+        [
+            &self.sids,
+            &self.at,
+            &self.bodies,
+            &self.codes,
+            &self.resources,
+            &self.levels,
+            &self.routes,
+        ]
+    }
+}
+
 pub struct PgBatch<'a> {
     pg: &'a Pg,
     replica: &'a str,
+    /// Whether `BEGIN` was sent: it goes with the batch's first statements (no
+    /// round trip of its own), and a batch that wrote nothing sends nothing.
+    begun: Cell<bool>,
     notifications: RefCell<Vec<NewNotification>>,
     groups: RefCell<HashMap<String, Option<GroupState>>>,
     minutes: RefCell<HashMap<(i64, u32), i64>>,
@@ -119,12 +171,61 @@ impl<'a> PgBatch<'a> {
         PgBatch {
             pg,
             replica,
+            begun: Cell::new(false),
             notifications: RefCell::default(),
             groups: RefCell::default(),
             minutes: RefCell::default(),
             counters: RefCell::default(),
             fold_rows: RefCell::default(),
         }
+    }
+
+    /// Whether the transaction was opened (else there is nothing to roll back).
+    pub(super) fn begun(&self) -> bool {
+        self.begun.get()
+    }
+
+    /// `BEGIN` ahead of the batch's first statements (in the same pipeline).
+    async fn begin_if_needed(&self) -> std::result::Result<(), tokio_postgres::Error> {
+        if self.begun.replace(true) {
+            return Ok(());
+        }
+        self.pg.client.batch_execute("BEGIN").await
+    }
+
+    /// One statement in the batch's transaction (opened first if it is not yet).
+    fn run<T>(
+        &self,
+        f: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    ) -> Result<T> {
+        self.pg.run(async {
+            // Sent before `f` is first polled (which sends it): BEGIN comes first.
+            let (_, out) = futures_util::future::try_join(self.begin_if_needed(), f).await?;
+            Ok(out)
+        })
+    }
+
+    /// Per row, whether the insert stored it (`inserted`: the Sids it returned);
+    /// the new ones count into their minute.
+    fn fresh(&self, rows: &[EventRow<'_>], inserted: Vec<tokio_postgres::Row>) -> Vec<bool> {
+        let mut new: std::collections::HashSet<String> =
+            inserted.iter().map(|r| r.get::<_, String>(0)).collect();
+        let mut minutes = self.minutes.borrow_mut();
+        rows.iter()
+            .map(|r| {
+                // The first of a Sid in `rows` is the new one; a repeat is a retry.
+                let fresh = new.remove(r.sid);
+                if fresh {
+                    *minutes
+                        .entry((
+                            r.received_at_ms.div_euclid(60_000),
+                            r.error_code.unwrap_or(0),
+                        ))
+                        .or_default() += 1;
+                }
+                fresh
+            })
+            .collect()
     }
 
     /// Writes what the batch gathered and commits, pipelined: every statement is
@@ -147,7 +248,13 @@ impl<'a> PgBatch<'a> {
             }
         }
         let (mut m, mut c, mut n) = (vec![], vec![], vec![]);
-        for ((minute, code), count) in std::mem::take(&mut *self.minutes.borrow_mut()) {
+        // In order: two replicas' batches lock their common minutes' rows in one
+        // order (never each waiting on the other).
+        let mut minutes: Vec<_> = std::mem::take(&mut *self.minutes.borrow_mut())
+            .into_iter()
+            .collect();
+        minutes.sort_unstable();
+        for ((minute, code), count) in minutes {
             m.push(minute);
             c.push(code as i32);
             n.push(count);
@@ -214,14 +321,20 @@ impl<'a> PgBatch<'a> {
         }
         // Prepared first: a pipeline of prepared statements runs in the order sent,
         // and the COMMIT after them.
+        if work.is_empty() && !self.begun.get() {
+            // Nothing read or written: no transaction was opened.
+            return Ok(());
+        }
         let sqls: Vec<&str> = work.iter().map(|(sql, _)| *sql).collect();
         let st = self.pg.run(self.pg.statements(&sqls))?;
         let client = &self.pg.client;
-        let mut steps: Vec<Step<'_>> = work
-            .iter()
-            .zip(&st)
-            .map(|((_, params), st)| Box::pin(client.execute(st, params)) as Step<'_>)
-            .collect();
+        let mut steps: Vec<Step<'_>> =
+            vec![Box::pin(async { self.begin_if_needed().await.map(|()| 0) })];
+        steps.extend(
+            work.iter()
+                .zip(&st)
+                .map(|((_, params), st)| Box::pin(client.execute(st, params)) as Step<'_>),
+        );
         steps.push(Box::pin(async {
             client.batch_execute("COMMIT").await.map(|()| 0)
         }));
@@ -275,7 +388,7 @@ impl<'a> PgBatch<'a> {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64> {
         self.flush_notifications()?;
-        self.pg.run(self.pg.execute(sql, params))
+        self.run(self.pg.execute(sql, params))
     }
 }
 
@@ -284,49 +397,31 @@ impl OutboxTx for PgBatch<'_> {
         if rows.is_empty() {
             return Ok(vec![]);
         }
-        let sids: Vec<&str> = rows.iter().map(|r| r.sid).collect();
-        let at: Vec<i64> = rows.iter().map(|r| r.received_at_ms).collect();
-        let bodies: Vec<&str> = rows.iter().map(|r| r.body).collect();
-        let codes: Vec<Option<i32>> = rows
-            .iter()
-            .map(|r| r.error_code.map(|c| c as i32))
-            .collect();
-        let resources: Vec<Option<&str>> = rows.iter().map(|r| r.resource_sid).collect();
-        let levels: Vec<Option<&str>> = rows.iter().map(|r| r.level).collect();
-        let routes: Vec<Option<&str>> = rows.iter().map(|r| r.route).collect();
-        let inserted = self.pg.run(self.pg.query(
-            "INSERT INTO events (sid, received_at, body, error_code, resource_sid, level, route)
-             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::text[],
-                 $6::text[], $7::text[])
-             ON CONFLICT (sid) DO NOTHING RETURNING sid",
-            &[&sids, &at, &bodies, &codes, &resources, &levels, &routes],
-        ))?;
-        let mut new: std::collections::HashSet<String> =
-            inserted.iter().map(|r| r.get::<_, String>(0)).collect();
-        let mut minutes = self.minutes.borrow_mut();
-        Ok(rows
-            .iter()
-            .map(|r| {
-                // The first of a Sid in `rows` is the new one; a repeat is a retry.
-                let fresh = new.remove(r.sid);
-                if fresh {
-                    *minutes
-                        .entry((
-                            r.received_at_ms.div_euclid(60_000),
-                            r.error_code.unwrap_or(0),
-                        ))
-                        .or_default() += 1;
-                }
-                fresh
-            })
-            .collect())
+        let cols = EventColumns::of(rows);
+        let st = self.pg.run(self.pg.statements(&[INSERT_EVENTS]))?;
+        let inserted = self.run(self.pg.client.query(&st[0], &cols.params()))?;
+        Ok(self.fresh(rows, inserted))
     }
 
     fn lock_groups(&self, keys: &[String]) -> Result<(Vec<(String, GroupState)>, usize)> {
+        let (_, groups, open) = self.insert_and_lock(&[], keys)?;
+        Ok((groups, open))
+    }
+
+    /// One pipeline (one round trip): `BEGIN` if not sent yet, the events' insert,
+    /// then the locks, then the groups' reads and the open-groups count. The insert
+    /// comes before the locks, so a batch waiting on another's group locks has
+    /// already written its events (the wait ends with the reads). No deadlock from
+    /// that order: a transaction waits on another's new Sid only in its insert,
+    /// holding no group lock yet, and one holding group locks waits on no Sid.
+    fn insert_and_lock(
+        &self,
+        rows: &[EventRow<'_>],
+        keys: &[String],
+    ) -> Result<(Vec<bool>, Vec<(String, GroupState)>, usize)> {
         let mut ids: Vec<i64> = keys.iter().map(|k| lock_id(k)).collect();
         ids.sort_unstable();
         ids.dedup();
-        // Pipelined, in order: the locks are taken before the groups are read.
         let (all, each) = if ids.len() > MAX_KEY_LOCKS {
             ("SELECT pg_advisory_xact_lock($1)", vec![])
         } else {
@@ -340,45 +435,64 @@ impl OutboxTx for PgBatch<'_> {
         const OPEN: &str =
             "SELECT COALESCE(SUM(value), 0)::BIGINT FROM counters WHERE name = 'open_groups'";
         // Prepared first: a pipeline of prepared statements runs in the order sent.
-        let st = self
-            .pg
-            .run(self.pg.statements(&[all, LOCK_EACH, READ, OPEN]))?;
+        let st = self.pg.run(
+            self.pg
+                .statements(&[INSERT_EVENTS, all, LOCK_EACH, READ, OPEN]),
+        )?;
+        let cols = EventColumns::of(rows);
+        let params = cols.params();
         let client = &self.pg.client;
-        let ((_, _, rows), open) = self.pg.run(futures_util::future::try_join(
-            futures_util::future::try_join3(
-                client.execute(&st[0], &[&ALL_GROUPS_LOCK]),
+        use futures_util::future::{try_join, try_join3};
+        // Each future sends its statement when first polled; `try_join*` poll in
+        // argument order.
+        let ((_, inserted, _), (_, groups, open)) = self.pg.run(try_join(
+            try_join3(
+                self.begin_if_needed(),
+                async {
+                    if rows.is_empty() {
+                        return Ok(vec![]);
+                    }
+                    client.query(&st[0], &params).await
+                },
+                client.execute(&st[1], &[&ALL_GROUPS_LOCK]),
+            ),
+            try_join3(
                 async {
                     if each.is_empty() {
                         return Ok(0);
                     }
-                    client.execute(&st[1], &[&each]).await
+                    client.execute(&st[2], &[&each]).await
                 },
                 async {
                     if keys.is_empty() {
                         return Ok(vec![]);
                     }
-                    client.query(&st[2], &[&keys]).await
+                    client.query(&st[3], &[&keys]).await
                 },
+                client.query_one(&st[4], &[]),
             ),
-            client.query_one(&st[3], &[]),
         ))?;
-        Ok((parse_groups(rows), open.get::<_, i64>(0).max(0) as usize))
+        Ok((
+            self.fresh(rows, inserted),
+            parse_groups(groups),
+            open.get::<_, i64>(0).max(0) as usize,
+        ))
     }
 
     fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>> {
-        self.pg.run(self.pg.execute(
+        self.run(self.pg.execute(
             "SELECT pg_advisory_xact_lock_shared($1)",
             &[&ALL_GROUPS_LOCK],
         ))?;
         // Try-locks only: a group another batch holds is closed at the next tick,
         // and this transaction never waits while holding locks of its own.
-        let due = self.pg.run(self.pg.query(
+        let due = self.run(self.pg.query(
             "SELECT key FROM groups WHERE due_at <= $1 ORDER BY due_at LIMIT $2",
             &[&now_ms, &(limit as i64)],
         ))?;
         let keys: Vec<String> = due.iter().map(|r| r.get(0)).collect();
         let ids: Vec<i64> = keys.iter().map(|k| lock_id(k)).collect();
-        let got = self.pg.run(self.pg.query(
+        let got = self.run(self.pg.query(
             "SELECT k, pg_try_advisory_xact_lock(i) FROM unnest($1::text[], $2::bigint[]) AS u(k, i)",
             &[&keys, &ids],
         ))?;
@@ -390,7 +504,7 @@ impl OutboxTx for PgBatch<'_> {
         if locked.is_empty() {
             return Ok(vec![]);
         }
-        let rows = self.pg.run(self.pg.query(
+        let rows = self.run(self.pg.query(
             "SELECT key, body FROM groups WHERE key = ANY($1) AND due_at <= $2",
             &[&locked, &now_ms],
         ))?;
@@ -399,7 +513,6 @@ impl OutboxTx for PgBatch<'_> {
 
     fn get_event(&self, sid: &str) -> Result<Option<String>> {
         Ok(self
-            .pg
             .run(
                 self.pg
                     .query_opt("SELECT body FROM events WHERE sid = $1", &[&sid]),
@@ -477,7 +590,6 @@ impl OutboxTx for PgBatch<'_> {
 
     fn accounting(&self, id: i64) -> Result<(u64, bool)> {
         Ok(self
-            .pg
             .run(self.pg.query_opt(
                 "SELECT event_count, is_digest FROM notifications WHERE id = $1",
                 &[&id],
@@ -496,7 +608,7 @@ impl OutboxTx for PgBatch<'_> {
 
     fn requeue_dead(&self, id: Option<i64>, now_ms: i64) -> Result<usize> {
         self.flush_notifications()?;
-        let rows = self.pg.run(self.pg.query(
+        let rows = self.run(self.pg.query(
             "UPDATE notifications SET state = 0, attempts = 0, next_at = $2, updated_at = $2,
                  created_at = $2, lease_until = 0
              WHERE state = 2 AND ($1::bigint IS NULL OR id = $1)
@@ -513,7 +625,7 @@ impl OutboxTx for PgBatch<'_> {
 
     fn pending_count(&self, channel: &str) -> Result<u64> {
         self.flush_notifications()?;
-        let r = self.pg.run(self.pg.query_one(
+        let r = self.run(self.pg.query_one(
             "SELECT COUNT(*) FROM notifications WHERE state = 0 AND channel = $1",
             &[&channel],
         ))?;
@@ -535,7 +647,7 @@ impl OutboxTx for PgBatch<'_> {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        let rows = self.pg.run(self.pg.query(
+        let rows = self.run(self.pg.query(
             "SELECT fold_key, COUNT(*), SUM(event_count)::BIGINT, SUM(events)::BIGINT, MIN(first_seen),
                  MAX(last_seen), SUM(resources)::BIGINT, MAX(id)
              FROM notifications WHERE id = ANY($1)
@@ -559,7 +671,7 @@ impl OutboxTx for PgBatch<'_> {
     }
 
     fn fold_samples(&self, channel: &str, b: &FoldBucket, limit: usize) -> Result<Vec<Queued>> {
-        let rows = self.pg.run(self.pg.query(
+        let rows = self.run(self.pg.query(
             "SELECT n.id, n.body, n.attempts, n.created_at, n.event_count, e.body AS event_body
              FROM notifications n LEFT JOIN events e ON e.sid = n.event_sid
              WHERE n.channel = $1 AND n.fold_key = $2 AND n.id <= $3 AND n.id = ANY($5)
@@ -576,7 +688,7 @@ impl OutboxTx for PgBatch<'_> {
     }
 
     fn insert_silence(&self, s: &crate::silence::Silence) -> Result<()> {
-        self.pg.run(self.pg.execute(
+        self.run(self.pg.execute(
             "INSERT INTO silences (id, definition, created_at, suppressed, last_match, expired_at, expired_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
@@ -597,8 +709,7 @@ impl OutboxTx for PgBatch<'_> {
             "SELECT {} FROM silences WHERE id = $1",
             super::rows::SILENCE_COLUMNS
         );
-        self.pg
-            .run(self.pg.query_opt(&sql, &[&id]))?
+        self.run(self.pg.query_opt(&sql, &[&id]))?
             .as_ref()
             .map(super::rows::silence_of)
             .transpose()
@@ -606,14 +717,14 @@ impl OutboxTx for PgBatch<'_> {
 
     /// One replica wins: the row changes once, and only its batch sends the summaries.
     fn expire_silence(&self, id: &str, now_ms: i64, by: Option<&str>) -> Result<bool> {
-        Ok(self.pg.run(self.pg.execute(
+        Ok(self.run(self.pg.execute(
             "UPDATE silences SET expired_at = $2, expired_by = $3 WHERE id = $1 AND expired_at IS NULL",
             &[&id, &now_ms, &by],
         ))? == 1)
     }
 
     fn add_suppressed(&self, id: &str, events: u64, last_match_ms: i64) -> Result<()> {
-        self.pg.run(self.pg.execute(
+        self.run(self.pg.execute(
             "UPDATE silences SET suppressed = suppressed + $2,
                  last_match = GREATEST(COALESCE(last_match, $3), $3) WHERE id = $1",
             &[&id, &(events as i64), &last_match_ms],
@@ -622,7 +733,7 @@ impl OutboxTx for PgBatch<'_> {
     }
 
     fn add_silence_hits(&self, id: &str, route: &str, events: u64, sample_sid: &str) -> Result<()> {
-        self.pg.run(self.pg.execute(
+        self.run(self.pg.execute(
             "INSERT INTO silence_routes AS s (silence_id, route, events, sample_sid) VALUES ($1, $2, $3, $4)
              ON CONFLICT (silence_id, route) DO UPDATE SET events = s.events + excluded.events",
             &[&id, &route, &(events as i64), &sample_sid],
@@ -631,7 +742,7 @@ impl OutboxTx for PgBatch<'_> {
     }
 
     fn silence_hits(&self, id: &str) -> Result<Vec<crate::silence::SilenceHit>> {
-        let rows = self.pg.run(self.pg.query(
+        let rows = self.run(self.pg.query(
             "SELECT route, events, sample_sid FROM silence_routes WHERE silence_id = $1 ORDER BY route",
             &[&id],
         ))?;

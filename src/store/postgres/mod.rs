@@ -233,11 +233,12 @@ impl Outbox for PgStore {
 
     fn batch<T>(&mut self, f: impl FnOnce(&Self::Tx<'_>) -> Result<T>) -> Result<T> {
         self.reconnect_if_closed()?;
-        self.pg.run(self.pg.client.batch_execute("BEGIN"))?;
+        // `BEGIN` goes with the batch's first statements.
         let b = batch::PgBatch::new(&self.pg, &self.replica);
         let out = f(&b).and_then(|out| b.commit().map(|()| out));
+        let begun = b.begun();
         drop(b);
-        if out.is_err() {
+        if out.is_err() && begun {
             // After a failed statement the transaction is aborted (or the COMMIT
             // never ran): end it either way.
             let _ = self.pg.run(self.pg.client.batch_execute("ROLLBACK"));
