@@ -1,7 +1,10 @@
-//! One engine transaction on PostgreSQL. Events go in with one multi-row insert;
-//! notifications, group states, per-minute counts and counters are gathered and
-//! written with one statement each when the batch ends (`flush`), so a batch costs
-//! a handful of round trips however many events it carries.
+//! One engine transaction on PostgreSQL, two round trips however many events it
+//! carries: `BEGIN`, the events' multi-row insert, the group locks and the group
+//! reads go in one pipeline ([`OutboxTx::insert_and_lock`]); notifications, group
+//! states, per-minute counts and counters are gathered and written with one
+//! statement when the batch ends, pipelined with the commit ([`PgBatch::commit`]),
+//! which releases the locks before waiting for the WAL flush
+//! ([`COMMIT_RELEASING_EARLY`]).
 
 use super::rows::{parse_groups, parse_queued};
 use super::Pg;
@@ -52,12 +55,8 @@ struct NewNotification {
     resources: i64,
 }
 
-/// A statement of a pipelined commit.
-type Step<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = std::result::Result<u64, tokio_postgres::Error>> + 'a>,
->;
-
 /// Queued notifications, column by column (one multi-row insert).
+#[derive(Default)]
 struct NotificationColumns {
     channel: Vec<String>,
     route: Vec<String>,
@@ -101,6 +100,52 @@ impl NotificationColumns {
         ]
     }
 }
+
+/// A batch's writes in one statement: its notifications (in order), the group
+/// states (a group it opens counts into this replica's `open_groups` row, one it
+/// closes out of it), the per-minute counts and this replica's counters.
+const WRITE_BATCH: &str = "WITH notes AS (
+        INSERT INTO notifications (channel, route, group_key, event_sid, is_digest, body,
+            state, attempts, next_at, created_at, updated_at, event_count, fold_key, events,
+            first_seen, last_seen, resources)
+        SELECT c, r, g, s, d, b, 0, 0, t, t, t, n, f, e, fs, ls, res FROM unnest(
+            $12::text[], $13::text[], $14::text[], $15::text[], $16::bool[], $17::text[],
+            $18::bigint[], $19::bigint[], $20::text[], $21::bigint[], $22::bigint[],
+            $23::bigint[], $24::bigint[]) AS u(c, r, g, s, d, b, t, n, f, e, fs, ls, res)
+        RETURNING 1),
+    up AS (
+        INSERT INTO groups (key, body, due_at, accounted)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+        ON CONFLICT (key) DO UPDATE SET body = excluded.body, due_at = excluded.due_at,
+            accounted = excluded.accounted
+        RETURNING (xmax = 0) AS opened),
+    gone AS (DELETE FROM groups WHERE key = ANY($5::text[]) RETURNING 1),
+    minutes AS (
+        INSERT INTO event_minutes AS e (minute, error_code, count)
+        SELECT * FROM unnest($6::bigint[], $7::int[], $8::bigint[])
+        ON CONFLICT (minute, error_code) DO UPDATE SET count = e.count + excluded.count
+        RETURNING 1),
+    delta (name, value) AS (
+        SELECT * FROM unnest($9::text[], $10::bigint[])
+        UNION ALL
+        SELECT 'open_groups', (SELECT COUNT(*) FILTER (WHERE opened) FROM up)
+            - (SELECT COUNT(*) FROM gone))
+    INSERT INTO counters AS c (replica, name, value)
+    SELECT $11, name, SUM(value)::BIGINT FROM delta GROUP BY name HAVING SUM(value) <> 0
+    ON CONFLICT (replica, name) DO UPDATE SET value = c.value + excluded.value";
+
+/// The commit that releases the batch's locks before its WAL is on disk, then waits
+/// for that: the transaction commits without waiting for the flush (its locks go
+/// at once, so another replica's batch on the same groups goes on meanwhile), then
+/// a second one writes a WAL record and commits synchronously, which flushes the
+/// WAL up to there, the first commit included. Nothing is answered before the
+/// second commit returns, so "accepted means committed" holds as with a plain
+/// COMMIT; what another transaction reads in between (the same rows a plain
+/// COMMIT would show a moment later) is lost only with everything after it in
+/// the WAL, its own commit included. The server's `synchronous_commit` setting
+/// (and synchronous standbys) applies to the second commit, so to both.
+pub(super) const COMMIT_RELEASING_EARLY: &str = "SET LOCAL synchronous_commit = off; COMMIT;
+    BEGIN; SELECT pg_logical_emit_message(true, 'twilert', 'flush'); COMMIT";
 
 const INSERT_EVENTS: &str = "INSERT INTO events (sid, received_at, body, error_code,
         resource_sid, level, route)
@@ -157,6 +202,9 @@ pub struct PgBatch<'a> {
     /// Whether `BEGIN` was sent: it goes with the batch's first statements (no
     /// round trip of its own), and a batch that wrote nothing sends nothing.
     begun: Cell<bool>,
+    /// Commit with [`COMMIT_RELEASING_EARLY`] (the role may run
+    /// `pg_logical_emit_message`), else with a plain `COMMIT`.
+    release_early: bool,
     notifications: RefCell<Vec<NewNotification>>,
     groups: RefCell<HashMap<String, Option<GroupState>>>,
     minutes: RefCell<HashMap<(i64, u32), i64>>,
@@ -167,11 +215,12 @@ pub struct PgBatch<'a> {
 }
 
 impl<'a> PgBatch<'a> {
-    pub(super) fn new(pg: &'a Pg, replica: &'a str) -> PgBatch<'a> {
+    pub(super) fn new(pg: &'a Pg, replica: &'a str, release_early: bool) -> PgBatch<'a> {
         PgBatch {
             pg,
             replica,
             begun: Cell::new(false),
+            release_early,
             notifications: RefCell::default(),
             groups: RefCell::default(),
             minutes: RefCell::default(),
@@ -230,7 +279,8 @@ impl<'a> PgBatch<'a> {
 
     /// Writes what the batch gathered and commits, pipelined: every statement is
     /// sent before the first answer is awaited (one round trip). A failed statement
-    /// aborts the transaction (the COMMIT then rolls back) and is the error.
+    /// aborts the transaction (the COMMIT then rolls back) and is the error. A
+    /// batch that sent nothing and has nothing to write sends nothing.
     pub(super) fn commit(&self) -> Result<()> {
         let notes = self.notification_columns();
         let groups = std::mem::take(&mut *self.groups.borrow_mut());
@@ -270,76 +320,53 @@ impl<'a> PgBatch<'a> {
             }
         }
         type P<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
-        let group_params: [P; 5] = [&keys, &bodies, &due, &accounted, &self.replica];
-        let gone_params: [P; 2] = [&gone, &self.replica];
-        let minute_params: [P; 3] = [&m, &c, &n];
-        let counter_params: [P; 3] = [&self.replica, &names, &values];
-        let note_params = notes.as_ref().map(NotificationColumns::params);
-        let mut work: Vec<(&str, &[P])> = vec![];
-        if let Some(p) = &note_params {
-            work.push((INSERT_NOTIFICATIONS, p));
-        }
-        if !keys.is_empty() {
-            // Groups it opens count into this replica's open_groups row.
-            work.push((
-                "WITH up AS (
-                     INSERT INTO groups (key, body, due_at, accounted)
-                     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
-                     ON CONFLICT (key) DO UPDATE SET body = excluded.body, due_at = excluded.due_at,
-                         accounted = excluded.accounted
-                     RETURNING (xmax = 0) AS opened)
-                 INSERT INTO counters AS c (replica, name, value)
-                 SELECT $5, 'open_groups', COUNT(*) FILTER (WHERE opened) FROM up
-                 ON CONFLICT (replica, name) DO UPDATE SET value = c.value + excluded.value",
-                &group_params,
-            ));
-        }
-        if !gone.is_empty() {
-            work.push((
-                "WITH gone AS (DELETE FROM groups WHERE key = ANY($1) RETURNING 1)
-                 INSERT INTO counters AS c (replica, name, value)
-                 SELECT $2, 'open_groups', -COUNT(*) FROM gone
-                 ON CONFLICT (replica, name) DO UPDATE SET value = c.value + excluded.value",
-                &gone_params,
-            ));
-        }
-        if !m.is_empty() {
-            work.push((
-                "INSERT INTO event_minutes AS e (minute, error_code, count)
-                 SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[])
-                 ON CONFLICT (minute, error_code) DO UPDATE SET count = e.count + excluded.count",
-                &minute_params,
-            ));
-        }
-        if !names.is_empty() {
-            work.push((
-                "INSERT INTO counters AS c (replica, name, value)
-                 SELECT $1, * FROM unnest($2::text[], $3::bigint[])
-                 ON CONFLICT (replica, name) DO UPDATE SET value = c.value + excluded.value",
-                &counter_params,
-            ));
-        }
-        // Prepared first: a pipeline of prepared statements runs in the order sent,
-        // and the COMMIT after them.
-        if work.is_empty() && !self.begun.get() {
+        let write_params: [P; 11] = [
+            &keys,
+            &bodies,
+            &due,
+            &accounted,
+            &gone,
+            &m,
+            &c,
+            &n,
+            &names,
+            &values,
+            &self.replica,
+        ];
+        let nothing = notes.is_none()
+            && keys.is_empty()
+            && gone.is_empty()
+            && m.is_empty()
+            && names.is_empty();
+        if nothing && !self.begun.get() {
             // Nothing read or written: no transaction was opened.
             return Ok(());
         }
-        let sqls: Vec<&str> = work.iter().map(|(sql, _)| *sql).collect();
-        let st = self.pg.run(self.pg.statements(&sqls))?;
+        let notes = notes.unwrap_or_default();
+        let mut params: Vec<P> = write_params.to_vec();
+        params.extend(notes.params());
+        // Prepared first: a pipeline of prepared statements runs in the order sent,
+        // and the COMMIT after them.
+        let st = self.pg.run(self.pg.statements(&[WRITE_BATCH]))?;
         let client = &self.pg.client;
-        let mut steps: Vec<Step<'_>> =
-            vec![Box::pin(async { self.begin_if_needed().await.map(|()| 0) })];
-        steps.extend(
-            work.iter()
-                .zip(&st)
-                .map(|((_, params), st)| Box::pin(client.execute(st, params)) as Step<'_>),
-        );
-        steps.push(Box::pin(async {
-            client.batch_execute("COMMIT").await.map(|()| 0)
-        }));
+        let begin = async { self.begin_if_needed().await.map(|()| 0) };
+        let write = async {
+            if nothing {
+                return Ok(0);
+            }
+            client.execute(&st[0], &params).await
+        };
+        let commit = if self.release_early {
+            COMMIT_RELEASING_EARLY
+        } else {
+            "COMMIT"
+        };
         self.pg
-            .run(futures_util::future::try_join_all(steps))
+            .run(futures_util::future::try_join3(
+                begin,
+                write,
+                client.batch_execute(commit),
+            ))
             .map(drop)
     }
 
@@ -422,61 +449,65 @@ impl OutboxTx for PgBatch<'_> {
         let mut ids: Vec<i64> = keys.iter().map(|k| lock_id(k)).collect();
         ids.sort_unstable();
         ids.dedup();
-        let (all, each) = if ids.len() > MAX_KEY_LOCKS {
-            ("SELECT pg_advisory_xact_lock($1)", vec![])
+        // One statement, in order: the shared lock, then each group's in ascending
+        // order (no two batches wait on each other); more groups than
+        // MAX_KEY_LOCKS: the exclusive one alone.
+        let exclusive = ids.len() > MAX_KEY_LOCKS;
+        let mut locks = Vec::with_capacity(ids.len() + 1);
+        locks.push(ALL_GROUPS_LOCK);
+        if !exclusive {
+            locks.extend(ids);
+        }
+        let lock = if exclusive {
+            "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k"
         } else {
-            // In ascending order, after the shared lock: no two batches wait on
-            // each other.
-            ("SELECT pg_advisory_xact_lock_shared($1)", ids)
+            "SELECT CASE WHEN o = 1 THEN pg_advisory_xact_lock_shared(k)
+                 ELSE pg_advisory_xact_lock(k) END
+             FROM unnest($1::bigint[]) WITH ORDINALITY AS u(k, o)"
         };
-        const LOCK_EACH: &str = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k";
-        const READ: &str = "SELECT key, body FROM groups WHERE key = ANY($1)";
-        // Every replica's row of the open-groups count, summed (a few rows).
-        const OPEN: &str =
-            "SELECT COALESCE(SUM(value), 0)::BIGINT FROM counters WHERE name = 'open_groups'";
+        // After the locks (a statement of its own: it reads what the batches that
+        // held them committed): the groups, with every replica's row of the
+        // open-groups count summed (one row even without groups).
+        const READ: &str = "SELECT o.n, g.key, g.body FROM
+                (SELECT COALESCE(SUM(value), 0)::BIGINT AS n FROM counters
+                 WHERE name = 'open_groups') o
+            LEFT JOIN groups g ON g.key = ANY($1::text[])";
         // Prepared first: a pipeline of prepared statements runs in the order sent.
-        let st = self.pg.run(
-            self.pg
-                .statements(&[INSERT_EVENTS, all, LOCK_EACH, READ, OPEN]),
-        )?;
+        let st = self
+            .pg
+            .run(self.pg.statements(&[INSERT_EVENTS, lock, READ]))?;
         let cols = EventColumns::of(rows);
         let params = cols.params();
         let client = &self.pg.client;
-        use futures_util::future::{try_join, try_join3};
-        // Each future sends its statement when first polled; `try_join*` poll in
+        // Each future sends its statement when first polled; `try_join4` polls in
         // argument order.
-        let ((_, inserted, _), (_, groups, open)) = self.pg.run(try_join(
-            try_join3(
-                self.begin_if_needed(),
-                async {
-                    if rows.is_empty() {
-                        return Ok(vec![]);
-                    }
-                    client.query(&st[0], &params).await
-                },
-                client.execute(&st[1], &[&ALL_GROUPS_LOCK]),
-            ),
-            try_join3(
-                async {
-                    if each.is_empty() {
-                        return Ok(0);
-                    }
-                    client.execute(&st[2], &[&each]).await
-                },
-                async {
-                    if keys.is_empty() {
-                        return Ok(vec![]);
-                    }
-                    client.query(&st[3], &[&keys]).await
-                },
-                client.query_one(&st[4], &[]),
-            ),
+        let (_, inserted, _, read) = self.pg.run(futures_util::future::try_join4(
+            self.begin_if_needed(),
+            async {
+                if rows.is_empty() {
+                    return Ok(vec![]);
+                }
+                client.query(&st[0], &params).await
+            },
+            client.execute(&st[1], &[&locks]),
+            client.query(&st[2], &[&keys]),
         ))?;
-        Ok((
-            self.fresh(rows, inserted),
-            parse_groups(groups),
-            open.get::<_, i64>(0).max(0) as usize,
-        ))
+        let open = read
+            .first()
+            .map_or(0, |r| r.get::<_, i64>(0).max(0) as usize);
+        let mut groups = Vec::with_capacity(read.len());
+        for r in &read {
+            let Some(key) = r.get::<_, Option<String>>(1) else {
+                continue;
+            };
+            match serde_json::from_str(r.get::<_, &str>(2)) {
+                Ok(g) => groups.push((key, g)),
+                Err(e) => {
+                    tracing::warn!(group = %key, error = %e, "skipping unreadable group state")
+                }
+            }
+        }
+        Ok((self.fresh(rows, inserted), groups, open))
     }
 
     fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>> {
