@@ -618,11 +618,17 @@ impl<O: Outbox> Engine<O> {
                 Command::IngestBatch { events, .. } => events.as_slice(),
                 _ => &[],
             });
-            if shared {
+            let rows: Vec<crate::store::EventRow<'_>> = incoming
+                .clone()
+                .zip(&routed)
+                .map(|(e, r)| r.row(&e.event, &e.body))
+                .collect();
+            let fresh = if shared {
                 // The store owns the groups: lock and read the ones this batch
-                // touches (other replicas' batches on them wait), nothing else.
+                // touches (other replicas' batches on them wait), nothing else;
+                // sent with the events' insert.
                 let mut keys = vec![];
-                for (e, r) in incoming.clone().zip(&routed) {
+                for (e, r) in incoming.zip(&routed) {
                     r.group_keys(&e.event, &mut keys);
                 }
                 keys.extend(writes.iter().filter_map(|c| match c {
@@ -633,14 +639,12 @@ impl<O: Outbox> Engine<O> {
                     Command::Acknowledge { key, .. } => Some(key.clone()),
                     _ => None,
                 }));
-                let (locked, open) = b.lock_groups(&keys)?;
+                let (fresh, locked, open) = b.insert_and_lock(&rows, &keys)?;
                 *groups = Groups::locked(locked, open);
-            }
-            let rows: Vec<crate::store::EventRow<'_>> = incoming
-                .zip(&routed)
-                .map(|(e, r)| r.row(&e.event, &e.body))
-                .collect();
-            let fresh = b.insert_events(&rows)?;
+                fresh
+            } else {
+                b.insert_events(&rows)?
+            };
             drop(rows);
             let mut next = routed.iter().zip(fresh);
             for c in writes {

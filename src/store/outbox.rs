@@ -74,6 +74,18 @@ pub trait OutboxTx {
     /// touching one of them waits) and reads those that are open; with the number
     /// of groups open in the store in all.
     fn lock_groups(&self, keys: &[String]) -> Result<(Vec<(String, GroupState)>, usize)>;
+    /// [`OutboxTx::insert_events`] then [`OutboxTx::lock_groups`], which a shared
+    /// store sends together (one round trip; the insert needs no group lock).
+    #[allow(clippy::type_complexity)]
+    fn insert_and_lock(
+        &self,
+        rows: &[EventRow<'_>],
+        keys: &[String],
+    ) -> Result<(Vec<bool>, Vec<(String, GroupState)>, usize)> {
+        let fresh = self.insert_events(rows)?;
+        let (groups, open) = self.lock_groups(keys)?;
+        Ok((fresh, groups, open))
+    }
     /// Locks and reads up to `limit` groups whose window ended at `now_ms`, skipping
     /// any another transaction holds (they are due at the next tick).
     fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>>;

@@ -1,14 +1,17 @@
-//! One engine transaction on PostgreSQL. Events go in with one multi-row insert;
-//! notifications, group states, per-minute counts and counters are gathered and
-//! written with one statement each when the batch ends (`flush`), so a batch costs
-//! a handful of round trips however many events it carries.
+//! One engine transaction on PostgreSQL, two round trips however many events it
+//! carries: `BEGIN`, the events' multi-row insert, the group locks and the group
+//! reads go in one pipeline ([`OutboxTx::insert_and_lock`]); notifications, group
+//! states, per-minute counts and counters are gathered and written with one
+//! statement when the batch ends, pipelined with the commit ([`PgBatch::commit`]),
+//! which releases the locks before waiting for the WAL flush
+//! ([`COMMIT_RELEASING_EARLY`]).
 
 use super::rows::{parse_groups, parse_queued};
 use super::Pg;
 use crate::group::GroupState;
 use crate::notification::Notification;
 use crate::store::{Counters, EventRow, FoldBucket, OutboxTx, Queued, Result, State, StoreError};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 /// Shared by every engine transaction: taken exclusively by a batch touching more
@@ -52,12 +55,8 @@ struct NewNotification {
     resources: i64,
 }
 
-/// A statement of a pipelined commit.
-type Step<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = std::result::Result<u64, tokio_postgres::Error>> + 'a>,
->;
-
 /// Queued notifications, column by column (one multi-row insert).
+#[derive(Default)]
 struct NotificationColumns {
     channel: Vec<String>,
     route: Vec<String>,
@@ -102,9 +101,110 @@ impl NotificationColumns {
     }
 }
 
+/// A batch's writes in one statement: its notifications (in order), the group
+/// states (a group it opens counts into this replica's `open_groups` row, one it
+/// closes out of it), the per-minute counts and this replica's counters.
+const WRITE_BATCH: &str = "WITH notes AS (
+        INSERT INTO notifications (channel, route, group_key, event_sid, is_digest, body,
+            state, attempts, next_at, created_at, updated_at, event_count, fold_key, events,
+            first_seen, last_seen, resources)
+        SELECT c, r, g, s, d, b, 0, 0, t, t, t, n, f, e, fs, ls, res FROM unnest(
+            $12::text[], $13::text[], $14::text[], $15::text[], $16::bool[], $17::text[],
+            $18::bigint[], $19::bigint[], $20::text[], $21::bigint[], $22::bigint[],
+            $23::bigint[], $24::bigint[]) AS u(c, r, g, s, d, b, t, n, f, e, fs, ls, res)
+        RETURNING 1),
+    up AS (
+        INSERT INTO groups (key, body, due_at, accounted)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+        ON CONFLICT (key) DO UPDATE SET body = excluded.body, due_at = excluded.due_at,
+            accounted = excluded.accounted
+        RETURNING (xmax = 0) AS opened),
+    gone AS (DELETE FROM groups WHERE key = ANY($5::text[]) RETURNING 1),
+    minutes AS (
+        INSERT INTO event_minutes AS e (minute, error_code, count)
+        SELECT * FROM unnest($6::bigint[], $7::int[], $8::bigint[])
+        ON CONFLICT (minute, error_code) DO UPDATE SET count = e.count + excluded.count
+        RETURNING 1),
+    delta (name, value) AS (
+        SELECT * FROM unnest($9::text[], $10::bigint[])
+        UNION ALL
+        SELECT 'open_groups', (SELECT COUNT(*) FILTER (WHERE opened) FROM up)
+            - (SELECT COUNT(*) FROM gone))
+    INSERT INTO counters AS c (replica, name, value)
+    SELECT $11, name, SUM(value)::BIGINT FROM delta GROUP BY name HAVING SUM(value) <> 0
+    ON CONFLICT (replica, name) DO UPDATE SET value = c.value + excluded.value";
+
+/// The commit that releases the batch's locks before its WAL is on disk, then waits
+/// for that: the transaction commits without waiting for the flush (its locks go
+/// at once, so another replica's batch on the same groups goes on meanwhile), then
+/// a second one writes a WAL record and commits synchronously, which flushes the
+/// WAL up to there, the first commit included. Nothing is answered before the
+/// second commit returns, so "accepted means committed" holds as with a plain
+/// COMMIT; what another transaction reads in between (the same rows a plain
+/// COMMIT would show a moment later) is lost only with everything after it in
+/// the WAL, its own commit included. The server's `synchronous_commit` setting
+/// (and synchronous standbys) applies to the second commit, so to both.
+pub(super) const COMMIT_RELEASING_EARLY: &str = "SET LOCAL synchronous_commit = off; COMMIT;
+    BEGIN; SELECT pg_logical_emit_message(true, 'twilert', 'flush'); COMMIT";
+
+const INSERT_EVENTS: &str = "INSERT INTO events (sid, received_at, body, error_code,
+        resource_sid, level, route)
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::text[],
+        $6::text[], $7::text[])
+    ON CONFLICT (sid) DO NOTHING RETURNING sid";
+
+/// Events to insert, column by column, in Sid order: two batches with Sids in
+/// common wait on each other's in one order (never each on the other).
+struct EventColumns<'r> {
+    sids: Vec<&'r str>,
+    at: Vec<i64>,
+    bodies: Vec<&'r str>,
+    codes: Vec<Option<i32>>,
+    resources: Vec<Option<&'r str>>,
+    levels: Vec<Option<&'r str>>,
+    routes: Vec<Option<&'r str>>,
+}
+
+impl<'r> EventColumns<'r> {
+    fn of(rows: &[EventRow<'r>]) -> EventColumns<'r> {
+        let mut order: Vec<&EventRow<'r>> = rows.iter().collect();
+        order.sort_by_key(|r| r.sid);
+        EventColumns {
+            sids: order.iter().map(|r| r.sid).collect(),
+            at: order.iter().map(|r| r.received_at_ms).collect(),
+            bodies: order.iter().map(|r| r.body).collect(),
+            codes: order
+                .iter()
+                .map(|r| r.error_code.map(|c| c as i32))
+                .collect(),
+            resources: order.iter().map(|r| r.resource_sid).collect(),
+            levels: order.iter().map(|r| r.level).collect(),
+            routes: order.iter().map(|r| r.route).collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 7] {
+        [
+            &self.sids,
+            &self.at,
+            &self.bodies,
+            &self.codes,
+            &self.resources,
+            &self.levels,
+            &self.routes,
+        ]
+    }
+}
+
 pub struct PgBatch<'a> {
     pg: &'a Pg,
     replica: &'a str,
+    /// Whether `BEGIN` was sent: it goes with the batch's first statements (no
+    /// round trip of its own), and a batch that wrote nothing sends nothing.
+    begun: Cell<bool>,
+    /// Commit with [`COMMIT_RELEASING_EARLY`] (the role may run
+    /// `pg_logical_emit_message`), else with a plain `COMMIT`.
+    release_early: bool,
     notifications: RefCell<Vec<NewNotification>>,
     groups: RefCell<HashMap<String, Option<GroupState>>>,
     minutes: RefCell<HashMap<(i64, u32), i64>>,
@@ -115,10 +215,12 @@ pub struct PgBatch<'a> {
 }
 
 impl<'a> PgBatch<'a> {
-    pub(super) fn new(pg: &'a Pg, replica: &'a str) -> PgBatch<'a> {
+    pub(super) fn new(pg: &'a Pg, replica: &'a str, release_early: bool) -> PgBatch<'a> {
         PgBatch {
             pg,
             replica,
+            begun: Cell::new(false),
+            release_early,
             notifications: RefCell::default(),
             groups: RefCell::default(),
             minutes: RefCell::default(),
@@ -127,9 +229,58 @@ impl<'a> PgBatch<'a> {
         }
     }
 
+    /// Whether the transaction was opened (else there is nothing to roll back).
+    pub(super) fn begun(&self) -> bool {
+        self.begun.get()
+    }
+
+    /// `BEGIN` ahead of the batch's first statements (in the same pipeline).
+    async fn begin_if_needed(&self) -> std::result::Result<(), tokio_postgres::Error> {
+        if self.begun.replace(true) {
+            return Ok(());
+        }
+        self.pg.client.batch_execute("BEGIN").await
+    }
+
+    /// One statement in the batch's transaction (opened first if it is not yet).
+    fn run<T>(
+        &self,
+        f: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    ) -> Result<T> {
+        self.pg.run(async {
+            // Sent before `f` is first polled (which sends it): BEGIN comes first.
+            let (_, out) = futures_util::future::try_join(self.begin_if_needed(), f).await?;
+            Ok(out)
+        })
+    }
+
+    /// Per row, whether the insert stored it (`inserted`: the Sids it returned);
+    /// the new ones count into their minute.
+    fn fresh(&self, rows: &[EventRow<'_>], inserted: Vec<tokio_postgres::Row>) -> Vec<bool> {
+        let mut new: std::collections::HashSet<String> =
+            inserted.iter().map(|r| r.get::<_, String>(0)).collect();
+        let mut minutes = self.minutes.borrow_mut();
+        rows.iter()
+            .map(|r| {
+                // The first of a Sid in `rows` is the new one; a repeat is a retry.
+                let fresh = new.remove(r.sid);
+                if fresh {
+                    *minutes
+                        .entry((
+                            r.received_at_ms.div_euclid(60_000),
+                            r.error_code.unwrap_or(0),
+                        ))
+                        .or_default() += 1;
+                }
+                fresh
+            })
+            .collect()
+    }
+
     /// Writes what the batch gathered and commits, pipelined: every statement is
     /// sent before the first answer is awaited (one round trip). A failed statement
-    /// aborts the transaction (the COMMIT then rolls back) and is the error.
+    /// aborts the transaction (the COMMIT then rolls back) and is the error. A
+    /// batch that sent nothing and has nothing to write sends nothing.
     pub(super) fn commit(&self) -> Result<()> {
         let notes = self.notification_columns();
         let groups = std::mem::take(&mut *self.groups.borrow_mut());
@@ -147,7 +298,13 @@ impl<'a> PgBatch<'a> {
             }
         }
         let (mut m, mut c, mut n) = (vec![], vec![], vec![]);
-        for ((minute, code), count) in std::mem::take(&mut *self.minutes.borrow_mut()) {
+        // In order: two replicas' batches lock their common minutes' rows in one
+        // order (never each waiting on the other).
+        let mut minutes: Vec<_> = std::mem::take(&mut *self.minutes.borrow_mut())
+            .into_iter()
+            .collect();
+        minutes.sort_unstable();
+        for ((minute, code), count) in minutes {
             m.push(minute);
             c.push(code as i32);
             n.push(count);
@@ -163,70 +320,53 @@ impl<'a> PgBatch<'a> {
             }
         }
         type P<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
-        let group_params: [P; 5] = [&keys, &bodies, &due, &accounted, &self.replica];
-        let gone_params: [P; 2] = [&gone, &self.replica];
-        let minute_params: [P; 3] = [&m, &c, &n];
-        let counter_params: [P; 3] = [&self.replica, &names, &values];
-        let note_params = notes.as_ref().map(NotificationColumns::params);
-        let mut work: Vec<(&str, &[P])> = vec![];
-        if let Some(p) = &note_params {
-            work.push((INSERT_NOTIFICATIONS, p));
+        let write_params: [P; 11] = [
+            &keys,
+            &bodies,
+            &due,
+            &accounted,
+            &gone,
+            &m,
+            &c,
+            &n,
+            &names,
+            &values,
+            &self.replica,
+        ];
+        let nothing = notes.is_none()
+            && keys.is_empty()
+            && gone.is_empty()
+            && m.is_empty()
+            && names.is_empty();
+        if nothing && !self.begun.get() {
+            // Nothing read or written: no transaction was opened.
+            return Ok(());
         }
-        if !keys.is_empty() {
-            // Groups it opens count into this replica's open_groups row.
-            work.push((
-                "WITH up AS (
-                     INSERT INTO groups (key, body, due_at, accounted)
-                     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
-                     ON CONFLICT (key) DO UPDATE SET body = excluded.body, due_at = excluded.due_at,
-                         accounted = excluded.accounted
-                     RETURNING (xmax = 0) AS opened)
-                 INSERT INTO counters AS c (replica, name, value)
-                 SELECT $5, 'open_groups', COUNT(*) FILTER (WHERE opened) FROM up
-                 ON CONFLICT (replica, name) DO UPDATE SET value = c.value + excluded.value",
-                &group_params,
-            ));
-        }
-        if !gone.is_empty() {
-            work.push((
-                "WITH gone AS (DELETE FROM groups WHERE key = ANY($1) RETURNING 1)
-                 INSERT INTO counters AS c (replica, name, value)
-                 SELECT $2, 'open_groups', -COUNT(*) FROM gone
-                 ON CONFLICT (replica, name) DO UPDATE SET value = c.value + excluded.value",
-                &gone_params,
-            ));
-        }
-        if !m.is_empty() {
-            work.push((
-                "INSERT INTO event_minutes AS e (minute, error_code, count)
-                 SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[])
-                 ON CONFLICT (minute, error_code) DO UPDATE SET count = e.count + excluded.count",
-                &minute_params,
-            ));
-        }
-        if !names.is_empty() {
-            work.push((
-                "INSERT INTO counters AS c (replica, name, value)
-                 SELECT $1, * FROM unnest($2::text[], $3::bigint[])
-                 ON CONFLICT (replica, name) DO UPDATE SET value = c.value + excluded.value",
-                &counter_params,
-            ));
-        }
+        let notes = notes.unwrap_or_default();
+        let mut params: Vec<P> = write_params.to_vec();
+        params.extend(notes.params());
         // Prepared first: a pipeline of prepared statements runs in the order sent,
         // and the COMMIT after them.
-        let sqls: Vec<&str> = work.iter().map(|(sql, _)| *sql).collect();
-        let st = self.pg.run(self.pg.statements(&sqls))?;
+        let st = self.pg.run(self.pg.statements(&[WRITE_BATCH]))?;
         let client = &self.pg.client;
-        let mut steps: Vec<Step<'_>> = work
-            .iter()
-            .zip(&st)
-            .map(|((_, params), st)| Box::pin(client.execute(st, params)) as Step<'_>)
-            .collect();
-        steps.push(Box::pin(async {
-            client.batch_execute("COMMIT").await.map(|()| 0)
-        }));
+        let begin = async { self.begin_if_needed().await.map(|()| 0) };
+        let write = async {
+            if nothing {
+                return Ok(0);
+            }
+            client.execute(&st[0], &params).await
+        };
+        let commit = if self.release_early {
+            COMMIT_RELEASING_EARLY
+        } else {
+            "COMMIT"
+        };
         self.pg
-            .run(futures_util::future::try_join_all(steps))
+            .run(futures_util::future::try_join3(
+                begin,
+                write,
+                client.batch_execute(commit),
+            ))
             .map(drop)
     }
 
@@ -275,7 +415,7 @@ impl<'a> PgBatch<'a> {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64> {
         self.flush_notifications()?;
-        self.pg.run(self.pg.execute(sql, params))
+        self.run(self.pg.execute(sql, params))
     }
 }
 
@@ -284,101 +424,106 @@ impl OutboxTx for PgBatch<'_> {
         if rows.is_empty() {
             return Ok(vec![]);
         }
-        let sids: Vec<&str> = rows.iter().map(|r| r.sid).collect();
-        let at: Vec<i64> = rows.iter().map(|r| r.received_at_ms).collect();
-        let bodies: Vec<&str> = rows.iter().map(|r| r.body).collect();
-        let codes: Vec<Option<i32>> = rows
-            .iter()
-            .map(|r| r.error_code.map(|c| c as i32))
-            .collect();
-        let resources: Vec<Option<&str>> = rows.iter().map(|r| r.resource_sid).collect();
-        let levels: Vec<Option<&str>> = rows.iter().map(|r| r.level).collect();
-        let routes: Vec<Option<&str>> = rows.iter().map(|r| r.route).collect();
-        let inserted = self.pg.run(self.pg.query(
-            "INSERT INTO events (sid, received_at, body, error_code, resource_sid, level, route)
-             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::text[],
-                 $6::text[], $7::text[])
-             ON CONFLICT (sid) DO NOTHING RETURNING sid",
-            &[&sids, &at, &bodies, &codes, &resources, &levels, &routes],
-        ))?;
-        let mut new: std::collections::HashSet<String> =
-            inserted.iter().map(|r| r.get::<_, String>(0)).collect();
-        let mut minutes = self.minutes.borrow_mut();
-        Ok(rows
-            .iter()
-            .map(|r| {
-                // The first of a Sid in `rows` is the new one; a repeat is a retry.
-                let fresh = new.remove(r.sid);
-                if fresh {
-                    *minutes
-                        .entry((
-                            r.received_at_ms.div_euclid(60_000),
-                            r.error_code.unwrap_or(0),
-                        ))
-                        .or_default() += 1;
-                }
-                fresh
-            })
-            .collect())
+        let cols = EventColumns::of(rows);
+        let st = self.pg.run(self.pg.statements(&[INSERT_EVENTS]))?;
+        let inserted = self.run(self.pg.client.query(&st[0], &cols.params()))?;
+        Ok(self.fresh(rows, inserted))
     }
 
     fn lock_groups(&self, keys: &[String]) -> Result<(Vec<(String, GroupState)>, usize)> {
+        let (_, groups, open) = self.insert_and_lock(&[], keys)?;
+        Ok((groups, open))
+    }
+
+    /// One pipeline (one round trip): `BEGIN` if not sent yet, the events' insert,
+    /// then the locks, then the groups' reads and the open-groups count. The insert
+    /// comes before the locks, so a batch waiting on another's group locks has
+    /// already written its events (the wait ends with the reads). No deadlock from
+    /// that order: a transaction waits on another's new Sid only in its insert,
+    /// holding no group lock yet, and one holding group locks waits on no Sid.
+    fn insert_and_lock(
+        &self,
+        rows: &[EventRow<'_>],
+        keys: &[String],
+    ) -> Result<(Vec<bool>, Vec<(String, GroupState)>, usize)> {
         let mut ids: Vec<i64> = keys.iter().map(|k| lock_id(k)).collect();
         ids.sort_unstable();
         ids.dedup();
-        // Pipelined, in order: the locks are taken before the groups are read.
-        let (all, each) = if ids.len() > MAX_KEY_LOCKS {
-            ("SELECT pg_advisory_xact_lock($1)", vec![])
+        // One statement, in order: the shared lock, then each group's in ascending
+        // order (no two batches wait on each other); more groups than
+        // MAX_KEY_LOCKS: the exclusive one alone.
+        let exclusive = ids.len() > MAX_KEY_LOCKS;
+        let mut locks = Vec::with_capacity(ids.len() + 1);
+        locks.push(ALL_GROUPS_LOCK);
+        if !exclusive {
+            locks.extend(ids);
+        }
+        let lock = if exclusive {
+            "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k"
         } else {
-            // In ascending order, after the shared lock: no two batches wait on
-            // each other.
-            ("SELECT pg_advisory_xact_lock_shared($1)", ids)
+            "SELECT CASE WHEN o = 1 THEN pg_advisory_xact_lock_shared(k)
+                 ELSE pg_advisory_xact_lock(k) END
+             FROM unnest($1::bigint[]) WITH ORDINALITY AS u(k, o)"
         };
-        const LOCK_EACH: &str = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k";
-        const READ: &str = "SELECT key, body FROM groups WHERE key = ANY($1)";
-        // Every replica's row of the open-groups count, summed (a few rows).
-        const OPEN: &str =
-            "SELECT COALESCE(SUM(value), 0)::BIGINT FROM counters WHERE name = 'open_groups'";
+        // After the locks (a statement of its own: it reads what the batches that
+        // held them committed): the groups, with every replica's row of the
+        // open-groups count summed (one row even without groups).
+        const READ: &str = "SELECT o.n, g.key, g.body FROM
+                (SELECT COALESCE(SUM(value), 0)::BIGINT AS n FROM counters
+                 WHERE name = 'open_groups') o
+            LEFT JOIN groups g ON g.key = ANY($1::text[])";
         // Prepared first: a pipeline of prepared statements runs in the order sent.
         let st = self
             .pg
-            .run(self.pg.statements(&[all, LOCK_EACH, READ, OPEN]))?;
+            .run(self.pg.statements(&[INSERT_EVENTS, lock, READ]))?;
+        let cols = EventColumns::of(rows);
+        let params = cols.params();
         let client = &self.pg.client;
-        let ((_, _, rows), open) = self.pg.run(futures_util::future::try_join(
-            futures_util::future::try_join3(
-                client.execute(&st[0], &[&ALL_GROUPS_LOCK]),
-                async {
-                    if each.is_empty() {
-                        return Ok(0);
-                    }
-                    client.execute(&st[1], &[&each]).await
-                },
-                async {
-                    if keys.is_empty() {
-                        return Ok(vec![]);
-                    }
-                    client.query(&st[2], &[&keys]).await
-                },
-            ),
-            client.query_one(&st[3], &[]),
+        // Each future sends its statement when first polled; `try_join4` polls in
+        // argument order.
+        let (_, inserted, _, read) = self.pg.run(futures_util::future::try_join4(
+            self.begin_if_needed(),
+            async {
+                if rows.is_empty() {
+                    return Ok(vec![]);
+                }
+                client.query(&st[0], &params).await
+            },
+            client.execute(&st[1], &[&locks]),
+            client.query(&st[2], &[&keys]),
         ))?;
-        Ok((parse_groups(rows), open.get::<_, i64>(0).max(0) as usize))
+        let open = read
+            .first()
+            .map_or(0, |r| r.get::<_, i64>(0).max(0) as usize);
+        let mut groups = Vec::with_capacity(read.len());
+        for r in &read {
+            let Some(key) = r.get::<_, Option<String>>(1) else {
+                continue;
+            };
+            match serde_json::from_str(r.get::<_, &str>(2)) {
+                Ok(g) => groups.push((key, g)),
+                Err(e) => {
+                    tracing::warn!(group = %key, error = %e, "skipping unreadable group state")
+                }
+            }
+        }
+        Ok((self.fresh(rows, inserted), groups, open))
     }
 
     fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>> {
-        self.pg.run(self.pg.execute(
+        self.run(self.pg.execute(
             "SELECT pg_advisory_xact_lock_shared($1)",
             &[&ALL_GROUPS_LOCK],
         ))?;
         // Try-locks only: a group another batch holds is closed at the next tick,
         // and this transaction never waits while holding locks of its own.
-        let due = self.pg.run(self.pg.query(
+        let due = self.run(self.pg.query(
             "SELECT key FROM groups WHERE due_at <= $1 ORDER BY due_at LIMIT $2",
             &[&now_ms, &(limit as i64)],
         ))?;
         let keys: Vec<String> = due.iter().map(|r| r.get(0)).collect();
         let ids: Vec<i64> = keys.iter().map(|k| lock_id(k)).collect();
-        let got = self.pg.run(self.pg.query(
+        let got = self.run(self.pg.query(
             "SELECT k, pg_try_advisory_xact_lock(i) FROM unnest($1::text[], $2::bigint[]) AS u(k, i)",
             &[&keys, &ids],
         ))?;
@@ -390,7 +535,7 @@ impl OutboxTx for PgBatch<'_> {
         if locked.is_empty() {
             return Ok(vec![]);
         }
-        let rows = self.pg.run(self.pg.query(
+        let rows = self.run(self.pg.query(
             "SELECT key, body FROM groups WHERE key = ANY($1) AND due_at <= $2",
             &[&locked, &now_ms],
         ))?;
@@ -399,7 +544,6 @@ impl OutboxTx for PgBatch<'_> {
 
     fn get_event(&self, sid: &str) -> Result<Option<String>> {
         Ok(self
-            .pg
             .run(
                 self.pg
                     .query_opt("SELECT body FROM events WHERE sid = $1", &[&sid]),
@@ -477,7 +621,6 @@ impl OutboxTx for PgBatch<'_> {
 
     fn accounting(&self, id: i64) -> Result<(u64, bool)> {
         Ok(self
-            .pg
             .run(self.pg.query_opt(
                 "SELECT event_count, is_digest FROM notifications WHERE id = $1",
                 &[&id],
@@ -496,7 +639,7 @@ impl OutboxTx for PgBatch<'_> {
 
     fn requeue_dead(&self, id: Option<i64>, now_ms: i64) -> Result<usize> {
         self.flush_notifications()?;
-        let rows = self.pg.run(self.pg.query(
+        let rows = self.run(self.pg.query(
             "UPDATE notifications SET state = 0, attempts = 0, next_at = $2, updated_at = $2,
                  created_at = $2, lease_until = 0
              WHERE state = 2 AND ($1::bigint IS NULL OR id = $1)
@@ -513,7 +656,7 @@ impl OutboxTx for PgBatch<'_> {
 
     fn pending_count(&self, channel: &str) -> Result<u64> {
         self.flush_notifications()?;
-        let r = self.pg.run(self.pg.query_one(
+        let r = self.run(self.pg.query_one(
             "SELECT COUNT(*) FROM notifications WHERE state = 0 AND channel = $1",
             &[&channel],
         ))?;
@@ -535,7 +678,7 @@ impl OutboxTx for PgBatch<'_> {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        let rows = self.pg.run(self.pg.query(
+        let rows = self.run(self.pg.query(
             "SELECT fold_key, COUNT(*), SUM(event_count)::BIGINT, SUM(events)::BIGINT, MIN(first_seen),
                  MAX(last_seen), SUM(resources)::BIGINT, MAX(id)
              FROM notifications WHERE id = ANY($1)
@@ -559,7 +702,7 @@ impl OutboxTx for PgBatch<'_> {
     }
 
     fn fold_samples(&self, channel: &str, b: &FoldBucket, limit: usize) -> Result<Vec<Queued>> {
-        let rows = self.pg.run(self.pg.query(
+        let rows = self.run(self.pg.query(
             "SELECT n.id, n.body, n.attempts, n.created_at, n.event_count, e.body AS event_body
              FROM notifications n LEFT JOIN events e ON e.sid = n.event_sid
              WHERE n.channel = $1 AND n.fold_key = $2 AND n.id <= $3 AND n.id = ANY($5)
@@ -576,7 +719,7 @@ impl OutboxTx for PgBatch<'_> {
     }
 
     fn insert_silence(&self, s: &crate::silence::Silence) -> Result<()> {
-        self.pg.run(self.pg.execute(
+        self.run(self.pg.execute(
             "INSERT INTO silences (id, definition, created_at, suppressed, last_match, expired_at, expired_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
@@ -597,8 +740,7 @@ impl OutboxTx for PgBatch<'_> {
             "SELECT {} FROM silences WHERE id = $1",
             super::rows::SILENCE_COLUMNS
         );
-        self.pg
-            .run(self.pg.query_opt(&sql, &[&id]))?
+        self.run(self.pg.query_opt(&sql, &[&id]))?
             .as_ref()
             .map(super::rows::silence_of)
             .transpose()
@@ -606,14 +748,14 @@ impl OutboxTx for PgBatch<'_> {
 
     /// One replica wins: the row changes once, and only its batch sends the summaries.
     fn expire_silence(&self, id: &str, now_ms: i64, by: Option<&str>) -> Result<bool> {
-        Ok(self.pg.run(self.pg.execute(
+        Ok(self.run(self.pg.execute(
             "UPDATE silences SET expired_at = $2, expired_by = $3 WHERE id = $1 AND expired_at IS NULL",
             &[&id, &now_ms, &by],
         ))? == 1)
     }
 
     fn add_suppressed(&self, id: &str, events: u64, last_match_ms: i64) -> Result<()> {
-        self.pg.run(self.pg.execute(
+        self.run(self.pg.execute(
             "UPDATE silences SET suppressed = suppressed + $2,
                  last_match = GREATEST(COALESCE(last_match, $3), $3) WHERE id = $1",
             &[&id, &(events as i64), &last_match_ms],
@@ -622,7 +764,7 @@ impl OutboxTx for PgBatch<'_> {
     }
 
     fn add_silence_hits(&self, id: &str, route: &str, events: u64, sample_sid: &str) -> Result<()> {
-        self.pg.run(self.pg.execute(
+        self.run(self.pg.execute(
             "INSERT INTO silence_routes AS s (silence_id, route, events, sample_sid) VALUES ($1, $2, $3, $4)
              ON CONFLICT (silence_id, route) DO UPDATE SET events = s.events + excluded.events",
             &[&id, &route, &(events as i64), &sample_sid],
@@ -631,7 +773,7 @@ impl OutboxTx for PgBatch<'_> {
     }
 
     fn silence_hits(&self, id: &str) -> Result<Vec<crate::silence::SilenceHit>> {
-        let rows = self.pg.run(self.pg.query(
+        let rows = self.run(self.pg.query(
             "SELECT route, events, sample_sid FROM silence_routes WHERE silence_id = $1 ORDER BY route",
             &[&id],
         ))?;

@@ -200,21 +200,39 @@ pub struct PgStore {
     url: String,
     shown: String,
     replica: String,
+    /// Whether batches commit with `batch::COMMIT_RELEASING_EARLY` (checked at
+    /// each connect).
+    release_early: bool,
+}
+
+/// Whether this connection's role may run `pg_logical_emit_message` (the WAL
+/// record that makes the second commit of `batch::COMMIT_RELEASING_EARLY` flush);
+/// without it (a server that lacks it, a role it was revoked from) batches commit
+/// with a plain COMMIT.
+fn may_release_early(pg: &Pg) -> Result<bool> {
+    let r = pg.run(pg.client.query_one(
+        "SELECT COALESCE(has_function_privilege(
+             to_regprocedure('pg_logical_emit_message(boolean, text, text)'), 'EXECUTE'), false)",
+        &[],
+    ))?;
+    Ok(r.get(0))
 }
 
 impl PgStore {
     /// Connects and migrates (under the migration lock).
     pub fn open(url: &str) -> Result<PgStore> {
-        let pg = off_runtime(|| {
+        let (pg, release_early) = off_runtime(|| {
             let pg = Pg::connect_here(url)?;
             schema::migrate(&pg)?;
-            Ok(pg)
+            let early = may_release_early(&pg)?;
+            Ok((pg, early))
         })?;
         Ok(PgStore {
             pg,
             url: url.to_string(),
             shown: redact_url(url),
             replica: replica_id(),
+            release_early,
         })
     }
 
@@ -223,6 +241,7 @@ impl PgStore {
         if self.pg.client.is_closed() {
             tracing::warn!(store = %self.shown, "PostgreSQL connection lost; reconnecting");
             self.pg = Pg::connect(&self.url)?;
+            self.release_early = may_release_early(&self.pg)?;
         }
         Ok(())
     }
@@ -233,11 +252,12 @@ impl Outbox for PgStore {
 
     fn batch<T>(&mut self, f: impl FnOnce(&Self::Tx<'_>) -> Result<T>) -> Result<T> {
         self.reconnect_if_closed()?;
-        self.pg.run(self.pg.client.batch_execute("BEGIN"))?;
-        let b = batch::PgBatch::new(&self.pg, &self.replica);
+        // `BEGIN` goes with the batch's first statements.
+        let b = batch::PgBatch::new(&self.pg, &self.replica, self.release_early);
         let out = f(&b).and_then(|out| b.commit().map(|()| out));
+        let begun = b.begun();
         drop(b);
-        if out.is_err() {
+        if out.is_err() && begun {
             // After a failed statement the transaction is aborted (or the COMMIT
             // never ran): end it either way.
             let _ = self.pg.run(self.pg.client.batch_execute("ROLLBACK"));
