@@ -702,6 +702,10 @@ impl<O: Outbox> Engine<O> {
                             }
                             apply::emit_digests(b, groups, &rt, now, &mut out)?;
                             fold::fold_backlogs(b, &rt, now, backlogged, &mut out)?;
+                        } else {
+                            // Another replica folds: this one no longer knows
+                            // which channels are over max_pending.
+                            backlogged.clear();
                         }
                         if let Some(r) = reply {
                             replies.push(Reply::Unit(r));
