@@ -8,7 +8,7 @@
 //! group would leave all of them queued.
 
 use super::BatchOutcome;
-use crate::notification::{Digest, Notification, Origin};
+use crate::notification::{Digest, FoldSummary, Notification, Origin};
 use crate::runtime::Runtime;
 use crate::store::{FoldBucket, OutboxTx, StoreError};
 use std::collections::{BTreeSet, HashMap};
@@ -75,14 +75,15 @@ pub(super) fn write_queued(
     out: &mut BatchOutcome,
 ) -> Result<(), StoreError> {
     let queued = std::mem::take(&mut out.queued);
-    // Fold key → the positions of the alerts that fold together.
-    let mut buckets: HashMap<(&str, String), Vec<usize>> = HashMap::new();
+    // Fold key → the positions and fold summaries of the alerts that fold together.
+    let mut buckets: HashMap<(&str, String), Vec<(usize, FoldSummary)>> = HashMap::new();
     for (i, (n, _)) in queued.iter().enumerate() {
         if backlogged.contains(&n.channel) && is_plain_alert(n) {
+            let f = n.fold_summary();
             buckets
-                .entry((n.channel.as_str(), n.fold_summary().fold_key))
+                .entry((n.channel.as_str(), f.fold_key.clone()))
                 .or_default()
-                .push(i);
+                .push((i, f));
         }
     }
     let mut merged: HashMap<usize, (Notification, u64)> = HashMap::new();
@@ -101,16 +102,14 @@ pub(super) fn write_queued(
             resources: 0,
             max_id: 0,
         };
-        for &i in &members {
-            let (n, accounted) = &queued[i];
-            let f = n.fold_summary();
-            bucket.event_count += accounted;
+        for (i, f) in &members {
+            bucket.event_count += queued[*i].1;
             bucket.events += f.events;
             bucket.first_seen_ms = bucket.first_seen_ms.min(f.first_seen_ms);
             bucket.last_seen_ms = bucket.last_seen_ms.max(f.last_seen_ms);
             bucket.resources += f.resources;
         }
-        let Some(digest) = merge(&bucket, members.iter().map(|&i| &queued[i].0), now) else {
+        let Some(digest) = merge(&bucket, members.iter().map(|(i, _)| &queued[*i].0), now) else {
             continue;
         };
         // Debug: a storm does this for every batch; the tick's fold says it at warn.
@@ -118,10 +117,10 @@ pub(super) fn write_queued(
             "backlog over max_pending: new alerts written as one digest");
         out.metric_incs
             .add("twilert_notifications_folded_total", "channel", channel);
-        for &i in &members {
-            folded[i] = true;
+        for (i, _) in &members {
+            folded[*i] = true;
         }
-        merged.insert(members[0], (digest, bucket.event_count));
+        merged.insert(members[0].0, (digest, bucket.event_count));
     }
     for (i, (n, accounted)) in queued.iter().enumerate() {
         let (n, accounted) = match merged.get(&i) {

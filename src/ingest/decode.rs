@@ -355,31 +355,12 @@ fn tree(raw: &RawValue) -> Value {
 }
 
 fn payload_from_raw(p: RawPayload<'_>) -> Result<PayloadState, DecodeError> {
-    let resource_sid = capped(
-        "resource_sid",
-        p.resource_sid.map(tree).and_then(sid_string),
-    )?;
-    let service_sid = capped("service_sid", p.service_sid.map(tree).and_then(sid_string))?;
-    let error_code = match p.error_code.map(tree) {
-        None | Some(Value::Null) => {
-            return Ok(unreadable("Payload has no error_code", resource_sid))
-        }
-        Some(v) => match ErrorCode::from_json(&v) {
-            Some(code) => code,
-            None => {
-                return Ok(unreadable(
-                    "Payload error_code is not a Twilio error code (up to 6 digits)",
-                    resource_sid,
-                ))
-            }
-        },
-    };
-    Ok(PayloadState::Parsed(Payload {
-        error_code,
-        resource_sid,
-        service_sid,
-        more_info: p.more_info.map(tree).and_then(non_null),
-        webhook: p.webhook.map(|w| Webhook {
+    payload_of(
+        p.resource_sid.map(tree),
+        p.service_sid.map(tree),
+        p.error_code.map(tree),
+        p.more_info.map(tree),
+        p.webhook.map(|w| Webhook {
             kind: w.kind.map(tree).and_then(lenient_string),
             request: w.request.map(|r| WebhookRequest {
                 method: r.method.map(tree).and_then(lenient_string),
@@ -393,26 +374,38 @@ fn payload_from_raw(p: RawPayload<'_>) -> Result<PayloadState, DecodeError> {
                 body: r.body.map(tree).and_then(lenient_string),
             }),
         }),
-    }))
+    )
 }
 
 /// Reads an already-parsed `Payload` by picking fields, so one odd field never
-/// makes the rest unreadable. `resource_sid` and `service_sid` longer than
-/// [`MAX_SID_FIELD_LEN`] are refused (they key groups and fill alerts).
+/// makes the rest unreadable.
 pub fn payload_from_value(value: Value) -> Result<PayloadState, DecodeError> {
     let mut map = match value {
         Value::Object(map) => map,
         _ => return Ok(unreadable("Payload is not a JSON object", None)),
     };
-    let resource_sid = capped(
-        "resource_sid",
-        map.remove("resource_sid").and_then(sid_string),
-    )?;
-    let service_sid = capped(
-        "service_sid",
-        map.remove("service_sid").and_then(sid_string),
-    )?;
-    let error_code = match map.remove("error_code") {
+    payload_of(
+        map.remove("resource_sid"),
+        map.remove("service_sid"),
+        map.remove("error_code"),
+        map.remove("more_info"),
+        map.remove("webhook").and_then(webhook),
+    )
+}
+
+/// A payload from its fields, however they were read: `resource_sid` and
+/// `service_sid` longer than [`MAX_SID_FIELD_LEN`] are refused (they key groups
+/// and fill alerts); without a readable `error_code` it is unreadable.
+fn payload_of(
+    resource_sid: Option<Value>,
+    service_sid: Option<Value>,
+    error_code: Option<Value>,
+    more_info: Option<Value>,
+    webhook: Option<Webhook>,
+) -> Result<PayloadState, DecodeError> {
+    let resource_sid = capped("resource_sid", resource_sid.and_then(sid_string))?;
+    let service_sid = capped("service_sid", service_sid.and_then(sid_string))?;
+    let error_code = match error_code {
         None | Some(Value::Null) => {
             return Ok(unreadable("Payload has no error_code", resource_sid))
         }
@@ -430,8 +423,8 @@ pub fn payload_from_value(value: Value) -> Result<PayloadState, DecodeError> {
         error_code,
         resource_sid,
         service_sid,
-        more_info: map.remove("more_info").and_then(non_null),
-        webhook: map.remove("webhook").and_then(webhook),
+        more_info: more_info.and_then(non_null),
+        webhook,
     }))
 }
 
