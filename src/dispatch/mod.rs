@@ -763,7 +763,7 @@ impl<O: Outbox> Engine<O> {
         match result {
             Ok(mut out) => {
                 let _ = self.free.send(std::mem::take(&mut out.done));
-                self.write_succeeded();
+                self.probe_after_failure();
                 for ((name, label), values) in out.metric_incs.0 {
                     for (value, n) in values {
                         self.metrics.counter(name, &[(label, &value)]).increment(n);
@@ -882,6 +882,19 @@ impl<O: Outbox> Engine<O> {
         }
     }
 
+    /// After a failure, a committed batch proves nothing by itself: one that wrote
+    /// nothing (a quiet tick, only duplicates) commits on a full disk too. A probe
+    /// write decides whether the store is ready again.
+    fn probe_after_failure(&mut self) {
+        if self.last_error.is_none() {
+            return;
+        }
+        match self.store.probe_write(self.clock.now_ms()) {
+            Ok(()) => self.write_succeeded(),
+            Err(e) => self.write_failed(&e),
+        }
+    }
+
     fn write_succeeded(&mut self) {
         if let Some(cause) = self.last_error.take() {
             tracing::info!(store = %self.store.describe(), previous = %cause, "store takes writes again; ready");
@@ -926,18 +939,10 @@ impl<O: Outbox> Engine<O> {
             self.write_failed(&e);
             return Err(e.to_string());
         }
-        if self.last_error.is_none() {
-            return Ok(());
-        }
-        match self.store.probe_write(self.clock.now_ms()) {
-            Ok(()) => {
-                self.write_succeeded();
-                Ok(())
-            }
-            Err(e) => {
-                self.write_failed(&e);
-                Err(e.to_string())
-            }
+        self.probe_after_failure();
+        match &self.last_error {
+            None => Ok(()),
+            Some(cause) => Err(cause.clone()),
         }
     }
 
