@@ -121,6 +121,18 @@ impl GroupState {
         }
     }
 
+    /// Whether memory may drop this group's state once it is stored, keeping only
+    /// its key and window end: nothing counted in this window (its end closes the
+    /// group, sending nothing), no threshold, acknowledgement or `resolve_after`.
+    pub fn coolable(&self) -> bool {
+        self.count == 0
+            && self.accounted == 0
+            && self.held.is_empty()
+            && self.threshold.is_none()
+            && self.acknowledged.is_none()
+            && self.resolve_after_ms.is_none()
+    }
+
     /// Whether the group is still below its route's threshold (nothing sent yet).
     pub fn armed(&self) -> bool {
         self.threshold.is_some() && !self.held.is_empty()
@@ -231,6 +243,12 @@ pub struct Groups {
     /// (not the whole state) and the old and new tables side by side are not what
     /// sets the peak memory.
     map: HashMap<Arc<str>, Box<GroupState>>,
+    /// Open groups whose state only the store holds (see [`GroupState::coolable`]):
+    /// their window's end. A storm of new resources is mostly these, a key and a
+    /// time each, not a state each. A batch warms the ones it touches first
+    /// ([`Groups::warm`]); a cold group's window ends with nothing to send, so it
+    /// closes without being read.
+    cold: HashMap<Arc<str>, i64>,
     /// (window_end_ms, key), to find due groups without scanning them all.
     deadlines: BTreeSet<(i64, Arc<str>)>,
     dirty: HashSet<Arc<str>>,
@@ -249,7 +267,8 @@ impl Groups {
         Self::default()
     }
 
-    /// Restores persisted groups (after a restart).
+    /// Restores groups read from the store, in memory (a shared store's locked
+    /// groups, due windows).
     pub fn restore(&mut self, groups: impl IntoIterator<Item = (String, GroupState)>) {
         for (k, g) in groups {
             let k: Arc<str> = k.into();
@@ -258,12 +277,59 @@ impl Groups {
         }
     }
 
+    /// Restores an embedded store's groups (at start, after a failed write): the
+    /// ones that need no state until they are touched stay cold.
+    pub fn load(&mut self, groups: impl IntoIterator<Item = (String, GroupState)>) {
+        for (k, g) in groups {
+            let k: Arc<str> = k.into();
+            self.deadlines.insert((g.window_end_ms, k.clone()));
+            if g.coolable() {
+                self.cold.insert(k, g.window_end_ms);
+            } else {
+                self.map.insert(k, Box::new(g));
+            }
+        }
+    }
+
+    /// Open groups, cold ones included.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.map.len() + self.cold.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.is_empty() && self.cold.is_empty()
+    }
+
+    /// Whether any open group's state is only in the store.
+    pub fn has_cold(&self) -> bool {
+        !self.cold.is_empty()
+    }
+
+    pub fn is_cold(&self, key: &str) -> bool {
+        self.cold.contains_key(key)
+    }
+
+    /// Whether group `key` is open, in memory or cold.
+    pub fn is_open(&self, key: &str) -> bool {
+        self.map.contains_key(key) || self.cold.contains_key(key)
+    }
+
+    /// Brings the cold group `key` back into memory with its stored `state`,
+    /// before a batch counts into it; `None`: the store has no such group (it
+    /// closes here too).
+    pub fn warm(&mut self, key: &str, state: Option<GroupState>) {
+        let Some((k, _)) = self.cold.remove_entry(key) else {
+            return;
+        };
+        match state {
+            Some(g) => {
+                self.deadlines.insert((g.window_end_ms, k.clone()));
+                self.map.insert(k, Box::new(g));
+            }
+            None => {
+                tracing::warn!(group = %key, "an open group's state was not in the store; it closes")
+            }
+        }
     }
 
     /// Events counted in open groups, not yet in any digest.
@@ -294,6 +360,10 @@ impl Groups {
 
     /// Counts `ev` into the open group `key`; false when no such group is open.
     pub fn count(&mut self, key: &str, ev: &DebuggerEvent, now: i64, primary: bool) -> bool {
+        debug_assert!(
+            !self.is_cold(key),
+            "group {key} counted into before it was warmed"
+        );
         match touch(&mut self.map, &mut self.dirty, key) {
             Some((_, g)) => {
                 g.count_event(ev, now);
@@ -398,6 +468,7 @@ impl Groups {
     /// Opens group `key` with `state` (its first event already notified, or held
     /// below a threshold).
     pub fn open_group(&mut self, key: &str, state: GroupState) {
+        self.cold.remove(key);
         let k: Arc<str> = key.into();
         self.deadlines.insert((state.window_end_ms, k.clone()));
         self.dirty.insert(k.clone());
@@ -433,6 +504,12 @@ impl Groups {
                 break;
             }
             self.deadlines.pop_first();
+            if self.cold.get(&key) == Some(&end) {
+                // Nothing was counted since it went cold: the group closes.
+                self.cold.remove(&key);
+                self.dirty.insert(key);
+                continue;
+            }
             self.dirty.insert(key.clone());
             let Some(g) = self.map.get_mut(&key) else {
                 continue;
@@ -514,13 +591,24 @@ impl Groups {
 
     /// Hands each group changed since the last call to `save`: `Some(state)` to
     /// save, `None` to delete. Borrowed, not cloned (a new group per event is a
-    /// state to save per event, on the engine's serial thread).
+    /// state to save per event, on the engine's serial thread). A saved group that
+    /// needs no state until it is touched again goes cold: the store holds it.
     pub fn drain_dirty<E>(
         &mut self,
         mut save: impl FnMut(&str, Option<&GroupState>) -> Result<(), E>,
     ) -> Result<(), E> {
-        for k in self.dirty.drain() {
-            save(&k, self.map.get(&k).map(|g| &**g))?;
+        for k in std::mem::take(&mut self.dirty) {
+            if self.cold.contains_key(&k) {
+                // A stale deadline of a group that is cold now: its row stands.
+                continue;
+            }
+            let g = self.map.get(&k).map(|g| &**g);
+            save(&k, g)?;
+            if g.is_some_and(GroupState::coolable) {
+                if let Some((k, g)) = self.map.remove_entry(&k) {
+                    self.cold.insert(k, g.window_end_ms);
+                }
+            }
         }
         Ok(())
     }
@@ -661,5 +749,56 @@ mod tests {
         assert!(dirty(&mut g).is_empty());
         let d = g.due(1000);
         assert_eq!(d[0].digest.resources.len(), DIGEST_RESOURCES);
+    }
+
+    /// A stored group that needs no state goes cold (a key and a time); touching it
+    /// takes its stored state back, and a cold window's end closes it (its row is
+    /// deleted) without reading it.
+    #[test]
+    fn a_stored_group_goes_cold_warms_when_touched_and_closes_unread() {
+        let mut g = Groups::new();
+        let mut store: HashMap<String, GroupState> = HashMap::new();
+        let mut save = |g: &mut Groups, store: &mut HashMap<String, GroupState>| {
+            g.drain_dirty(|k, st| {
+                match st {
+                    Some(st) => store.insert(k.to_string(), st.clone()),
+                    None => store.remove(k),
+                };
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        };
+        observe(&mut g, &ev(1, "CA1"), 0);
+        save(&mut g, &mut store);
+        assert!(g.is_cold("r|k") && g.get("r|k").is_none());
+        assert!(g.is_open("r|k") && g.len() == 1 && store.contains_key("r|k"));
+        // A second event: warmed first (as a batch does), then counted.
+        g.warm("r|k", store.get("r|k").cloned());
+        assert_eq!(observe(&mut g, &ev(2, "CA2"), 10), Observed::Counted);
+        save(&mut g, &mut store);
+        assert!(!g.is_cold("r|k"), "a group with a count keeps its state");
+        let d = g.due(1000);
+        assert_eq!((d[0].digest.count, d[0].digest.total), (1, 2));
+        save(&mut g, &mut store);
+        assert!(g.is_cold("r|k"), "a digest sent, nothing counted since");
+        assert!(g.due(1999).is_empty() && g.is_open("r|k"));
+        assert!(g.due(2000).is_empty());
+        save(&mut g, &mut store);
+        assert!(g.is_empty() && store.is_empty(), "closed: its row deleted");
+
+        // A threshold group never goes cold (its held events are its state).
+        let mut t = GroupState::open("r", vec!["c".into()], None, None, 1000, &ev(3, "CA1"), 0);
+        t.threshold = Some((5, 1000));
+        t.held = vec![(0, true)];
+        g.open_group("r|t", t);
+        save(&mut g, &mut store);
+        assert!(!g.is_cold("r|t") && g.get("r|t").is_some());
+        // Restored from the store at start: the plain ones are cold at once.
+        let mut restored = Groups::new();
+        observe(&mut g, &ev(4, "CA1"), 3000);
+        save(&mut g, &mut store);
+        restored.load(store.clone());
+        assert!(restored.is_cold("r|k") && !restored.is_cold("r|t"));
+        assert_eq!(restored.len(), 2);
     }
 }

@@ -197,6 +197,9 @@ impl plan::GroupView for Groups {
     fn open_count(&self) -> usize {
         Groups::open_count(self)
     }
+    fn is_open(&self, key: &str) -> bool {
+        Groups::is_open(self, key)
+    }
 }
 
 /// A group went quiet for its `resolve_after`: each channel that wants it is told

@@ -11,7 +11,7 @@ pub mod silences;
 
 use crate::clock::SharedClock;
 use crate::event::DebuggerEvent;
-use crate::group::Groups;
+use crate::group::{GroupState, Groups};
 use crate::runtime::Runtime;
 use crate::silence::{Silence, SilenceError, SilenceSpec};
 use crate::store::{Counters, Outbox, OutboxTx, StoreError};
@@ -382,7 +382,7 @@ pub fn spawn<O: Outbox>(
     let mut groups = Groups::new();
     if !store.shared() {
         // The only writer: memory is the authority between batches.
-        groups.restore(store.load_groups()?);
+        groups.load(store.load_groups()?);
     }
     let (tx, rx) = mpsc::unbounded_channel();
     let (free, freed) = std::sync::mpsc::channel::<Vec<Box<Incoming>>>();
@@ -623,12 +623,10 @@ impl<O: Outbox> Engine<O> {
                 .zip(&routed)
                 .map(|(e, r)| r.row(&e.event, &e.body))
                 .collect();
-            let fresh = if shared {
-                // The store owns the groups: lock and read the ones this batch
-                // touches (other replicas' batches on them wait), nothing else;
-                // sent with the events' insert.
+            // Every group key the batch may touch.
+            let keys = || {
                 let mut keys = vec![];
-                for (e, r) in incoming.zip(&routed) {
+                for (e, r) in incoming.clone().zip(&routed) {
                     r.group_keys(&e.event, &mut keys);
                 }
                 keys.extend(writes.iter().filter_map(|c| match c {
@@ -639,11 +637,31 @@ impl<O: Outbox> Engine<O> {
                     Command::Acknowledge { key, .. } => Some(key.clone()),
                     _ => None,
                 }));
-                let (fresh, locked, open) = b.insert_and_lock(&rows, &keys)?;
+                keys
+            };
+            let fresh = if shared {
+                // The store owns the groups: lock and read the ones this batch
+                // touches (other replicas' batches on them wait), nothing else;
+                // sent with the events' insert.
+                let (fresh, locked, open) = b.insert_and_lock(&rows, &keys())?;
                 *groups = Groups::locked(locked, open);
                 fresh
             } else {
-                b.insert_events(&rows)?
+                let fresh = b.insert_events(&rows)?;
+                if groups.has_cold() {
+                    // Memory keeps a key for groups only the store holds: read the
+                    // ones this batch touches before it plans.
+                    let mut cold = keys();
+                    cold.retain(|k| groups.is_cold(k));
+                    cold.sort_unstable();
+                    cold.dedup();
+                    let mut stored: HashMap<String, GroupState> =
+                        b.read_groups(&cold)?.into_iter().collect();
+                    for k in &cold {
+                        groups.warm(k, stored.remove(k));
+                    }
+                }
+                fresh
             };
             drop(rows);
             let mut next = routed.iter().zip(fresh);
@@ -811,7 +829,7 @@ impl<O: Outbox> Engine<O> {
                 self.groups = Groups::new();
                 if !shared {
                     match self.store.load_groups() {
-                        Ok(g) => self.groups.restore(g),
+                        Ok(g) => self.groups.load(g),
                         Err(e) => tracing::error!(error = %e, "reloading group state failed"),
                     }
                 }

@@ -86,6 +86,11 @@ pub trait OutboxTx {
         let (groups, open) = self.lock_groups(keys)?;
         Ok((fresh, groups, open))
     }
+    /// Reads the open groups among `keys`, without locking them (the embedded
+    /// store's one writer warming its cold groups).
+    fn read_groups(&self, keys: &[String]) -> Result<Vec<(String, GroupState)>> {
+        self.lock_groups(keys).map(|(groups, _)| groups)
+    }
     /// Locks and reads up to `limit` groups whose window ended at `now_ms`, skipping
     /// any another transaction holds (they are due at the next tick).
     fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>>;

@@ -48,6 +48,15 @@ impl OutboxTx for Batch<'_> {
 
     /// One writer (the file lock): reading is locking enough.
     fn lock_groups(&self, keys: &[String]) -> Result<(Vec<(String, GroupState)>, usize)> {
+        let out = self.read_groups(keys)?;
+        let open: i64 = self
+            .tx
+            .prepare_cached("SELECT COUNT(*) FROM groups")?
+            .query_row([], |r| r.get(0))?;
+        Ok((out, open.max(0) as usize))
+    }
+
+    fn read_groups(&self, keys: &[String]) -> Result<Vec<(String, GroupState)>> {
         let mut st = self
             .tx
             .prepare_cached("SELECT body FROM groups WHERE key = ?1")?;
@@ -58,11 +67,7 @@ impl OutboxTx for Batch<'_> {
                 out.push((key.clone(), g));
             }
         }
-        let open: i64 = self
-            .tx
-            .prepare_cached("SELECT COUNT(*) FROM groups")?
-            .query_row([], |r| r.get(0))?;
-        Ok((out, open.max(0) as usize))
+        Ok(out)
     }
 
     fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>> {
