@@ -758,7 +758,7 @@ mod tests {
     fn a_stored_group_goes_cold_warms_when_touched_and_closes_unread() {
         let mut g = Groups::new();
         let mut store: HashMap<String, GroupState> = HashMap::new();
-        let mut save = |g: &mut Groups, store: &mut HashMap<String, GroupState>| {
+        let save = |g: &mut Groups, store: &mut HashMap<String, GroupState>| {
             g.drain_dirty(|k, st| {
                 match st {
                     Some(st) => store.insert(k.to_string(), st.clone()),
