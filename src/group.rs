@@ -7,8 +7,14 @@
 use crate::event::DebuggerEvent;
 use crate::notification::Digest;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+
+/// The open groups' tables hash a key several times per event (a storm opens a
+/// group per event): foldhash, seeded per process, not SipHash.
+type Hasher = foldhash::fast::RandomState;
+type KeyMap<V> = HashMap<Arc<str>, V, Hasher>;
+type KeySet = std::collections::HashSet<Arc<str>, Hasher>;
 
 /// Distinct resources remembered per group (the count past this is a lower bound).
 const MAX_TRACKED_RESOURCES: usize = 1000;
@@ -70,6 +76,11 @@ pub struct GroupState {
     /// its events are counted as `silenced`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledged: Option<Acknowledged>,
+    /// Where the store keeps the group once saved (the embedded store's row id: its
+    /// groups table is appended to, no key index on the hot path); `None` before the
+    /// first save, and on a shared store, which finds groups by key.
+    #[serde(skip)]
+    pub row: Option<i64>,
 }
 
 /// Zero fields are left out of a group's stored JSON (most of a new group's are):
@@ -118,6 +129,7 @@ impl GroupState {
             receipts: Default::default(),
             events_total: 0,
             acknowledged: None,
+            row: None,
         }
     }
 
@@ -235,6 +247,13 @@ pub struct DueDigest {
     pub digest: Digest,
 }
 
+/// A cold group: its window's end and its row in the store.
+#[derive(Debug, Clone, Copy)]
+struct Cold {
+    window_end_ms: i64,
+    row: Option<i64>,
+}
+
 #[derive(Debug, Default)]
 pub struct Groups {
     /// Keys are shared (`Arc<str>`) by the map, the deadlines and the dirty set: a
@@ -242,16 +261,18 @@ pub struct Groups {
     /// table's slots stay small, so growing it in a storm copies 24 bytes a group
     /// (not the whole state) and the old and new tables side by side are not what
     /// sets the peak memory.
-    map: HashMap<Arc<str>, Box<GroupState>>,
+    map: KeyMap<Box<GroupState>>,
     /// Open groups whose state only the store holds (see [`GroupState::coolable`]):
     /// their window's end. A storm of new resources is mostly these, a key and a
     /// time each, not a state each. A batch warms the ones it touches first
     /// ([`Groups::warm`]); a cold group's window ends with nothing to send, so it
     /// closes without being read.
-    cold: HashMap<Arc<str>, i64>,
+    cold: KeyMap<Cold>,
+    /// Groups closed since the last save, with their rows to delete.
+    closed: KeyMap<Option<i64>>,
     /// (window_end_ms, key), to find due groups without scanning them all.
     deadlines: BTreeSet<(i64, Arc<str>)>,
-    dirty: HashSet<Arc<str>>,
+    dirty: KeySet,
     /// Primary events that left armed groups' windows (see `take_below_threshold`).
     below_threshold: u64,
     /// Groups resolved by `due` (see `take_resolved`).
@@ -284,7 +305,7 @@ impl Groups {
             let k: Arc<str> = k.into();
             self.deadlines.insert((g.window_end_ms, k.clone()));
             if g.coolable() {
-                self.cold.insert(k, g.window_end_ms);
+                self.cold.insert(k, Cold::of(&g));
             } else {
                 self.map.insert(k, Box::new(g));
             }
@@ -309,6 +330,11 @@ impl Groups {
         self.cold.contains_key(key)
     }
 
+    /// The cold group `key`'s row in the store (`None`: not cold, or not saved).
+    pub fn cold_row(&self, key: &str) -> Option<i64> {
+        self.cold.get(key).and_then(|c| c.row)
+    }
+
     /// Whether group `key` is open, in memory or cold.
     pub fn is_open(&self, key: &str) -> bool {
         self.map.contains_key(key) || self.cold.contains_key(key)
@@ -318,16 +344,21 @@ impl Groups {
     /// before a batch counts into it; `None`: the store has no such group (it
     /// closes here too).
     pub fn warm(&mut self, key: &str, state: Option<GroupState>) {
+        let Some(row) = self.cold.get(key).map(|c| c.row) else {
+            return;
+        };
         let Some((k, _)) = self.cold.remove_entry(key) else {
             return;
         };
         match state {
-            Some(g) => {
+            Some(mut g) => {
+                g.row = row;
                 self.deadlines.insert((g.window_end_ms, k.clone()));
                 self.map.insert(k, Box::new(g));
             }
             None => {
-                tracing::warn!(group = %key, "an open group's state was not in the store; it closes")
+                tracing::warn!(group = %key, "an open group's state was not in the store; it closes");
+                self.closed.insert(k, row);
             }
         }
     }
@@ -467,8 +498,14 @@ impl Groups {
 
     /// Opens group `key` with `state` (its first event already notified, or held
     /// below a threshold).
-    pub fn open_group(&mut self, key: &str, state: GroupState) {
-        self.cold.remove(key);
+    pub fn open_group(&mut self, key: &str, mut state: GroupState) {
+        // A group closed earlier in this batch and opened again keeps its row.
+        if let Some(row) = self.closed.remove(key) {
+            state.row = state.row.or(row);
+        }
+        if let Some(c) = self.cold.remove(key) {
+            state.row = state.row.or(c.row);
+        }
         let k: Arc<str> = key.into();
         self.deadlines.insert((state.window_end_ms, k.clone()));
         self.dirty.insert(k.clone());
@@ -504,19 +541,20 @@ impl Groups {
                 break;
             }
             self.deadlines.pop_first();
-            if self.cold.get(&key) == Some(&end) {
+            if let Some(c) = self.cold.get(&key).filter(|c| c.window_end_ms == end) {
                 // Nothing was counted since it went cold: the group closes.
+                self.closed.insert(key.clone(), c.row);
                 self.cold.remove(&key);
                 self.dirty.insert(key);
                 continue;
             }
-            self.dirty.insert(key.clone());
             let Some(g) = self.map.get_mut(&key) else {
                 continue;
             };
             if g.window_end_ms != end {
                 continue;
             }
+            self.dirty.insert(key.clone());
             if g.armed() {
                 self.below_threshold += g.expire_held(now);
                 match g.held_deadline() {
@@ -525,7 +563,9 @@ impl Groups {
                         self.deadlines.insert((next, key));
                     }
                     None => {
-                        self.map.remove(&key);
+                        if let Some(g) = self.map.remove(&key) {
+                            self.closed.insert(key, g.row);
+                        }
                     }
                 }
                 continue;
@@ -541,11 +581,14 @@ impl Groups {
                         continue;
                     }
                     if let Some(g) = self.map.remove(&key) {
+                        self.closed.insert(key.clone(), g.row);
                         self.resolved.push((key.to_string(), *g));
                     }
                     continue;
                 }
-                self.map.remove(&key);
+                if let Some(g) = self.map.remove(&key) {
+                    self.closed.insert(key, g.row);
+                }
                 continue;
             }
             g.last_total = g.count + g.lead;
@@ -595,30 +638,48 @@ impl Groups {
     /// needs no state until it is touched again goes cold: the store holds it.
     pub fn drain_dirty<E>(
         &mut self,
-        mut save: impl FnMut(&str, Option<&GroupState>) -> Result<(), E>,
+        mut save: impl FnMut(&str, Option<i64>, Option<&GroupState>) -> Result<Option<i64>, E>,
     ) -> Result<(), E> {
         for k in std::mem::take(&mut self.dirty) {
             if self.cold.contains_key(&k) {
-                // A stale deadline of a group that is cold now: its row stands.
+                // Cold since it was marked: its row stands.
                 continue;
             }
-            let g = self.map.get(&k).map(|g| &**g);
-            save(&k, g)?;
-            if g.is_some_and(GroupState::coolable) {
-                if let Some((k, g)) = self.map.remove_entry(&k) {
-                    self.cold.insert(k, g.window_end_ms);
+            match self.map.get_mut(&k) {
+                Some(g) => {
+                    g.row = save(&k, g.row, Some(g))?;
+                    if g.coolable() {
+                        let cold = Cold::of(g);
+                        if let Some((k, _)) = self.map.remove_entry(&k) {
+                            self.cold.insert(k, cold);
+                        }
+                    }
+                }
+                None => {
+                    let row = self.closed.remove(&k).flatten();
+                    save(&k, row, None)?;
                 }
             }
         }
+        self.closed.clear();
         Ok(())
+    }
+}
+
+impl Cold {
+    fn of(g: &GroupState) -> Cold {
+        Cold {
+            window_end_ms: g.window_end_ms,
+            row: g.row,
+        }
     }
 }
 
 /// The open group `key`, marked dirty (to be saved with the batch), with its shared
 /// key; `None` when no such group is open.
 fn touch<'a>(
-    map: &'a mut HashMap<Arc<str>, Box<GroupState>>,
-    dirty: &mut HashSet<Arc<str>>,
+    map: &'a mut KeyMap<Box<GroupState>>,
+    dirty: &mut KeySet,
     key: &str,
 ) -> Option<(Arc<str>, &'a mut GroupState)> {
     let k = map.get_key_value(key)?.0.clone();
@@ -738,9 +799,9 @@ mod tests {
         );
         let dirty = |g: &mut Groups| {
             let mut keys = vec![];
-            g.drain_dirty(|k, _| {
+            g.drain_dirty(|k, _, _| {
                 keys.push(k.to_string());
-                Ok::<_, ()>(())
+                Ok::<_, ()>(None)
             })
             .unwrap();
             keys
@@ -759,12 +820,12 @@ mod tests {
         let mut g = Groups::new();
         let mut store: HashMap<String, GroupState> = HashMap::new();
         let save = |g: &mut Groups, store: &mut HashMap<String, GroupState>| {
-            g.drain_dirty(|k, st| {
+            g.drain_dirty(|k, _, st| {
                 match st {
                     Some(st) => store.insert(k.to_string(), st.clone()),
                     None => store.remove(k),
                 };
-                Ok::<_, ()>(())
+                Ok::<_, ()>(None)
             })
             .unwrap();
         };

@@ -655,9 +655,16 @@ impl<O: Outbox> Engine<O> {
                     cold.retain(|k| groups.is_cold(k));
                     cold.sort_unstable();
                     cold.dedup();
+                    let cold: Vec<(String, Option<i64>)> = cold
+                        .into_iter()
+                        .map(|k| {
+                            let row = groups.cold_row(&k);
+                            (k, row)
+                        })
+                        .collect();
                     let mut stored: HashMap<String, GroupState> =
                         b.read_groups(&cold)?.into_iter().collect();
-                    for k in &cold {
+                    for (k, _) in &cold {
                         groups.warm(k, stored.remove(k));
                     }
                 }
@@ -769,7 +776,7 @@ impl<O: Outbox> Engine<O> {
                 }
             }
             fold::write_queued(b, backlogged, now, &mut out)?;
-            groups.drain_dirty(|key, g| b.save_group(key, g))?;
+            groups.drain_dirty(|key, row, g| b.save_group(key, row, g))?;
             silences::flush(b, &out.tallies)?;
             b.add_counters(&out.delta)?;
             Ok(out)

@@ -86,16 +86,25 @@ pub trait OutboxTx {
         let (groups, open) = self.lock_groups(keys)?;
         Ok((fresh, groups, open))
     }
-    /// Reads the open groups among `keys`, without locking them (the embedded
-    /// store's one writer warming its cold groups).
-    fn read_groups(&self, keys: &[String]) -> Result<Vec<(String, GroupState)>> {
-        self.lock_groups(keys).map(|(groups, _)| groups)
+    /// Reads the open groups among `keys` (with the rows an earlier save or load
+    /// gave, see [`GroupState::row`]), without locking them: the embedded store's
+    /// one writer warming its cold groups.
+    fn read_groups(&self, keys: &[(String, Option<i64>)]) -> Result<Vec<(String, GroupState)>> {
+        let keys: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+        self.lock_groups(&keys).map(|(groups, _)| groups)
     }
     /// Locks and reads up to `limit` groups whose window ended at `now_ms`, skipping
     /// any another transaction holds (they are due at the next tick).
     fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>>;
     fn get_event(&self, sid: &str) -> Result<Option<String>>;
-    fn save_group(&self, key: &str, g: Option<&GroupState>) -> Result<()>;
+    /// Saves group `key` (`None`: it closed, delete it). `row`: where an earlier
+    /// save or load said the store keeps it; returns where it keeps it now.
+    fn save_group(
+        &self,
+        key: &str,
+        row: Option<i64>,
+        g: Option<&GroupState>,
+    ) -> Result<Option<i64>>;
     fn add_counters(&self, delta: &Counters) -> Result<()>;
 
     /// Queues a notification; `event_count`: the accepted events it accounts for.

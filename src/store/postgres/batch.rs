@@ -551,9 +551,15 @@ impl OutboxTx for PgBatch<'_> {
             .map(|r| r.get(0)))
     }
 
-    fn save_group(&self, key: &str, g: Option<&GroupState>) -> Result<()> {
+    /// By key (other replicas find it so): no row.
+    fn save_group(
+        &self,
+        key: &str,
+        _row: Option<i64>,
+        g: Option<&GroupState>,
+    ) -> Result<Option<i64>> {
         self.groups.borrow_mut().insert(key.to_string(), g.cloned());
-        Ok(())
+        Ok(None)
     }
 
     fn add_counters(&self, delta: &Counters) -> Result<()> {

@@ -48,7 +48,8 @@ impl OutboxTx for Batch<'_> {
 
     /// One writer (the file lock): reading is locking enough.
     fn lock_groups(&self, keys: &[String]) -> Result<(Vec<(String, GroupState)>, usize)> {
-        let out = self.read_groups(keys)?;
+        let keys: Vec<(String, Option<i64>)> = keys.iter().map(|k| (k.clone(), None)).collect();
+        let out = self.read_groups(&keys)?;
         let open: i64 = self
             .tx
             .prepare_cached("SELECT COUNT(*) FROM groups")?
@@ -56,15 +57,27 @@ impl OutboxTx for Batch<'_> {
         Ok((out, open.max(0) as usize))
     }
 
-    fn read_groups(&self, keys: &[String]) -> Result<Vec<(String, GroupState)>> {
-        let mut st = self
+    /// By row (the hot path); by key (a scan: the groups table has no key index)
+    /// only for a group whose row is not known.
+    fn read_groups(&self, keys: &[(String, Option<i64>)]) -> Result<Vec<(String, GroupState)>> {
+        let mut by_row = self
             .tx
-            .prepare_cached("SELECT body FROM groups WHERE key = ?1")?;
+            .prepare_cached("SELECT id, body FROM groups WHERE id = ?1 AND key = ?2")?;
+        let mut by_key = self
+            .tx
+            .prepare_cached("SELECT id, body FROM groups WHERE key = ?1")?;
         let mut out = vec![];
-        for key in keys {
-            let body: Option<String> = st.query_row([key], |r| r.get(0)).optional()?;
-            if let Some(g) = body.and_then(|b| serde_json::from_str(&b).ok()) {
-                out.push((key.clone(), g));
+        for (key, row) in keys {
+            let found: Option<(i64, String)> = match row {
+                Some(id) => by_row.query_row(params![id, key], |r| Ok((r.get(0)?, r.get(1)?))),
+                None => by_key.query_row([key], |r| Ok((r.get(0)?, r.get(1)?))),
+            }
+            .optional()?;
+            if let Some((id, body)) = found {
+                if let Ok(mut g) = serde_json::from_str::<GroupState>(&body) {
+                    g.row = Some(id);
+                    out.push((key.clone(), g));
+                }
             }
         }
         Ok(out)
@@ -89,24 +102,40 @@ impl OutboxTx for Batch<'_> {
         Batch::insert_notification(self, n, event_count, now_ms).map(drop)
     }
 
-    fn save_group(&self, key: &str, g: Option<&GroupState>) -> Result<()> {
-        match g {
-            Some(g) => {
-                let body = serde_json::to_string(g).map_err(|e| StoreError::Corrupt {
-                    what: "group".into(),
-                    message: e.to_string(),
-                })?;
+    /// A new group is appended (one page for many, where a key index would take a
+    /// random page each); later saves and the delete find it by its row.
+    fn save_group(
+        &self,
+        key: &str,
+        row: Option<i64>,
+        g: Option<&GroupState>,
+    ) -> Result<Option<i64>> {
+        let Some(g) = g else {
+            // Without a row it was never saved: nothing to delete.
+            if let Some(id) = row {
                 self.tx
-                    .prepare_cached("INSERT OR REPLACE INTO groups (key, body) VALUES (?1, ?2)")?
-                    .execute(params![key, body])?;
+                    .prepare_cached("DELETE FROM groups WHERE id = ?1")?
+                    .execute([id])?;
             }
-            None => {
-                self.tx
-                    .prepare_cached("DELETE FROM groups WHERE key = ?1")?
-                    .execute([key])?;
+            return Ok(None);
+        };
+        let body = serde_json::to_string(g).map_err(|e| StoreError::Corrupt {
+            what: "group".into(),
+            message: e.to_string(),
+        })?;
+        if let Some(id) = row {
+            let n = self
+                .tx
+                .prepare_cached("UPDATE groups SET body = ?2 WHERE id = ?1")?
+                .execute(params![id, body])?;
+            if n == 1 {
+                return Ok(Some(id));
             }
         }
-        Ok(())
+        self.tx
+            .prepare_cached("INSERT INTO groups (key, body) VALUES (?1, ?2)")?
+            .execute(params![key, body])?;
+        Ok(Some(self.tx.last_insert_rowid()))
     }
 
     fn add_counters(&self, delta: &Counters) -> Result<()> {

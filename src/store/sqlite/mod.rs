@@ -176,13 +176,22 @@ impl Outbox for Store {
     }
 
     fn load_groups(&self) -> Result<Vec<(String, GroupState)>> {
-        let mut st = self.conn.prepare("SELECT key, body FROM groups")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut st = self.conn.prepare("SELECT id, key, body FROM groups")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
         let mut out = vec![];
         for row in rows {
-            let (key, body) = row?;
-            match serde_json::from_str(&body) {
-                Ok(g) => out.push((key, g)),
+            let (id, key, body) = row?;
+            match serde_json::from_str::<GroupState>(&body) {
+                Ok(mut g) => {
+                    g.row = Some(id);
+                    out.push((key, g))
+                }
                 Err(e) => {
                     tracing::warn!(group = %key, error = %e, "skipping unreadable group state")
                 }

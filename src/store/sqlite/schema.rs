@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 /// The schema version this binary writes.
-pub(super) const VERSION: i64 = 5;
+pub(super) const VERSION: i64 = 6;
 
 /// Version 1: the first release's tables (created if missing; a first-release store
 /// has them and no `meta` table, and is taken as version 1).
@@ -109,7 +109,17 @@ const V5: &str = "DROP INDEX IF EXISTS events_received;
     DROP INDEX IF EXISTS events_level;
     DROP INDEX IF EXISTS events_route;";
 
-const STEPS: [(i64, &str); 4] = [(2, V2), (3, V3), (4, V4), (5, V5)];
+/// Version 6: groups in a rowid table without a key index. A new group is appended
+/// (a storm of new resources fills one page after another instead of a random page
+/// per group); the engine keeps each group's row (it is the only writer) and the
+/// console's lookups by key scan the open groups.
+const V6: &str =
+    "CREATE TABLE groups_v6 (id INTEGER PRIMARY KEY, key TEXT NOT NULL, body TEXT NOT NULL);
+    INSERT INTO groups_v6 (key, body) SELECT key, body FROM groups;
+    DROP TABLE groups;
+    ALTER TABLE groups_v6 RENAME TO groups;";
+
+const STEPS: [(i64, &str); 5] = [(2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
