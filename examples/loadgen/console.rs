@@ -128,6 +128,7 @@ fn fill(db: &Path, events: usize) -> (String, String) {
                         );
                         b.save_group(
                             &format!("{route}|error_code={code}|resource_sid={resource}"),
+                            None,
                             Some(&g),
                         )?;
                     }
