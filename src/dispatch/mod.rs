@@ -117,9 +117,12 @@ impl Incoming {
 }
 
 enum Command {
+    /// The event comes back with the answer: the HTTP worker that decoded it frees
+    /// it (its own allocator arena; freeing on the serial engine thread, or on a
+    /// thread of its own, costs more).
     Ingest {
         event: Box<Incoming>,
-        reply: oneshot::Sender<Result<Accepted, DispatchError>>,
+        reply: oneshot::Sender<Result<(Accepted, Box<Incoming>), DispatchError>>,
     },
     /// Several events that commit together or not at all (an Event Streams request).
     IngestBatch {
@@ -223,7 +226,8 @@ impl Dispatcher {
                 reply,
             })
             .map_err(|_| DispatchError::Stopped)?;
-        rx.await.map_err(|_| DispatchError::Stopped)?
+        let (accepted, _event) = rx.await.map_err(|_| DispatchError::Stopped)??;
+        Ok(accepted)
     }
 
     /// Stores, routes and groups every event in one transaction: all are committed,
@@ -385,14 +389,6 @@ pub fn spawn<O: Outbox>(
         groups.load(store.load_groups()?);
     }
     let (tx, rx) = mpsc::unbounded_channel();
-    let (free, freed) = std::sync::mpsc::channel::<Vec<Box<Incoming>>>();
-    std::thread::Builder::new()
-        .name("twilert-free".into())
-        .spawn(move || freed.iter().for_each(drop))
-        .map_err(|e| StoreError::Corrupt {
-            what: "free thread".into(),
-            message: e.to_string(),
-        })?;
     let shared_runtime = Arc::new(Mutex::new(runtime.clone()));
     let engine = Engine {
         store,
@@ -408,7 +404,6 @@ pub fn spawn<O: Outbox>(
         recovered: false,
         ticker: false,
         backlogged: BTreeSet::new(),
-        free,
     };
     let handle = std::thread::Builder::new()
         .name("twilert-dispatch".into())
@@ -445,15 +440,15 @@ struct Engine<O: Outbox> {
     /// Channels over their `max_pending` at the last tick (their new alerts are
     /// written folded until the next).
     backlogged: BTreeSet<String>,
-    /// Where applied events go to be freed (a thread of their own). Boxed as they
-    /// arrived: moving the box moves a pointer, and the box is what is freed there.
-    #[allow(clippy::vec_box)]
-    free: std::sync::mpsc::Sender<Vec<Box<Incoming>>>,
 }
 
 /// Replies held until the batch commits.
 enum Reply {
-    Ingest(oneshot::Sender<Result<Accepted, DispatchError>>, Accepted),
+    Ingest(
+        oneshot::Sender<Result<(Accepted, Box<Incoming>), DispatchError>>,
+        Accepted,
+        Box<Incoming>,
+    ),
     IngestBatch(
         oneshot::Sender<Result<Vec<Accepted>, DispatchError>>,
         Vec<Accepted>,
@@ -474,10 +469,6 @@ struct BatchOutcome {
     woken: BTreeSet<String>,
     /// Counter increments to apply after commit.
     metric_incs: MetricIncs,
-    /// Events applied: freed on another thread (freeing is measurable work on the
-    /// serial engine thread).
-    #[allow(clippy::vec_box)]
-    done: Vec<Box<Incoming>>,
     /// What silences held back in this batch (written at its end).
     tallies: silences::Tallies,
     /// Alerts the batch's events made, written before the next tick and at the
@@ -609,7 +600,6 @@ impl<O: Outbox> Engine<O> {
                 delta: Counters::default(),
                 woken: BTreeSet::new(),
                 metric_incs: MetricIncs::default(),
-                done: Vec::new(),
                 tallies: Default::default(),
                 queued: Vec::new(),
             };
@@ -686,8 +676,7 @@ impl<O: Outbox> Engine<O> {
                             now,
                             &mut out,
                         );
-                        replies.push(Reply::Ingest(reply, a));
-                        out.done.push(event);
+                        replies.push(Reply::Ingest(reply, a, event));
                     }
                     Command::IngestBatch { events, reply } => {
                         let mut answers = Vec::with_capacity(events.len());
@@ -786,8 +775,7 @@ impl<O: Outbox> Engine<O> {
             self.groups = Groups::new();
         }
         match result {
-            Ok(mut out) => {
-                let _ = self.free.send(std::mem::take(&mut out.done));
+            Ok(out) => {
                 self.probe_after_failure();
                 for ((name, label), values) in out.metric_incs.0 {
                     for (value, n) in values {
@@ -799,8 +787,8 @@ impl<O: Outbox> Engine<O> {
                 }
                 for r in replies {
                     match r {
-                        Reply::Ingest(tx, a) => {
-                            let _ = tx.send(Ok(a));
+                        Reply::Ingest(tx, a, event) => {
+                            let _ = tx.send(Ok((a, event)));
                         }
                         Reply::IngestBatch(tx, a) => {
                             let _ = tx.send(Ok(a));
@@ -843,7 +831,7 @@ impl<O: Outbox> Engine<O> {
                 self.reload_silences();
                 for r in replies {
                     match r {
-                        Reply::Ingest(tx, _) => {
+                        Reply::Ingest(tx, _, _) => {
                             let _ = tx.send(Err(DispatchError::Store(e.to_string())));
                         }
                         Reply::IngestBatch(tx, _) => {
