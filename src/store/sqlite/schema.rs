@@ -112,12 +112,14 @@ const V5: &str = "DROP INDEX IF EXISTS events_received;
 /// Version 6: groups in a rowid table without a key index. A new group is appended
 /// (a storm of new resources fills one page after another instead of a random page
 /// per group); the engine keeps each group's row (it is the only writer) and the
-/// console's lookups by key scan the open groups.
+/// console's lookups by key scan the open groups. And no `events_code` index: the
+/// console's code filter scans a bounded stretch like its other filters.
 const V6: &str =
     "CREATE TABLE groups_v6 (id INTEGER PRIMARY KEY, key TEXT NOT NULL, body TEXT NOT NULL);
     INSERT INTO groups_v6 (key, body) SELECT key, body FROM groups;
     DROP TABLE groups;
-    ALTER TABLE groups_v6 RENAME TO groups;";
+    ALTER TABLE groups_v6 RENAME TO groups;
+    DROP INDEX IF EXISTS events_code;";
 
 const STEPS: [(i64, &str); 5] = [(2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
 
