@@ -207,6 +207,42 @@ async fn pending_work_and_group_windows_survive_a_restart() {
     app.stop().await;
 }
 
+/// A group with only its first event keeps no state in memory (it is "cold": a key
+/// and a window end, the state in the store). After a restart its next event still
+/// counts into it: one first alert, then one digest for both events.
+#[tokio::test]
+async fn a_group_of_one_event_survives_a_restart_and_counts_the_next() {
+    let cfg = BASE_CONFIG.replace("window = \"1h\"", "window = \"4s\"");
+    let app = spawn_with(&cfg, slack_answering(&[]).await, None).await;
+    app.send_event(1, "11200", &call_sid(1)).await;
+    assert_eq!(app.slack_messages(1, Duration::from_secs(3)).await.len(), 1);
+    let dir = app.dir.clone();
+    app.stop().await;
+
+    let app = spawn_in(&cfg, slack_answering(&[]).await, None, Arc::clone(&dir)).await;
+    app.send_event(2, "11200", &call_sid(1)).await;
+    let msgs = app.slack_messages(1, Duration::from_secs(8)).await;
+    assert_eq!(msgs.len(), 1, "no second first alert, one digest: {msgs:?}");
+    assert!(
+        msgs[0]["text"].as_str().unwrap_or("").contains("2×"),
+        "the digest covers both events: {}",
+        msgs[0]["text"]
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            let s = app.snapshot().await;
+            s.counters.accepted == 2
+                && s.counters.notified == 1
+                && s.counters.digested == 1
+                && s.pending == 0
+        })
+        .await,
+        "{:?}",
+        app.snapshot().await
+    );
+    app.stop().await;
+}
+
 async fn wait_ready(port: u16) {
     let http = reqwest::Client::new();
     assert!(
