@@ -52,11 +52,43 @@ pub enum CatalogError {
     NoCodes { path: PathBuf, total: usize },
 }
 
-/// Error-code lookups; built once at start, shared behind an `Arc`.
+/// Error-code lookups, shared behind an `Arc`. The built-in catalog is parsed the
+/// first time it is read (about a megabyte an idle service does not hold) and
+/// once per process; a `[catalog] path` file is read at start, over it.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
-    entries: HashMap<u32, CatalogEntry>,
+    entries: Entries,
     skipped: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Entries {
+    Builtin,
+    Loaded(HashMap<u32, CatalogEntry>),
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries::Loaded(HashMap::new())
+    }
+}
+
+impl Entries {
+    fn map(&self) -> &HashMap<u32, CatalogEntry> {
+        static BUILTIN: std::sync::OnceLock<HashMap<u32, CatalogEntry>> =
+            std::sync::OnceLock::new();
+        match self {
+            Entries::Builtin => BUILTIN.get_or_init(|| {
+                BUILTIN_TSV
+                    .lines()
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .filter_map(parse_tsv_line)
+                    .map(|e| (e.code, e))
+                    .collect()
+            }),
+            Entries::Loaded(m) => m,
+        }
+    }
 }
 
 /// `https://www.twilio.com/docs/api/errors/<code>`.
@@ -67,14 +99,8 @@ pub fn docs_url(code: ErrorCode) -> String {
 impl Catalog {
     /// The embedded catalog; needs no file.
     pub fn builtin() -> Catalog {
-        let entries = BUILTIN_TSV
-            .lines()
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .filter_map(parse_tsv_line)
-            .map(|e| (e.code, e))
-            .collect();
         Catalog {
-            entries,
+            entries: Entries::Builtin,
             skipped: 0,
         }
     }
@@ -127,7 +153,7 @@ impl Catalog {
     }
 
     pub fn get(&self, code: ErrorCode) -> Option<&CatalogEntry> {
-        self.entries.get(&code.0)
+        self.entries.map().get(&code.0)
     }
 
     /// The product Twilio files the code under (`routes[].products` matches it).
@@ -136,11 +162,11 @@ impl Catalog {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.map().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.map().is_empty()
     }
 
     /// Entries of the loaded file that were skipped for lacking a code.
@@ -153,9 +179,21 @@ impl Catalog {
         docs_url(code)
     }
 
+    /// Layers `new` over the entry of its code (the first call copies the
+    /// built-in entries).
     fn layer(&mut self, new: CatalogEntry) {
-        let Some(old) = self.entries.get_mut(&new.code) else {
-            self.entries.insert(new.code, new);
+        let entries = match &mut self.entries {
+            Entries::Loaded(m) => m,
+            builtin => {
+                *builtin = Entries::Loaded(builtin.map().clone());
+                match builtin {
+                    Entries::Loaded(m) => m,
+                    Entries::Builtin => return,
+                }
+            }
+        };
+        let Some(old) = entries.get_mut(&new.code) else {
+            entries.insert(new.code, new);
             return;
         };
         if !new.message.is_empty() {
@@ -608,7 +646,7 @@ mod tests {
             );
         }
         // Everything else still has a title and level.
-        assert!(c.entries.values().all(|e| e.log_level.is_some()));
+        assert!(c.entries.map().values().all(|e| e.log_level.is_some()));
     }
 
     #[test]
@@ -620,7 +658,7 @@ mod tests {
             .and_then(|e| e.secondary_message.as_deref());
         let s = s.expect("21211 secondary");
         assert!(!s.contains("<span") && s.contains("Called"), "{s}");
-        for e in c.entries.values() {
+        for e in c.entries.map().values() {
             assert!(!e.message.contains('\n'), "{}", e.code);
             for t in [&e.secondary_message, &e.causes, &e.solutions]
                 .into_iter()
@@ -665,7 +703,7 @@ mod tests {
         let builtin = Catalog::builtin();
         assert_eq!(loaded.len(), 1953);
         assert_eq!(loaded.skipped(), 0);
-        for (code, b) in &builtin.entries {
+        for (code, b) in builtin.entries.map() {
             let l = loaded.get(ErrorCode(*code)).expect("code in loaded file");
             assert_eq!(l.message, b.message, "{code}");
             assert_eq!(l.product, b.product, "{code}");
