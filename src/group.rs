@@ -330,9 +330,18 @@ impl Groups {
         self.cold.contains_key(key)
     }
 
-    /// The cold group `key`'s row in the store (`None`: not cold, or not saved).
-    pub fn cold_row(&self, key: &str) -> Option<i64> {
-        self.cold.get(key).and_then(|c| c.row)
+    /// The cold groups among `keys`, each once, with its row in the store: what a
+    /// batch reads ([`Groups::warm`]) before it plans.
+    pub fn cold_among(&self, mut keys: Vec<String>) -> Vec<(String, Option<i64>)> {
+        keys.retain(|k| self.is_cold(k));
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter()
+            .map(|k| {
+                let row = self.cold.get(k.as_str()).and_then(|c| c.row);
+                (k, row)
+            })
+            .collect()
     }
 
     /// Whether group `key` is open, in memory or cold.
@@ -344,21 +353,17 @@ impl Groups {
     /// before a batch counts into it; `None`: the store has no such group (it
     /// closes here too).
     pub fn warm(&mut self, key: &str, state: Option<GroupState>) {
-        let Some(row) = self.cold.get(key).map(|c| c.row) else {
-            return;
-        };
-        let Some((k, _)) = self.cold.remove_entry(key) else {
+        let Some((k, cold)) = self.cold.remove_entry(key) else {
             return;
         };
         match state {
             Some(mut g) => {
-                g.row = row;
+                g.row = cold.row;
                 self.deadlines.insert((g.window_end_ms, k.clone()));
                 self.map.insert(k, Box::new(g));
             }
             None => {
-                tracing::warn!(group = %key, "an open group's state was not in the store; it closes");
-                self.closed.insert(k, row);
+                tracing::warn!(group = %key, "an open group's state was not in the store; it closes")
             }
         }
     }

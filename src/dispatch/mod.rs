@@ -641,17 +641,7 @@ impl<O: Outbox> Engine<O> {
                 if groups.has_cold() {
                     // Memory keeps a key for groups only the store holds: read the
                     // ones this batch touches before it plans.
-                    let mut cold = keys();
-                    cold.retain(|k| groups.is_cold(k));
-                    cold.sort_unstable();
-                    cold.dedup();
-                    let cold: Vec<(String, Option<i64>)> = cold
-                        .into_iter()
-                        .map(|k| {
-                            let row = groups.cold_row(&k);
-                            (k, row)
-                        })
-                        .collect();
+                    let cold = groups.cold_among(keys());
                     let mut stored: HashMap<String, GroupState> =
                         b.read_groups(&cold)?.into_iter().collect();
                     for (k, _) in &cold {
