@@ -182,15 +182,11 @@ impl Catalog {
     /// Layers `new` over the entry of its code (the first call copies the
     /// built-in entries).
     fn layer(&mut self, new: CatalogEntry) {
-        let entries = match &mut self.entries {
-            Entries::Loaded(m) => m,
-            builtin => {
-                *builtin = Entries::Loaded(builtin.map().clone());
-                match builtin {
-                    Entries::Loaded(m) => m,
-                    Entries::Builtin => return,
-                }
-            }
+        if let Entries::Builtin = self.entries {
+            self.entries = Entries::Loaded(Entries::Builtin.map().clone());
+        }
+        let Entries::Loaded(entries) = &mut self.entries else {
+            return;
         };
         let Some(old) = entries.get_mut(&new.code) else {
             entries.insert(new.code, new);

@@ -87,8 +87,8 @@ pub trait OutboxTx {
         Ok((fresh, groups, open))
     }
     /// Reads the open groups among `keys` (with the rows an earlier save or load
-    /// gave, see [`GroupState::row`]), without locking them: the embedded store's
-    /// one writer warming its cold groups.
+    /// gave, see [`GroupState::row`]): the embedded store's one writer warming its
+    /// cold groups. The default locks them too ([`OutboxTx::lock_groups`]).
     fn read_groups(&self, keys: &[(String, Option<i64>)]) -> Result<Vec<(String, GroupState)>> {
         let keys: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
         self.lock_groups(&keys).map(|(groups, _)| groups)
