@@ -79,12 +79,16 @@ if [ "$tool" = threads ]; then
     cpu() { for t in /proc/"$tw"/task/*; do echo "$(basename "$t") $(tr -d ' ' <"$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done; }
     distinct=$([ "$resources" = 1 ] && echo 0 || echo 1)
     cpu >"$dir/before"
+    written() { awk '/^write_bytes/ {print $2}' /proc/"$tw"/io; }
+    w0="$(written)"
     wrk -t2 -c32 -d"${events}s" -s scripts/bench/wrk-event.lua "http://127.0.0.1:$port/twilio/debugger" -- 1 "$distinct" "$dir/body.txt" >"$dir/wrk.txt"
     cpu >"$dir/after"
+    w1="$(written)"
     n="$(awk '/requests in/ {print $1}' "$dir/wrk.txt")"
     echo "case $case_: $n requests in ${events} s ($(awk '/Requests\/sec/ {print $2}' "$dir/wrk.txt") /s); CPU µs per event by thread:"
     hz="$(getconf CLK_TCK)"
     join "$dir/before" "$dir/after" | awk -v n="$n" -v hz="$hz" '{d = $5 - $3; if (d > 0) {printf "  %-7s %-18s %6.1f\n", $1, $2, d * 1e6 / hz / n; t += d}} END {printf "  all                        %6.1f\n", t * 1e6 / hz / n}'
+    echo "  bytes written to disk per event: $(( (w1 - w0) / n ))"
     exit 0
 fi
 "$bin/examples/loadgen" load --port "$port" --events "$events" --resources "$resources" --connections 32

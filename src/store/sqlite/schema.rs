@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 /// The schema version this binary writes.
-pub(super) const VERSION: i64 = 6;
+pub(super) const VERSION: i64 = 7;
 
 /// Version 1: the first release's tables (created if missing; a first-release store
 /// has them and no `meta` table, and is taken as version 1).
@@ -121,7 +121,13 @@ const V6: &str =
     ALTER TABLE groups_v6 RENAME TO groups;
     DROP INDEX IF EXISTS events_code;";
 
-const STEPS: [(i64, &str); 5] = [(2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
+/// Version 7: drops `events_received` again. Up to version 6 every open ran V1's
+/// `CREATE ... IF NOT EXISTS` statements, which rebuilt the index V5 dropped (over
+/// every stored event, at each start), so a store written by those versions kept
+/// paying an index entry per event. V1 now runs only on a new or first-release store.
+const V7: &str = "DROP INDEX IF EXISTS events_received;";
+
+const STEPS: [(i64, &str); 6] = [(2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7)];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
@@ -144,16 +150,32 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), SchemaError> {
 }
 
 fn migrate_in_tx(conn: &Connection) -> Result<(), SchemaError> {
-    conn.execute_batch(V1)?;
-    let found: i64 = conn
+    let has_meta = conn
         .query_row(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    let recorded: Option<i64> = if has_meta {
+        conn.query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
             [],
             |r| r.get::<_, String>(0),
         )
         .optional()?
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    } else {
+        None
+    };
+    // No version recorded: a new store or a first release's (version 1). V1 is
+    // only for those: run on a later version it would bring back what a later
+    // step dropped.
+    let found = recorded.unwrap_or(1);
+    if recorded.is_none() {
+        conn.execute_batch(V1)?;
+    }
     if found > VERSION {
         return Err(SchemaError::TooNew { found });
     }
@@ -208,5 +230,49 @@ mod tests {
             )
             .unwrap();
         assert_eq!(minute, (2, 11200, 1));
+    }
+
+    fn indexes(conn: &Connection) -> Vec<String> {
+        let mut st = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn reopening_a_current_store_brings_back_no_dropped_index() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        let fresh = indexes(&conn);
+        assert!(!fresh.iter().any(|i| i == "events_received"), "{fresh:?}");
+        migrate(&conn).unwrap();
+        assert_eq!(indexes(&conn), fresh, "a second open changes nothing");
+    }
+
+    #[test]
+    fn version_7_drops_the_index_earlier_opens_rebuilt() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        // What every open of a version-6 store did: V1's statements again.
+        conn.execute_batch(V1).unwrap();
+        conn.execute(
+            "UPDATE meta SET value = '6' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+        assert!(indexes(&conn).iter().any(|i| i == "events_received"));
+        migrate(&conn).unwrap();
+        assert!(!indexes(&conn).iter().any(|i| i == "events_received"));
+        let v: String = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(v, "7");
     }
 }
