@@ -74,7 +74,7 @@ pub fn would_match(
     let mut after: Option<String> = None;
     let mut scanned = 0usize;
     loop {
-        let page = r.open_groups(after.as_deref(), 500)?;
+        let (page, next) = r.scan_groups(after.as_deref(), 500)?;
         let n = page.len();
         let mut with_events = Vec::with_capacity(n);
         for (_, g) in &page {
@@ -82,8 +82,8 @@ pub fn would_match(
         }
         m.groups += crate::dispatch::silences::matching_groups(s, catalog, with_events.into_iter());
         scanned += n;
-        after = page.last().map(|(k, _)| k.clone());
-        if n < 500 {
+        after = next;
+        if after.is_none() {
             break;
         }
         if scanned >= GROUP_SCAN {

@@ -7,7 +7,7 @@ pub mod postgres;
 mod records;
 pub mod sqlite;
 
-pub use outbox::{Outbox, OutboxTx, Permit, Queue, Views};
+pub use outbox::{GroupScan, Outbox, OutboxTx, Permit, Queue, Views};
 pub(crate) use records::code_series;
 pub use records::{
     Backlog, CodeSeries, EventFilter, EventPage, EventRow, EventSummary, NotificationView,

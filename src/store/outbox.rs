@@ -12,6 +12,9 @@ use crate::group::GroupState;
 use crate::notification::{Notification, Receipt};
 use crate::silence::{Silence, SilenceHit};
 
+/// A page of [`Views::scan_groups`] and the cursor of the next, if any.
+pub type GroupScan = (Vec<(String, GroupState)>, Option<String>);
+
 /// The writer side: one per service, owned by the dispatch engine.
 pub trait Outbox: Send + 'static {
     type Tx<'t>: OutboxTx
@@ -221,6 +224,10 @@ pub trait Views: Send {
     fn notifications_of(&self, sid: &str) -> Result<Vec<NotificationView>>;
     /// Open groups by key, at most `limit` after the key `after` (keyset).
     fn open_groups(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, GroupState)>>;
+    /// Every open group, `limit` at a time in whatever order the store reads
+    /// cheapest (the cursor is the store's own): for counting what matches, not
+    /// for showing. The second value is the next page's cursor.
+    fn scan_groups(&self, after: Option<&str>, limit: usize) -> Result<GroupScan>;
     /// Waiting work of one channel.
     fn backlog(&self, channel: &str, now_ms: i64) -> Result<Backlog>;
     /// The error of a channel's latest dead letter: why it is broken, when it is.

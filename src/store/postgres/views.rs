@@ -171,6 +171,15 @@ impl Views for PgViews {
         Ok(parse_groups(rows))
     }
 
+    /// By key: PostgreSQL's groups are indexed by it.
+    fn scan_groups(&self, after: Option<&str>, limit: usize) -> Result<crate::store::GroupScan> {
+        let rows = self.open_groups(after, limit)?;
+        let next = (rows.len() == limit)
+            .then(|| rows.last().map(|(k, _)| k.clone()))
+            .flatten();
+        Ok((rows, next))
+    }
+
     fn backlog(&self, channel: &str, now_ms: i64) -> Result<Backlog> {
         let r = self.pg.run(self.pg.query_one(
             "SELECT COUNT(*), COUNT(*) FILTER (WHERE next_at > $2), MIN(next_at)

@@ -488,6 +488,10 @@ impl Views for Reader {
         Reader::open_groups(self, after, limit)
     }
 
+    fn scan_groups(&self, after: Option<&str>, limit: usize) -> Result<crate::store::GroupScan> {
+        Reader::scan_groups(self, after, limit)
+    }
+
     fn backlog(&self, channel: &str, now_ms: i64) -> Result<super::Backlog> {
         Reader::backlog(self, channel, now_ms)
     }
