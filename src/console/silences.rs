@@ -59,8 +59,8 @@ impl Matching {
 }
 
 fn stored_event(r: &dyn Views, sid: &str) -> Result<Option<DebuggerEvent>, StoreError> {
-    Ok(r.event(sid)?
-        .and_then(|(_, body)| serde_json::from_str(&body).ok()))
+    Ok(r.event_body(sid)?
+        .and_then(|body| serde_json::from_str(&body).ok()))
 }
 
 /// Counts what `s` matches in the store `r` reads (blocking; the CLI calls it too).

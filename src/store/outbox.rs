@@ -220,6 +220,8 @@ pub trait Views: Send {
     fn events(&self, filter: &EventFilter, limit: usize) -> Result<EventPage>;
     /// One event: its summary and stored body (JSON).
     fn event(&self, sid: &str) -> Result<Option<(EventSummary, String)>>;
+    /// One event's stored body (JSON) alone: one lookup by Sid.
+    fn event_body(&self, sid: &str) -> Result<Option<String>>;
     /// Every notification made for an event, oldest first.
     fn notifications_of(&self, sid: &str) -> Result<Vec<NotificationView>>;
     /// Open groups by key, at most `limit` after the key `after` (keyset).

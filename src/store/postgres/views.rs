@@ -138,6 +138,16 @@ impl Views for PgViews {
             .map(|r| (summary(&r), r.get::<_, String>(8))))
     }
 
+    fn event_body(&self, sid: &str) -> Result<Option<String>> {
+        Ok(self
+            .pg
+            .run(
+                self.pg
+                    .query_opt("SELECT body FROM events WHERE sid = $1", &[&sid]),
+            )?
+            .map(|r| r.get::<_, String>(0)))
+    }
+
     fn notifications_of(&self, sid: &str) -> Result<Vec<NotificationView>> {
         let rows = self.pg.run(self.pg.query(
             "SELECT id, channel, route, group_key, is_digest, state, attempts, last_error,

@@ -480,6 +480,14 @@ impl Views for Reader {
         Reader::event(self, sid)
     }
 
+    fn event_body(&self, sid: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT body FROM events WHERE sid = ?1")?
+            .query_row([sid], |r| r.get(0))
+            .optional()?)
+    }
+
     fn notifications_of(&self, sid: &str) -> Result<Vec<super::NotificationView>> {
         Reader::notifications_of(self, sid)
     }
