@@ -218,7 +218,7 @@ impl Reader {
         &self,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<(Vec<(String, GroupState)>, Option<String>)> {
+    ) -> Result<crate::store::GroupScan> {
         let from: i64 = after.and_then(|a| a.parse().ok()).unwrap_or(0);
         let rows = self.groups_where(
             "SELECT id, key, body FROM groups WHERE id > ?1 ORDER BY id LIMIT ?2",
