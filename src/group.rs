@@ -332,8 +332,15 @@ impl Groups {
 
     /// The cold groups among `keys`, each once, with its row in the store: what a
     /// batch reads ([`Groups::warm`]) before it plans.
-    pub fn cold_among(&self, mut keys: Vec<String>) -> Vec<(String, Option<i64>)> {
-        keys.retain(|k| self.is_cold(k));
+    pub fn cold_among<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> Vec<(String, Option<i64>)> {
+        let mut keys: Vec<String> = keys
+            .into_iter()
+            .filter(|k| self.is_cold(k))
+            .map(str::to_string)
+            .collect();
         keys.sort_unstable();
         keys.dedup();
         keys.into_iter()

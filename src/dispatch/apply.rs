@@ -17,12 +17,17 @@ use crate::store::{OutboxTx, State, StoreError};
 pub(super) struct Routed {
     matches: Vec<crate::route::RouteMatch>,
     product: Option<String>,
+    /// The group keys the event may count into or open ([`plan::keys_of`]), made
+    /// here on the HTTP worker rather than on the engine thread.
+    keys: Vec<String>,
 }
 
 pub(super) fn route(rt: &Runtime, ev: &DebuggerEvent) -> Routed {
     let product = crate::product::of_event(&rt.catalog, ev);
+    let matches = rt.router.routes_for(&RouteInput::from_event(ev, product));
     Routed {
-        matches: rt.router.routes_for(&RouteInput::from_event(ev, product)),
+        keys: plan::keys_of(ev, &matches, product),
+        matches,
         product: product.map(str::to_string),
     }
 }
@@ -46,8 +51,8 @@ impl Routed {
     }
 
     /// Every group key this event may count into or open.
-    pub(super) fn group_keys(&self, ev: &DebuggerEvent, out: &mut Vec<String>) {
-        out.extend(plan::keys_of(ev, &self.matches, self.product.as_deref()));
+    pub(super) fn group_keys(&self) -> &[String] {
+        &self.keys
     }
 }
 
@@ -75,7 +80,7 @@ pub(super) fn ingest_one(
         product: routed.product.as_deref(),
         silences,
     };
-    let p = plan::plan_event(ev, &routed.matches, &input, groups, now);
+    let p = plan::plan_event(ev, &routed.matches, &routed.keys, &input, groups, now);
     out.delta.add(&p.delta);
     let mut named = Vec::new();
     for step in &p.steps {

@@ -615,25 +615,23 @@ impl<O: Outbox> Engine<O> {
                 .collect();
             // Every group key the batch may touch.
             let keys = || {
-                let mut keys = vec![];
-                for (e, r) in incoming.clone().zip(&routed) {
-                    r.group_keys(&e.event, &mut keys);
-                }
-                keys.extend(writes.iter().filter_map(|c| match c {
-                    Command::Settle {
-                        result: Settled::Sent { group_key, .. },
-                        ..
-                    } => Some(group_key.clone()),
-                    Command::Acknowledge { key, .. } => Some(key.clone()),
-                    _ => None,
-                }));
-                keys
+                routed
+                    .iter()
+                    .flat_map(|r| r.group_keys().iter().map(String::as_str))
+                    .chain(writes.iter().filter_map(|c| match c {
+                        Command::Settle {
+                            result: Settled::Sent { group_key, .. },
+                            ..
+                        } => Some(group_key.as_str()),
+                        Command::Acknowledge { key, .. } => Some(key.as_str()),
+                        _ => None,
+                    }))
             };
             let fresh = if shared {
                 // The store owns the groups: lock and read the ones this batch
                 // touches (other replicas' batches on them wait), nothing else;
                 // sent with the events' insert.
-                let (fresh, locked, open) = b.insert_and_lock(&rows, &keys())?;
+                let (fresh, locked, open) = b.insert_and_lock(&rows, &keys().map(str::to_string).collect::<Vec<_>>())?;
                 *groups = Groups::locked(locked, open);
                 fresh
             } else {

@@ -100,10 +100,12 @@ pub fn keys_of(ev: &DebuggerEvent, matches: &[RouteMatch], product: Option<&str>
     keys
 }
 
-/// Decides what an accepted (not duplicate) event does; `matches` in route order.
+/// Decides what an accepted (not duplicate) event does; `matches` in route order,
+/// `keys` what [`keys_of`] made of them (on the HTTP worker that routed the event).
 pub fn plan_event(
     ev: &DebuggerEvent,
     matches: &[RouteMatch],
+    keys: &[String],
     input: &PlanInput<'_>,
     groups: &dyn GroupView,
     now: i64,
@@ -117,6 +119,8 @@ pub fn plan_event(
     // Groups this event opens count against the cap too.
     let mut opened = 0usize;
     let route_input = RouteInput::from_event(ev, input.product);
+    // A group key and an overflow key for each route that is not muted.
+    let mut keys = keys.chunks_exact(2);
     for (i, m) in matches.iter().enumerate() {
         let primary = i == 0;
         let route = &m.route;
@@ -127,6 +131,8 @@ pub fn plan_event(
             });
             continue;
         }
+        let pair = keys.next().expect("keys_of: two keys per route not muted");
+        let (group, overflow_of_route) = (&pair[0], &pair[1]);
         if let Some(s) = input
             .silences
             .iter()
@@ -151,11 +157,11 @@ pub fn plan_event(
             });
             continue;
         }
-        let mut key = group_key(route, ev, input.product);
+        let mut key = group.clone();
         let mut overflow = false;
         if !groups.is_open(&key) && groups.open_count() + opened >= input.max_open_groups {
             // Bounded memory: past the cap, new groups share one per route and code.
-            key = overflow_key(route, ev);
+            key = overflow_of_route.clone();
             overflow = true;
         }
         if let Some((count, within)) = route.threshold {
@@ -381,7 +387,14 @@ url = ""
             product: None,
             silences: &[],
         };
-        plan_event(&ev, &matches, &input, groups, 1_000)
+        plan_event(
+            &ev,
+            &matches,
+            &keys_of(&ev, &matches, None),
+            &input,
+            groups,
+            1_000,
+        )
     }
 
     #[test]
@@ -471,7 +484,14 @@ url = ""
             product: None,
             silences: &silences,
         };
-        let p = plan_event(&ev, &matches, &input, &Open::of([]), 1_000);
+        let p = plan_event(
+            &ev,
+            &matches,
+            &keys_of(&ev, &matches, None),
+            &input,
+            &Open::of([]),
+            1_000,
+        );
         assert_eq!(
             p.steps[0],
             Step::Silenced {
@@ -485,7 +505,14 @@ url = ""
             "a muted route stays muted"
         );
         // Once it ended, the event opens a group as before.
-        let p = plan_event(&ev, &matches, &input, &Open::of([]), 3_600_000);
+        let p = plan_event(
+            &ev,
+            &matches,
+            &keys_of(&ev, &matches, None),
+            &input,
+            &Open::of([]),
+            3_600_000,
+        );
         assert!(matches!(p.steps[0], Step::Opened { .. }), "{:?}", p.steps);
         assert_eq!(p.delta.silenced, 0);
     }
@@ -525,7 +552,14 @@ url = ""
             product: None,
             silences: &[],
         };
-        let p = plan_event(&ev, &matches, &input, &Open::of([]), 0);
+        let p = plan_event(
+            &ev,
+            &matches,
+            &keys_of(&ev, &matches, None),
+            &input,
+            &Open::of([]),
+            0,
+        );
         assert_eq!((p.delta.accepted, p.delta.unrouted), (1, 1));
         assert!(p.steps.is_empty());
     }
