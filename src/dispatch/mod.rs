@@ -631,7 +631,8 @@ impl<O: Outbox> Engine<O> {
                 // The store owns the groups: lock and read the ones this batch
                 // touches (other replicas' batches on them wait), nothing else;
                 // sent with the events' insert.
-                let (fresh, locked, open) = b.insert_and_lock(&rows, &keys().map(str::to_string).collect::<Vec<_>>())?;
+                let keys: Vec<String> = keys().map(str::to_string).collect();
+                let (fresh, locked, open) = b.insert_and_lock(&rows, &keys)?;
                 *groups = Groups::locked(locked, open);
                 fresh
             } else {

@@ -376,6 +376,24 @@ url = ""
         event_with("11200", resource)
     }
 
+    /// `plan_event` with the keys the routing HTTP worker would make.
+    fn plan_with(
+        ev: &DebuggerEvent,
+        matches: &[RouteMatch],
+        input: &PlanInput<'_>,
+        groups: &dyn GroupView,
+        now: i64,
+    ) -> EventPlan {
+        plan_event(
+            ev,
+            matches,
+            &keys_of(ev, matches, input.product),
+            input,
+            groups,
+            now,
+        )
+    }
+
     fn plan(groups: &Open, max: usize, resource: &str) -> EventPlan {
         let r = router(ROUTES);
         let ev = event(resource);
@@ -387,14 +405,7 @@ url = ""
             product: None,
             silences: &[],
         };
-        plan_event(
-            &ev,
-            &matches,
-            &keys_of(&ev, &matches, None),
-            &input,
-            groups,
-            1_000,
-        )
+        plan_with(&ev, &matches, &input, groups, 1_000)
     }
 
     #[test]
@@ -484,14 +495,7 @@ url = ""
             product: None,
             silences: &silences,
         };
-        let p = plan_event(
-            &ev,
-            &matches,
-            &keys_of(&ev, &matches, None),
-            &input,
-            &Open::of([]),
-            1_000,
-        );
+        let p = plan_with(&ev, &matches, &input, &Open::of([]), 1_000);
         assert_eq!(
             p.steps[0],
             Step::Silenced {
@@ -505,14 +509,7 @@ url = ""
             "a muted route stays muted"
         );
         // Once it ended, the event opens a group as before.
-        let p = plan_event(
-            &ev,
-            &matches,
-            &keys_of(&ev, &matches, None),
-            &input,
-            &Open::of([]),
-            3_600_000,
-        );
+        let p = plan_with(&ev, &matches, &input, &Open::of([]), 3_600_000);
         assert!(matches!(p.steps[0], Step::Opened { .. }), "{:?}", p.steps);
         assert_eq!(p.delta.silenced, 0);
     }
@@ -552,14 +549,7 @@ url = ""
             product: None,
             silences: &[],
         };
-        let p = plan_event(
-            &ev,
-            &matches,
-            &keys_of(&ev, &matches, None),
-            &input,
-            &Open::of([]),
-            0,
-        );
+        let p = plan_with(&ev, &matches, &input, &Open::of([]), 0);
         assert_eq!((p.delta.accepted, p.delta.unrouted), (1, 1));
         assert!(p.steps.is_empty());
     }

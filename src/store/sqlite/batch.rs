@@ -153,11 +153,7 @@ impl OutboxTx for Batch<'_> {
     }
 
     fn get_event(&self, sid: &str) -> Result<Option<String>> {
-        Ok(self
-            .tx
-            .prepare_cached("SELECT body FROM events WHERE sid = ?1")?
-            .query_row([sid], |r| r.get(0))
-            .optional()?)
+        super::event_body(self.tx, sid)
     }
 
     /// Moves a pending notification to `state`; false if it was no longer pending

@@ -45,6 +45,14 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// One event's stored body by its Sid (the writer's transaction and the readers).
+fn event_body(conn: &Connection, sid: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT body FROM events WHERE sid = ?1")?
+        .query_row([sid], |r| r.get(0))
+        .optional()?)
+}
+
 pub fn open_connection(path: &Path) -> Result<Connection> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let _ = std::fs::create_dir_all(dir);
@@ -481,11 +489,7 @@ impl Views for Reader {
     }
 
     fn event_body(&self, sid: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT body FROM events WHERE sid = ?1")?
-            .query_row([sid], |r| r.get(0))
-            .optional()?)
+        event_body(&self.conn, sid)
     }
 
     fn notifications_of(&self, sid: &str) -> Result<Vec<super::NotificationView>> {
