@@ -370,7 +370,12 @@ impl Groups {
                 self.map.insert(k, Box::new(g));
             }
             None => {
-                tracing::warn!(group = %key, "an open group's state was not in the store; it closes")
+                // Missing or unreadable: the group closes, and a row that is there
+                // but could not be read is deleted (or reused if the key opens
+                // again in this batch) rather than left behind.
+                tracing::warn!(group = %key, "an open group's state was not in the store; it closes");
+                self.closed.insert(k.clone(), cold.row);
+                self.dirty.insert(k);
             }
         }
     }
@@ -873,5 +878,28 @@ mod tests {
         restored.load(store.clone());
         assert!(restored.is_cold("r|k") && !restored.is_cold("r|t"));
         assert_eq!(restored.len(), 2);
+    }
+
+    /// A cold group whose stored state cannot be read closes when touched, and
+    /// its row is deleted with the batch, not left behind.
+    #[test]
+    fn a_cold_group_without_readable_state_closes_and_its_row_goes() {
+        let mut g = Groups::new();
+        observe(&mut g, &ev(1, "CA1"), 0);
+        g.drain_dirty(|_, _, _| Ok::<_, ()>(Some(7))).unwrap();
+        assert!(g.is_cold("r|k"));
+        g.warm("r|k", None);
+        assert!(!g.is_open("r|k"));
+        let mut saved = vec![];
+        g.drain_dirty(|k, row, st| {
+            saved.push((k.to_string(), row, st.is_some()));
+            Ok::<_, ()>(None)
+        })
+        .unwrap();
+        assert_eq!(
+            saved,
+            vec![("r|k".to_string(), Some(7), false)],
+            "row 7 deleted"
+        );
     }
 }
