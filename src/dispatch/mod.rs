@@ -22,6 +22,16 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Largest number of commands applied in one transaction.
 const MAX_BATCH: usize = 2048;
+/// A batch of at least this many events (and nothing else) on a single-writer
+/// store commits them alone and leaves what they change to a later batch: under
+/// load the groups, alerts and counts are written once per many commits instead
+/// of with each. A quieter batch writes everything with its events.
+const DEFER_MIN: usize = 8;
+/// Deferred state is written within this long (or at the next batch that is not
+/// only events, or as soon as the engine is idle)...
+const DEFER_FOR: std::time::Duration = std::time::Duration::from_millis(50);
+/// ...or once this many events wait for it.
+const DEFER_EVENTS: usize = 4096;
 /// Due groups one tick closes at most on a shared store (the rest at the next).
 const TICK_GROUPS: usize = 1000;
 
@@ -179,6 +189,41 @@ enum Command {
     },
     /// Finish the commands already queued, then stop.
     Stop,
+}
+
+/// Writes what a batch's events (and the deferred ones before) changed: their
+/// alerts, groups, silence tallies and counts, and the mark that the store's state
+/// now accounts for every stored event.
+fn write_state(
+    b: &impl OutboxTx,
+    groups: &mut Groups,
+    backlogged: &BTreeSet<String>,
+    now: i64,
+    out: &mut BatchOutcome,
+) -> Result<(), StoreError> {
+    fold::write_queued(b, backlogged, now, out)?;
+    groups.drain_dirty(|key, row, g| b.save_group(key, row, g))?;
+    silences::flush(b, &out.tallies)?;
+    b.add_counters(&out.delta)?;
+    b.mark_applied()
+}
+
+/// Answers write commands with the store's failure (`503` for events).
+fn refuse(writes: Vec<Command>, cause: &str) {
+    let err = || DispatchError::Store(cause.to_string());
+    for c in writes {
+        match c {
+            Command::Ingest { reply, .. } => drop(reply.send(Err(err()))),
+            Command::IngestBatch { reply, .. } => drop(reply.send(Err(err()))),
+            Command::Settle { reply, .. } => drop(reply.send(Err(err()))),
+            Command::RetryDead { reply, .. } => drop(reply.send(Err(err()))),
+            Command::AddSilence { reply, .. } => drop(reply.send(Err(err()))),
+            Command::ExpireSilence { reply, .. } => drop(reply.send(Err(err()))),
+            Command::Acknowledge { reply, .. } => drop(reply.send(Err(err()))),
+            // A tick's waiter is released; the rest were answered before.
+            _ => {}
+        }
+    }
 }
 
 /// Wakes the worker of a channel when it has new work.
@@ -383,28 +428,9 @@ pub fn spawn<O: Outbox>(
     wakers: Wakers,
     metrics: Arc<Metrics>,
 ) -> Result<(Dispatcher, std::thread::JoinHandle<()>), StoreError> {
-    let mut groups = Groups::new();
-    if !store.shared() {
-        // The only writer: memory is the authority between batches.
-        groups.load(store.load_groups()?);
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
     let shared_runtime = Arc::new(Mutex::new(runtime.clone()));
-    let engine = Engine {
-        store,
-        groups,
-        // Read on the engine thread when it starts (a PostgreSQL store must not be
-        // read from async code).
-        silences: Vec::new(),
-        runtime,
-        clock,
-        wakers,
-        metrics,
-        last_error: None,
-        recovered: false,
-        ticker: false,
-        backlogged: BTreeSet::new(),
-    };
+    let engine = Engine::new(store, runtime, clock, wakers, metrics)?;
+    let (tx, rx) = mpsc::unbounded_channel();
     let handle = std::thread::Builder::new()
         .name("twilert-dispatch".into())
         .spawn(move || engine.run(rx))
@@ -419,6 +445,39 @@ pub fn spawn<O: Outbox>(
         },
         handle,
     ))
+}
+
+impl<O: Outbox> Engine<O> {
+    fn new(
+        store: O,
+        runtime: Arc<Runtime>,
+        clock: SharedClock,
+        wakers: Wakers,
+        metrics: Arc<Metrics>,
+    ) -> Result<Engine<O>, StoreError> {
+        let mut groups = Groups::new();
+        if !store.shared() {
+            // The only writer: memory is the authority between batches.
+            groups.load(store.load_groups()?);
+        }
+        Ok(Engine {
+        store,
+        groups,
+        // Read on the engine thread when it starts (a PostgreSQL store must not be
+        // read from async code).
+        silences: Vec::new(),
+        runtime,
+        clock,
+        wakers,
+        metrics,
+        last_error: None,
+        recovered: false,
+        ticker: false,
+        backlogged: BTreeSet::new(),
+        deferred: None,
+        stale: false,
+        })
+    }
 }
 
 struct Engine<O: Outbox> {
@@ -440,6 +499,25 @@ struct Engine<O: Outbox> {
     /// Channels over their `max_pending` at the last tick (their new alerts are
     /// written folded until the next).
     backlogged: BTreeSet<String>,
+    /// What committed events changed that is not written yet (see [`DEFER_MIN`]).
+    deferred: Option<Deferred>,
+    /// Memory could not be rebuilt from the store after a failed write: writes are
+    /// refused until it is.
+    stale: bool,
+}
+
+/// What batches that committed their events alone left for a later one to write:
+/// the counts and alerts their events made. Their groups wait in [`Groups`]
+/// (changed since the last save). A crash loses none of it: the events are
+/// stored, and the ones after the store's `applied` mark are planned again at
+/// start ([`Engine::replay`]).
+struct Deferred {
+    delta: Counters,
+    tallies: silences::Tallies,
+    queued: Vec<(crate::notification::Notification, u64)>,
+    events: usize,
+    /// When the first of these batches committed.
+    since: std::time::Instant,
 }
 
 /// Replies held until the batch commits.
@@ -464,6 +542,7 @@ enum Reply {
     Ack(oneshot::Sender<Result<bool, DispatchError>>, bool),
 }
 
+#[derive(Default)]
 struct BatchOutcome {
     delta: Counters,
     woken: BTreeSet<String>,
@@ -496,8 +575,24 @@ impl MetricIncs {
 impl<O: Outbox> Engine<O> {
     fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
         self.reload_silences();
+        if let Err(e) = self.replay() {
+            tracing::error!(error = %e, "planning the events stored after the last state write failed; writes wait until it succeeds");
+            self.stale = true;
+        }
         let mut stopping = false;
-        while let Some(first) = rx.blocking_recv() {
+        loop {
+            let first = match rx.try_recv() {
+                Ok(c) => c,
+                // Idle (or every handle gone): write what waits first.
+                Err(_) if self.deferred.is_some() => {
+                    self.apply(Vec::new());
+                    continue;
+                }
+                Err(_) => match rx.blocking_recv() {
+                    Some(c) => c,
+                    None => break,
+                },
+            };
             let mut cmds = vec![first];
             while cmds.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -517,6 +612,9 @@ impl<O: Outbox> Engine<O> {
     }
 
     fn apply(&mut self, cmds: Vec<Command>) {
+        let only_events = cmds
+            .iter()
+            .all(|c| matches!(c, Command::Ingest { .. } | Command::IngestBatch { .. }));
         let mut writes = Vec::with_capacity(cmds.len());
         for c in cmds {
             match c {
@@ -567,8 +665,16 @@ impl<O: Outbox> Engine<O> {
                 other => writes.push(other),
             }
         }
-        if writes.is_empty() {
+        if writes.is_empty() && self.deferred.is_none() {
             return;
+        }
+        if self.stale {
+            self.recover();
+            if self.stale {
+                let cause = self.last_error.clone().unwrap_or_default();
+                refuse(writes, &cause);
+                return;
+            }
         }
         let now = self.clock.now_ms();
         if writes.iter().any(|c| matches!(c, Command::Tick { .. })) {
@@ -592,17 +698,31 @@ impl<O: Outbox> Engine<O> {
             .map(|e| std::mem::take(&mut e.routed))
             .collect();
         let mut replies = Vec::with_capacity(writes.len());
+        let carried = self.deferred.take();
+        let defer = !shared
+            && only_events
+            && routed.len() >= DEFER_MIN
+            && carried.as_ref().is_none_or(|d| {
+                d.since.elapsed() < DEFER_FOR && d.events + routed.len() <= DEFER_EVENTS
+            });
+        let (mut out, since, deferred_events) = match carried {
+            Some(d) => (
+                BatchOutcome {
+                    delta: d.delta,
+                    tallies: d.tallies,
+                    queued: d.queued,
+                    ..Default::default()
+                },
+                Some(d.since),
+                d.events,
+            ),
+            None => (BatchOutcome::default(), None, 0),
+        };
+        let batch_events = routed.len();
         let groups = &mut self.groups;
         let silences = &mut self.silences;
         let backlogged = &mut self.backlogged;
         let result = self.store.batch(|b| {
-            let mut out = BatchOutcome {
-                delta: Counters::default(),
-                woken: BTreeSet::new(),
-                metric_incs: MetricIncs::default(),
-                tallies: Default::default(),
-                queued: Vec::new(),
-            };
             let incoming = writes.iter().flat_map(|c| match c {
                 Command::Ingest { event, .. } => std::slice::from_ref(&**event),
                 Command::IngestBatch { events, .. } => events.as_slice(),
@@ -753,10 +873,9 @@ impl<O: Outbox> Engine<O> {
                     _ => {}
                 }
             }
-            fold::write_queued(b, backlogged, now, &mut out)?;
-            groups.drain_dirty(|key, row, g| b.save_group(key, row, g))?;
-            silences::flush(b, &out.tallies)?;
-            b.add_counters(&out.delta)?;
+            if !defer {
+                write_state(b, groups, backlogged, now, &mut out)?;
+            }
             Ok(out)
         });
         if shared {
@@ -764,8 +883,17 @@ impl<O: Outbox> Engine<O> {
             self.groups = Groups::new();
         }
         match result {
-            Ok(out) => {
+            Ok(mut out) => {
                 self.probe_after_failure();
+                if defer {
+                    self.deferred = Some(Deferred {
+                        delta: out.delta,
+                        tallies: std::mem::take(&mut out.tallies),
+                        queued: std::mem::take(&mut out.queued),
+                        events: deferred_events + batch_events,
+                        since: since.unwrap_or_else(std::time::Instant::now),
+                    });
+                }
                 for ((name, label), values) in out.metric_incs.0 {
                     for (value, n) in values {
                         self.metrics.counter(name, &[(label, &value)]).increment(n);
@@ -809,14 +937,8 @@ impl<O: Outbox> Engine<O> {
                     .counter("twilert_store_errors_total", &[])
                     .increment(1);
                 self.write_failed(&e);
-                // Group counts moved in memory for events that were not stored: reload.
-                self.groups = Groups::new();
-                if !shared {
-                    match self.store.load_groups() {
-                        Ok(g) => self.groups.load(g),
-                        Err(e) => tracing::error!(error = %e, "reloading group state failed"),
-                    }
-                }
+                // Group counts moved in memory for events that were not stored.
+                self.recover();
                 self.reload_silences();
                 for r in replies {
                     match r {
@@ -845,6 +967,71 @@ impl<O: Outbox> Engine<O> {
                     }
                 }
             }
+        }
+    }
+
+    /// Plans again the events stored after the store's written state (a single
+    /// writer stopped before writing what they changed) and writes it, in one
+    /// transaction: the same groups, alerts and counts as if it had not stopped.
+    /// Each is planned as of when it was received, with the configuration and
+    /// silences of now.
+    fn replay(&mut self) -> Result<(), StoreError> {
+        let bodies = self.store.unapplied_events()?;
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        let mut events = Vec::with_capacity(bodies.len());
+        for body in &bodies {
+            match serde_json::from_str::<DebuggerEvent>(body) {
+                Ok(ev) => {
+                    let routed = apply::route(&self.runtime, &ev);
+                    events.push((ev, routed));
+                }
+                // Stored by this twilert, so readable; kept in the store if not.
+                Err(e) => tracing::error!(error = %e, "a stored event cannot be read back; it is not planned again"),
+            }
+        }
+        let rt = self.runtime.clone();
+        let (groups, silences, backlogged) =
+            (&mut self.groups, &mut self.silences, &mut self.backlogged);
+        let out = self.store.batch(|b| {
+            let mut out = BatchOutcome::default();
+            let cold = groups.cold_among(events.iter().flat_map(|(_, r)| r.group_keys().iter().map(String::as_str)));
+            let mut stored: HashMap<String, GroupState> = b.read_groups(&cold)?.into_iter().collect();
+            for (k, _) in &cold {
+                groups.warm(k, stored.remove(k));
+            }
+            for (ev, routed) in &events {
+                apply::ingest_one(groups, silences, &rt, ev, routed, true, ev.received_at_ms, &mut out);
+            }
+            write_state(b, groups, backlogged, self.clock.now_ms(), &mut out)?;
+            Ok(out)
+        })?;
+        tracing::warn!(events = events.len(), "events stored after the last state write (an unclean stop) planned again: their groups, alerts and counts are written");
+        for ch in &out.woken {
+            self.wakers.wake(ch);
+        }
+        Ok(())
+    }
+
+    /// Memory from the store again, after a failed write: its groups, then the
+    /// committed events whose state was only in memory ([`Engine::replay`]).
+    /// Until that succeeds, writes are refused (`stale`).
+    fn recover(&mut self) {
+        self.groups = Groups::new();
+        self.deferred = None;
+        self.stale = false;
+        if self.store.shared() {
+            return; // the store holds every group; memory only caches a batch's
+        }
+        let loaded = self.store.load_groups().and_then(|g| {
+            self.groups.load(g);
+            self.replay()
+        });
+        if let Err(e) = loaded {
+            tracing::error!(error = %e, "rebuilding group state from the store failed; writes wait until it succeeds");
+            self.groups = Groups::new();
+            self.stale = true;
         }
     }
 
@@ -970,10 +1157,19 @@ impl<O: Outbox> Engine<O> {
         } else {
             (self.groups.len(), self.groups.pending_count())
         };
+        let mut counters = counters;
+        let mut pending = in_groups + pending_notes;
+        if let Some(d) = &self.deferred {
+            counters.add(&d.delta);
+            pending += d.queued.iter().map(|(_, n)| n).sum::<u64>();
+        }
         Snapshot {
             counters,
-            pending: in_groups + pending_notes,
+            pending,
             open_groups,
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -60,6 +60,12 @@ pub trait Outbox: Send + 'static {
     /// Accepted events counted in waiting notifications (SPEC 4 invariant).
     fn pending_notification_events(&self) -> Result<u64>;
     fn load_groups(&self) -> Result<Vec<(String, GroupState)>>;
+    /// The stored bodies of the events after the last transaction that wrote the
+    /// engine's state ([`OutboxTx::mark_applied`]), oldest first: events a single
+    /// writer committed alone under load, whose groups, alerts and counts were
+    /// still only in its memory when it stopped. None on a store that writes the
+    /// state with every batch (a shared one).
+    fn unapplied_events(&self) -> Result<Vec<String>>;
     /// Deletes delivered work older than `before_ms`; returns the rows removed.
     fn prune(&mut self, before_ms: i64) -> Result<usize>;
     fn size_bytes(&self) -> u64;
@@ -100,6 +106,9 @@ pub trait OutboxTx {
     /// any another transaction holds (they are due at the next tick).
     fn lock_due_groups(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, GroupState)>>;
     fn get_event(&self, sid: &str) -> Result<Option<String>>;
+    /// Records that the state this transaction writes accounts for every event
+    /// stored so far (see [`Outbox::unapplied_events`]).
+    fn mark_applied(&self) -> Result<()>;
     /// Saves group `key` (`None`: it closed, delete it). `row`: where an earlier
     /// save or load said the store keeps it; returns where it keeps it now.
     fn save_group(

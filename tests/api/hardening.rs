@@ -494,7 +494,7 @@ fn migrate_creates_the_schema_and_refuses_a_newer_one() {
     let o = run();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        o.status.success() && out.contains("schema version 7"),
+        o.status.success() && out.contains("schema version 8"),
         "{out}"
     );
     let db = dir.path().join("twilert.db");

@@ -542,6 +542,11 @@ impl OutboxTx for PgBatch<'_> {
         Ok(parse_groups(rows))
     }
 
+    /// Every batch writes its state: nothing to mark.
+    fn mark_applied(&self) -> Result<()> {
+        Ok(())
+    }
+
     fn get_event(&self, sid: &str) -> Result<Option<String>> {
         Ok(self
             .run(

@@ -372,6 +372,11 @@ impl Outbox for PgStore {
         rows.iter().map(rows::silence_of).collect()
     }
 
+    /// Every batch writes its state with its events.
+    fn unapplied_events(&self) -> Result<Vec<String>> {
+        Ok(vec![])
+    }
+
     fn load_groups(&self) -> Result<Vec<(String, GroupState)>> {
         let rows = self
             .pg

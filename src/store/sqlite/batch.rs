@@ -156,6 +156,15 @@ impl OutboxTx for Batch<'_> {
         super::event_body(self.tx, sid)
     }
 
+    fn mark_applied(&self) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE meta SET value = (SELECT COALESCE(MAX(id), 0) FROM events) WHERE key = 'applied_through'",
+            )?
+            .execute([])?;
+        Ok(())
+    }
+
     /// Moves a pending notification to `state`; false if it was no longer pending
     /// (folded into a digest meanwhile), so the caller does not count it twice.
     fn set_state(

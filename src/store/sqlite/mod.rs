@@ -208,6 +208,14 @@ impl Outbox for Store {
         Ok(out)
     }
 
+    fn unapplied_events(&self) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT body FROM events WHERE id > ({APPLIED_THROUGH}) ORDER BY id"
+        ))?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Events counted in pending notifications (primary copies), for the invariant.
     fn pending_notification_events(&self) -> Result<u64> {
         let v: i64 = self.conn.query_row(
@@ -232,7 +240,12 @@ impl Outbox for Store {
             [before_ms],
         )?;
         n += tx.execute("DELETE FROM silences WHERE expired_at < ?1", [before_ms])?;
-        let cut = views::first_id_since(&tx, before_ms)?;
+        // Never past the engine's written state: the events after it are planned
+        // again at start, and the newest row stays, so no id is handed out twice.
+        let applied: i64 = tx.query_row(&format!("SELECT COALESCE(({APPLIED_THROUGH}), 0)"), [], |r| {
+            r.get(0)
+        })?;
+        let cut = views::first_id_since(&tx, before_ms)?.min(applied);
         n += tx.execute(
             "DELETE FROM events WHERE id < ?1 AND sid NOT IN (SELECT event_sid FROM notifications)
              AND sid NOT IN (SELECT sample_sid FROM silence_routes)",
@@ -282,6 +295,10 @@ impl Outbox for Store {
 pub(super) type QueuedRow = (i64, String, u32, i64, i64, Option<String>);
 
 /// The columns [`read_queued`] reads, from `notifications n LEFT JOIN events e`.
+/// The last event whose groups, alerts and counts the store holds (schema V8).
+pub(super) const APPLIED_THROUGH: &str =
+    "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'applied_through'";
+
 pub(super) const QUEUED_COLUMNS: &str =
     "n.id, n.body, n.attempts, n.created_at, n.event_count, e.body";
 

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 /// The schema version this binary writes.
-pub(super) const VERSION: i64 = 7;
+pub(super) const VERSION: i64 = 8;
 
 /// Version 1: the first release's tables (created if missing; a first-release store
 /// has them and no `meta` table, and is taken as version 1).
@@ -127,7 +127,23 @@ const V6: &str =
 /// paying an index entry per event. V1 now runs only on a new or first-release store.
 const V7: &str = "DROP INDEX IF EXISTS events_received;";
 
-const STEPS: [(i64, &str); 6] = [(2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7)];
+/// Version 8: where the engine's written state stands (`applied_through`: the last
+/// event whose groups, alerts and counts are in the store). Under load the engine
+/// commits a batch's events alone and writes what they changed with a later batch;
+/// the events after this mark are planned again at start. Every store written
+/// before this version wrote its state with each batch: all its events count.
+const V8: &str = "INSERT OR IGNORE INTO meta (key, value)
+    SELECT 'applied_through', COALESCE(MAX(id), 0) FROM events;";
+
+const STEPS: [(i64, &str); 7] = [
+    (2, V2),
+    (3, V3),
+    (4, V4),
+    (5, V5),
+    (6, V6),
+    (7, V7),
+    (8, V8),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
@@ -273,6 +289,6 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(v, "7");
+        assert_eq!(v, VERSION.to_string());
     }
 }

@@ -210,7 +210,9 @@ fn prune_keeps_pending() {
     s.batch(|b| {
         b.insert_indexed_event(&row(n.event.sid.as_str(), 1))?;
         b.insert_indexed_event(&row("NOold", 1))?;
-        b.insert_notification(&n, 1, 1)
+        b.insert_indexed_event(&row("NOnew", 20))?;
+        b.insert_notification(&n, 1, 1)?;
+        b.mark_applied()
     })
     .unwrap();
     assert_eq!(
@@ -218,6 +220,27 @@ fn prune_keeps_pending() {
         1,
         "only the event without notifications goes"
     );
+}
+
+#[test]
+fn prune_leaves_the_events_after_the_written_state_and_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("s.db")).unwrap();
+    s.batch(|b| {
+        b.insert_indexed_event(&row("NOa", 1))?;
+        b.insert_indexed_event(&row("NOb", 1))
+    })
+    .unwrap();
+    // Committed alone (the engine under load): planned again at start, so kept.
+    assert_eq!(s.unapplied_events().unwrap().len(), 2);
+    assert_eq!(s.prune(10).unwrap(), 0);
+    s.batch(|b| b.mark_applied()).unwrap();
+    assert!(s.unapplied_events().unwrap().is_empty());
+    // The newest row stays, so its id is never handed out again.
+    assert_eq!(s.prune(10).unwrap(), 1);
+    s.batch(|b| b.insert_indexed_event(&row("NOc", 30))).unwrap();
+    // A reused id would be at or before the mark, and never planned again.
+    assert_eq!(s.unapplied_events().unwrap().len(), 1);
 }
 
 #[test]

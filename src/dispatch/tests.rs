@@ -1,0 +1,160 @@
+//! The engine on a real SQLite store: a batch under load commits its events
+//! alone, what they change is written later, and after a crash it is planned
+//! again from the stored events.
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::event::*;
+use crate::store::Store;
+use std::path::Path;
+
+const CONFIG: &str = r#"
+[twilio]
+verify_signature = false
+[store]
+path = "unused"
+[defaults]
+window = "10s"
+[channels.a]
+kind = "console"
+target = "/dev/null"
+[[routes]]
+name = "voice"
+error_codes = ["112xx"]
+channels = ["a"]
+"#;
+
+fn event(n: u32, resource: u32) -> DebuggerEvent {
+    DebuggerEvent {
+        sid: Sid::parse(&format!("NO{n:032x}")).unwrap(),
+        account_sid: Sid::parse(&format!("AC{:032x}", 1)).unwrap(),
+        parent_account_sid: None,
+        timestamp: None,
+        level: Level::Error,
+        payload: PayloadState::Parsed(Payload {
+            error_code: ErrorCode(11200),
+            resource_sid: Some(format!("CA{resource:032x}")),
+            service_sid: None,
+            more_info: None,
+            webhook: None,
+        }),
+        raw_payload: String::new(),
+        received_at_ms: 1_000_000 + n as i64,
+        source: Default::default(),
+    }
+}
+
+fn engine(db: &Path) -> Engine<Store> {
+    let cfg = CONFIG.replace("\"unused\"", &format!("{:?}", db.display().to_string()));
+    let settings = crate::config::from_toml_str(&cfg, "test", |_| None, Default::default()).unwrap();
+    let rt = Arc::new(Runtime::build(settings).unwrap());
+    let mut e = Engine::new(
+        Store::open(db).unwrap(),
+        rt,
+        Arc::new(ManualClock::new(1_000_000)),
+        Wakers::default(),
+        Arc::new(Metrics::new()),
+    )
+    .unwrap();
+    e.reload_silences();
+    e
+}
+
+type Answer = oneshot::Receiver<Result<(Accepted, Box<Incoming>), DispatchError>>;
+
+/// One batch of ingest commands for events `ids` (resource = id: a new group each).
+fn ingests(e: &Engine<Store>, ids: std::ops::Range<u32>) -> (Vec<Command>, Vec<Answer>) {
+    ids.map(|n| {
+        let (reply, rx) = oneshot::channel();
+        let event = Box::new(Incoming::new(event(n, n), &e.runtime).unwrap());
+        (Command::Ingest { event, reply }, rx)
+    })
+    .unzip()
+}
+
+fn answers(rxs: Vec<Answer>) -> Vec<Accepted> {
+    rxs.into_iter()
+        .map(|mut rx| rx.try_recv().expect("answered").expect("stored").0)
+        .collect()
+}
+
+/// (events, groups, notifications, accepted counter) as stored.
+fn stored(db: &Path) -> (i64, i64, i64, i64) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let n = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    (
+        n("SELECT COUNT(*) FROM events"),
+        n("SELECT COUNT(*) FROM groups"),
+        n("SELECT COUNT(*) FROM notifications"),
+        n("SELECT COALESCE((SELECT value FROM counters WHERE name = 'accepted'), 0)"),
+    )
+}
+
+#[test]
+fn a_batch_under_load_commits_its_events_first_and_their_state_when_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let mut e = engine(&db);
+    let (cmds, rxs) = ingests(&e, 0..12);
+    e.apply(cmds);
+    assert_eq!(answers(rxs), vec![Accepted::New; 12]);
+    assert_eq!(stored(&db), (12, 0, 0, 0), "only the events are written");
+    // The accounting holds in between: the deferred counts and alerts are in it.
+    let snap = e.snapshot();
+    assert_eq!(snap.counters.accepted, 12);
+    assert_eq!(snap.accounted(), 12);
+
+    // What the idle engine does: write what waits.
+    e.apply(Vec::new());
+    assert!(e.deferred.is_none());
+    assert_eq!(stored(&db), (12, 12, 12, 12));
+    let snap = e.snapshot();
+    assert_eq!((snap.counters.accepted, snap.accounted()), (12, 12));
+}
+
+#[test]
+fn a_quiet_batch_writes_its_state_with_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let mut e = engine(&db);
+    let (cmds, rxs) = ingests(&e, 0..(DEFER_MIN as u32 - 1));
+    e.apply(cmds);
+    assert_eq!(answers(rxs).len(), DEFER_MIN - 1);
+    assert!(e.deferred.is_none());
+    let n = DEFER_MIN as i64 - 1;
+    assert_eq!(stored(&db), (n, n, n, n));
+}
+
+#[test]
+fn events_committed_alone_before_a_crash_are_planned_again_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    {
+        let mut e = engine(&db);
+        let (cmds, rxs) = ingests(&e, 0..4);
+        e.apply(cmds); // quiet: written in full
+        answers(rxs);
+        let (cmds, rxs) = ingests(&e, 4..20);
+        e.apply(cmds); // under load: events only
+        answers(rxs);
+        // The process dies here: nothing more is written.
+    }
+    assert_eq!(stored(&db), (20, 4, 4, 4));
+
+    let mut e = engine(&db);
+    e.replay().unwrap();
+    assert_eq!(stored(&db), (20, 20, 20, 20), "one group and one alert per event, counted once");
+    assert_eq!(e.groups.len(), 20);
+    let snap = e.snapshot();
+    assert_eq!((snap.counters.accepted, snap.accounted()), (20, 20));
+    // The mark moved: a second start plans nothing again.
+    drop(e);
+    let mut e = engine(&db);
+    e.replay().unwrap();
+    assert_eq!(stored(&db), (20, 20, 20, 20));
+
+    // A Twilio retry of an event from before the crash is a duplicate.
+    let (cmds, rxs) = ingests(&e, 7..8);
+    e.apply(cmds);
+    assert_eq!(answers(rxs), vec![Accepted::Duplicate]);
+}
