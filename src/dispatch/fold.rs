@@ -11,7 +11,7 @@ use super::BatchOutcome;
 use crate::notification::{Digest, FoldSummary, Notification, Origin};
 use crate::runtime::Runtime;
 use crate::store::{FoldBucket, OutboxTx, StoreError};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 const MAX_RESOURCES: usize = 10;
 const MAX_SAMPLES: usize = 5;
@@ -22,25 +22,36 @@ const SAMPLE_ROWS: usize = 20;
 /// rows: a long outage with thousands of notifications on retry costs one index
 /// count per channel per tick, and no body is loaded unless a fold happens.
 ///
-/// `backlogged` becomes the channels found over their `max_pending`: until the next
-/// tick, a batch writes their new alerts already folded ([`write_queued`]).
+/// The channels over their `max_pending`, each with whether a batch wrote new
+/// alerts of it already folded ([`write_queued`]) since the last tick. While that
+/// goes on (a storm of new groups) the channel stays backlogged though the fold
+/// brought it under its `max_pending`: else every other tick interval would let
+/// its alerts in one row each, for the next tick to fold.
+pub(super) type Backlogged = BTreeMap<String, bool>;
+
+/// `backlogged` becomes the channels found over their `max_pending`, and those
+/// still in a storm: until the next tick, a batch writes their new alerts already
+/// folded ([`write_queued`]).
 pub(super) fn fold_backlogs(
     b: &impl OutboxTx,
     rt: &Runtime,
     now: i64,
-    backlogged: &mut BTreeSet<String>,
+    backlogged: &mut Backlogged,
     out: &mut BatchOutcome,
 ) -> Result<(), StoreError> {
-    backlogged.clear();
+    let previous = std::mem::take(backlogged);
     for (channel, limits) in &rt.limits {
         if !rt.enabled.contains(channel) {
             continue;
         }
-        let pending = b.pending_count(channel)?;
-        if pending <= limits.max_pending as u64 {
+        let over = b.pending_count(channel)? > limits.max_pending as u64;
+        if !over && previous.get(channel) != Some(&true) {
             continue;
         }
-        backlogged.insert(channel.clone());
+        backlogged.insert(channel.clone(), false);
+        if !over {
+            continue;
+        }
         let mut folded = 0u64;
         for bucket in b.fold_buckets(channel)? {
             let samples = b.fold_samples(channel, &bucket, SAMPLE_ROWS)?;
@@ -70,7 +81,7 @@ pub(super) fn fold_backlogs(
 /// are written in the batch that stores their events.
 pub(super) fn write_queued(
     b: &impl OutboxTx,
-    backlogged: &BTreeSet<String>,
+    backlogged: &mut Backlogged,
     now: i64,
     out: &mut BatchOutcome,
 ) -> Result<(), StoreError> {
@@ -78,7 +89,7 @@ pub(super) fn write_queued(
     // Fold key → the positions and fold summaries of the alerts that fold together.
     let mut buckets: HashMap<(&str, String), Vec<(usize, FoldSummary)>> = HashMap::new();
     for (i, (n, _)) in queued.iter().enumerate() {
-        if backlogged.contains(&n.channel) && is_plain_alert(n) {
+        if backlogged.contains_key(&n.channel) && is_plain_alert(n) {
             let f = n.fold_summary();
             buckets
                 .entry((n.channel.as_str(), f.fold_key.clone()))
@@ -117,6 +128,9 @@ pub(super) fn write_queued(
             "backlog over max_pending: new alerts written as one digest");
         out.metric_incs
             .add("twilert_notifications_folded_total", "channel", channel);
+        if let Some(storm) = backlogged.get_mut(channel) {
+            *storm = true;
+        }
         for (i, _) in &members {
             folded[*i] = true;
         }

@@ -27,8 +27,9 @@ const MAX_BATCH: usize = 2048;
 /// load the groups, alerts and counts are written once per many commits instead
 /// of with each. A quieter batch writes everything with its events.
 const DEFER_MIN: usize = 8;
-/// Deferred state is written within this long (or at the next batch that is not
-/// only events, or as soon as the engine is idle)...
+/// Deferred state is written with the first batch after this long (a timed wait
+/// when none comes), or with the next that is not only events (a tick is one
+/// every 200 ms)...
 const DEFER_FOR: std::time::Duration = std::time::Duration::from_millis(50);
 /// ...or once this many events wait for it.
 const DEFER_EVENTS: usize = 4096;
@@ -197,7 +198,7 @@ enum Command {
 fn write_state(
     b: &impl OutboxTx,
     groups: &mut Groups,
-    backlogged: &BTreeSet<String>,
+    backlogged: &mut fold::Backlogged,
     now: i64,
     out: &mut BatchOutcome,
 ) -> Result<(), StoreError> {
@@ -461,21 +462,21 @@ impl<O: Outbox> Engine<O> {
             groups.load(store.load_groups()?);
         }
         Ok(Engine {
-        store,
-        groups,
-        // Read on the engine thread when it starts (a PostgreSQL store must not be
-        // read from async code).
-        silences: Vec::new(),
-        runtime,
-        clock,
-        wakers,
-        metrics,
-        last_error: None,
-        recovered: false,
-        ticker: false,
-        backlogged: BTreeSet::new(),
-        deferred: None,
-        stale: false,
+            store,
+            groups,
+            // Read on the engine thread when it starts (a PostgreSQL store must not be
+            // read from async code).
+            silences: Vec::new(),
+            runtime,
+            clock,
+            wakers,
+            metrics,
+            last_error: None,
+            recovered: false,
+            ticker: false,
+            backlogged: Default::default(),
+            deferred: None,
+            stale: false,
         })
     }
 }
@@ -496,9 +497,9 @@ struct Engine<O: Outbox> {
     recovered: bool,
     /// This replica held the ticker lease at its last try (logged on change).
     ticker: bool,
-    /// Channels over their `max_pending` at the last tick (their new alerts are
-    /// written folded until the next).
-    backlogged: BTreeSet<String>,
+    /// Channels over their `max_pending` at the last tick or still in a storm
+    /// (their new alerts are written folded until the next).
+    backlogged: fold::Backlogged,
     /// What committed events changed that is not written yet (see [`DEFER_MIN`]).
     deferred: Option<Deferred>,
     /// Memory could not be rebuilt from the store after a failed write: writes are
@@ -579,18 +580,40 @@ impl<O: Outbox> Engine<O> {
             tracing::error!(error = %e, "planning the events stored after the last state write failed; writes wait until it succeeds");
             self.stale = true;
         }
+        // What deferred batches left is written by the next batch once it is
+        // DEFER_FOR old, or when no command came in that long (a timed wait).
+        let timer = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| tracing::warn!(error = %e, "no timer for the engine: deferred state is written as soon as it is idle"))
+            .ok();
         let mut stopping = false;
         loop {
-            let first = match rx.try_recv() {
-                Ok(c) => c,
-                // Idle (or every handle gone): write what waits first.
-                Err(_) if self.deferred.is_some() => {
-                    self.apply(Vec::new());
-                    continue;
-                }
-                Err(_) => match rx.blocking_recv() {
+            let first = match (&self.deferred, &timer) {
+                (None, _) => match rx.blocking_recv() {
                     Some(c) => c,
                     None => break,
+                },
+                (Some(d), Some(timer)) => {
+                    let left = DEFER_FOR.saturating_sub(d.since.elapsed());
+                    // Made inside the runtime: a timer needs its reactor.
+                    let next =
+                        timer.block_on(async { tokio::time::timeout(left, rx.recv()).await });
+                    match next {
+                        Ok(Some(c)) => c,
+                        Ok(None) => break,
+                        Err(_) => {
+                            self.apply(Vec::new());
+                            continue;
+                        }
+                    }
+                }
+                (Some(_), None) => match rx.try_recv() {
+                    Ok(c) => c,
+                    Err(_) => {
+                        self.apply(Vec::new());
+                        continue;
+                    }
                 },
             };
             let mut cmds = vec![first];
@@ -607,6 +630,9 @@ impl<O: Outbox> Engine<O> {
             if stopping {
                 break;
             }
+        }
+        if self.deferred.is_some() {
+            self.apply(Vec::new()); // every handle gone: nothing is left unwritten
         }
         tracing::debug!("dispatch engine stopped");
     }
@@ -988,7 +1014,9 @@ impl<O: Outbox> Engine<O> {
                     events.push((ev, routed));
                 }
                 // Stored by this twilert, so readable; kept in the store if not.
-                Err(e) => tracing::error!(error = %e, "a stored event cannot be read back; it is not planned again"),
+                Err(e) => {
+                    tracing::error!(error = %e, "a stored event cannot be read back; it is not planned again")
+                }
             }
         }
         let rt = self.runtime.clone();
@@ -996,13 +1024,27 @@ impl<O: Outbox> Engine<O> {
             (&mut self.groups, &mut self.silences, &mut self.backlogged);
         let out = self.store.batch(|b| {
             let mut out = BatchOutcome::default();
-            let cold = groups.cold_among(events.iter().flat_map(|(_, r)| r.group_keys().iter().map(String::as_str)));
-            let mut stored: HashMap<String, GroupState> = b.read_groups(&cold)?.into_iter().collect();
+            let cold = groups.cold_among(
+                events
+                    .iter()
+                    .flat_map(|(_, r)| r.group_keys().iter().map(String::as_str)),
+            );
+            let mut stored: HashMap<String, GroupState> =
+                b.read_groups(&cold)?.into_iter().collect();
             for (k, _) in &cold {
                 groups.warm(k, stored.remove(k));
             }
             for (ev, routed) in &events {
-                apply::ingest_one(groups, silences, &rt, ev, routed, true, ev.received_at_ms, &mut out);
+                apply::ingest_one(
+                    groups,
+                    silences,
+                    &rt,
+                    ev,
+                    routed,
+                    true,
+                    ev.received_at_ms,
+                    &mut out,
+                );
             }
             write_state(b, groups, backlogged, self.clock.now_ms(), &mut out)?;
             Ok(out)

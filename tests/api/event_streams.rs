@@ -488,14 +488,23 @@ async fn new_alerts_of_one_array_on_a_backlogged_channel_are_stored_as_one_diges
         .collect();
     let (status, v) = status_json(post_events_signed(&app, &json!(storm).to_string()).await).await;
     assert_eq!((status, &v["accepted"]), (200, &json!(20)), "{v}");
-    let sids: Vec<String> = (40..60).map(sid).collect();
-    let rows = app
-        .read(move |v| {
+    // A batch this size commits its events first and its alerts within 50 ms.
+    let read = || {
+        let sids: Vec<String> = (40..60).map(sid).collect();
+        app.read(move |v| {
             sids.iter()
                 .map(|s| v.notifications_of(s).expect("read"))
                 .collect::<Vec<_>>()
         })
-        .await;
+    };
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            !read().await[0].is_empty()
+        })
+        .await,
+        "the alerts were written"
+    );
+    let rows = read().await;
     assert!(
         rows[0].len() == 1 && rows[0][0].is_digest,
         "the first event's row is the digest: {:?}",

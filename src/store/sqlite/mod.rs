@@ -242,9 +242,11 @@ impl Outbox for Store {
         n += tx.execute("DELETE FROM silences WHERE expired_at < ?1", [before_ms])?;
         // Never past the engine's written state: the events after it are planned
         // again at start, and the newest row stays, so no id is handed out twice.
-        let applied: i64 = tx.query_row(&format!("SELECT COALESCE(({APPLIED_THROUGH}), 0)"), [], |r| {
-            r.get(0)
-        })?;
+        let applied: i64 = tx.query_row(
+            &format!("SELECT COALESCE(({APPLIED_THROUGH}), 0)"),
+            [],
+            |r| r.get(0),
+        )?;
         let cut = views::first_id_since(&tx, before_ms)?.min(applied);
         n += tx.execute(
             "DELETE FROM events WHERE id < ?1 AND sid NOT IN (SELECT event_sid FROM notifications)

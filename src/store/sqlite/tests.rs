@@ -238,7 +238,8 @@ fn prune_leaves_the_events_after_the_written_state_and_the_newest() {
     assert!(s.unapplied_events().unwrap().is_empty());
     // The newest row stays, so its id is never handed out again.
     assert_eq!(s.prune(10).unwrap(), 1);
-    s.batch(|b| b.insert_indexed_event(&row("NOc", 30))).unwrap();
+    s.batch(|b| b.insert_indexed_event(&row("NOc", 30)))
+        .unwrap();
     // A reused id would be at or before the mark, and never planned again.
     assert_eq!(s.unapplied_events().unwrap().len(), 1);
 }
