@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use twilert::ingest::signature;
 
-const EVENTS_URL: &str = "https://alerts.example.com/twilio/events";
 const KEY_ID: &str = "KS00000000000000000000000000000007";
 const KEY_SECRET: &str = "shared-key-secret-for-tests";
 const SETTINGS: &str = "key=KS00000000000000000000000000000007,algorithm=HMAC_SHA256";
@@ -18,35 +17,6 @@ fn config() -> String {
         "auth_tokens = [\"test-auth-token\"]",
         &format!("auth_tokens = [\"test-auth-token\"]\nshared_keys = {{ \"{KEY_ID}\" = \"{KEY_SECRET}\" }}"),
     )
-}
-
-/// An error-log CloudEvent as Twilio's Event Streams sends it.
-fn error_log(n: u32, code: &str, resource: &str) -> Value {
-    json!({
-        "specversion": "1.0",
-        "type": "com.twilio.error-logs.error.logged",
-        "source": "AB00000000000000000000000000000001",
-        "id": sid(n),
-        "dataschema": "https://events-schemas.twilio.com/ErrorLogs.Error/2",
-        "datacontenttype": "application/json",
-        "time": "2026-12-01T09:00:00.000Z",
-        "data": {
-            "sid": sid(n),
-            "account_sid": ACCOUNT,
-            "master_account_sid": ACCOUNT,
-            "date_created": "2026-12-01T09:00:00.000Z",
-            "level": "ERROR",
-            "request_sid": "RQ00000000000000000000000000000001",
-            "product_name": "Programmable Voice",
-            "error_code": code,
-            "payload": json!({
-                "resource_sid": resource,
-                "error_code": code,
-                "more_info": {"Msg": "An attempt to retrieve content returned 502"},
-                "webhook": {"request": {"method": "POST", "url": "https://example.com/voice"}, "response": {"status_code": 502}}
-            }).to_string()
-        }
-    })
 }
 
 fn other(kind: &str) -> Value {

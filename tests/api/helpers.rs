@@ -15,6 +15,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 pub const TOKEN: &str = "test-auth-token";
 pub const PUBLIC_URL: &str = "https://alerts.example.com/twilio/debugger";
 pub const ACCOUNT: &str = "AC00000000000000000000000000000001";
+/// The Event Streams sink URL the tests sign for (`server.event_streams_path`).
+pub const EVENTS_URL: &str = "https://alerts.example.com/twilio/events";
 
 /// A config with one Slack channel pointing at `{slack}` and the store in `{dir}`.
 /// `{slack}`, `{dir}` are replaced by [`spawn_with`].
@@ -596,4 +598,33 @@ pub fn sdk_signatures(
             )
         })
         .collect()
+}
+
+/// An error-log CloudEvent as Twilio's Event Streams sends it.
+pub fn error_log(n: u32, code: &str, resource: &str) -> serde_json::Value {
+    serde_json::json!({
+        "specversion": "1.0",
+        "type": "com.twilio.error-logs.error.logged",
+        "source": "AB00000000000000000000000000000001",
+        "id": sid(n),
+        "dataschema": "https://events-schemas.twilio.com/ErrorLogs.Error/2",
+        "datacontenttype": "application/json",
+        "time": "2026-12-01T09:00:00.000Z",
+        "data": {
+            "sid": sid(n),
+            "account_sid": ACCOUNT,
+            "master_account_sid": ACCOUNT,
+            "date_created": "2026-12-01T09:00:00.000Z",
+            "level": "ERROR",
+            "request_sid": "RQ00000000000000000000000000000001",
+            "product_name": "Programmable Voice",
+            "error_code": code,
+            "payload": serde_json::json!({
+                "resource_sid": resource,
+                "error_code": code,
+                "more_info": {"Msg": "An attempt to retrieve content returned 502"},
+                "webhook": {"request": {"method": "POST", "url": "https://example.com/voice"}, "response": {"status_code": 502}}
+            }).to_string()
+        }
+    })
 }
