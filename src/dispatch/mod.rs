@@ -1,8 +1,11 @@
 //! The dispatch engine: one thread that owns the store's write connection and the
 //! group windows. Ingest, delivery results and the window ticker send it commands;
-//! it applies a whole batch of them in one SQLite transaction (group commit), then
-//! answers. Routing and grouping happen inside that transaction, so an accepted
-//! event's notifications and group counts are durable together with the event.
+//! it applies a whole batch of them in one transaction (group commit), then
+//! answers. An accepted event is committed before its answer. What it changes
+//! (groups, notifications, counts) is written in the same transaction, except
+//! under load on a single-writer store: there the events commit alone and their
+//! state follows within [`DEFER_FOR`], rebuilt from the stored events after a
+//! crash ([`Engine::replay`]).
 
 mod apply;
 mod fold;
