@@ -513,7 +513,7 @@ struct Engine<O: Outbox> {
 /// What batches that committed their events alone left for a later one to write:
 /// the counts and alerts their events made. Their groups wait in [`Groups`]
 /// (changed since the last save). A crash loses none of it: the events are
-/// stored, and the ones after the store's `applied` mark are planned again at
+/// stored, and the ones after the store's `applied_through` mark are planned again at
 /// start ([`Engine::replay`]).
 struct Deferred {
     delta: Counters,
@@ -581,6 +581,7 @@ impl<O: Outbox> Engine<O> {
         self.reload_silences();
         if let Err(e) = self.replay() {
             tracing::error!(error = %e, "planning the events stored after the last state write failed; writes wait until it succeeds");
+            self.write_failed(&e);
             self.stale = true;
         }
         // What deferred batches left is written by the next batch once it is
@@ -700,7 +701,7 @@ impl<O: Outbox> Engine<O> {
         if self.stale {
             self.recover();
             if self.stale {
-                let cause = self.last_error.clone().unwrap_or_default();
+                let cause = self.last_error.clone().unwrap_or_default(); // set by recover
                 refuse(writes, &cause);
                 return;
             }
@@ -1075,6 +1076,7 @@ impl<O: Outbox> Engine<O> {
         });
         if let Err(e) = loaded {
             tracing::error!(error = %e, "rebuilding group state from the store failed; writes wait until it succeeds");
+            self.write_failed(&e);
             self.groups = Groups::new();
             self.stale = true;
         }
