@@ -269,6 +269,27 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The config file of a `twilert serve` process on `port` with its store in
+/// `dir`, delivering to `slack` at `rate` (and no backlog folding).
+fn process_config(
+    dir: &tempfile::TempDir,
+    slack: &MockServer,
+    port: u16,
+    rate: &str,
+) -> std::path::PathBuf {
+    let cfg = BASE_CONFIG
+        .replace("{slack}", &slack.uri())
+        .replace("{dir}", &dir.path().display().to_string())
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
+        .replace(
+            "rate_limit = \"1000/s\"\nburst = 1000",
+            &format!("{rate}\nmax_pending = 100000"),
+        );
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, cfg).unwrap();
+    config
+}
+
 #[tokio::test]
 async fn kill_9_mid_delivery_loses_nothing() {
     // Slack is slow (deliveries in flight when the process dies) and strict on rate.
@@ -283,16 +304,7 @@ async fn kill_9_mid_delivery_loses_nothing() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let cfg = BASE_CONFIG
-        .replace("{slack}", &slack.uri())
-        .replace("{dir}", &dir.path().display().to_string())
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
-        .replace(
-            "rate_limit = \"1000/s\"\nburst = 1000",
-            "rate_limit = \"20/s\"\nburst = 2\nmax_pending = 100000",
-        );
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, cfg).unwrap();
+    let config = process_config(&dir, &slack, port, "rate_limit = \"20/s\"\nburst = 2");
 
     let served = serve_binary(&config);
     wait_ready(port).await;
@@ -352,16 +364,7 @@ async fn kill_9_between_an_arrays_events_and_their_alerts_loses_no_alert() {
     let slack = slack_answering(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let cfg = BASE_CONFIG
-        .replace("{slack}", &slack.uri())
-        .replace("{dir}", &dir.path().display().to_string())
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
-        .replace(
-            "rate_limit = \"1000/s\"\nburst = 1000",
-            "rate_limit = \"1000/s\"\nburst = 1000\nmax_pending = 100000",
-        );
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, cfg).unwrap();
+    let config = process_config(&dir, &slack, port, "rate_limit = \"1000/s\"\nburst = 1000");
     let db = dir.path().join("twilert.db");
     let unapplied = || {
         let c = rusqlite::Connection::open(&db).unwrap();
