@@ -46,6 +46,9 @@ pub struct AppSettings<'a> {
 const RESOLVED_MARK_MS: i64 = 24 * 3_600_000;
 
 /// An edit's turn in the shared pacing.
+/// Turns given up for being stale before one edit goes anyway ([`SlackApp`]'s timer).
+const MAX_STALE_TURNS: u32 = 3;
+
 enum Turn {
     Now,
     /// Another replica edited the message: wait this long.
@@ -220,6 +223,7 @@ impl Inner {
         let me = self.clone();
         tokio::spawn(async move {
             let mut delay_ms = delay_ms;
+            let mut stale_turns = 0;
             let (body, _order) = loop {
                 tokio::time::sleep(Duration::from_millis(delay_ms.max(0) as u64)).await;
                 let order = me.edit_lock.lock().await;
@@ -234,9 +238,22 @@ impl Inner {
                     }
                     Due::Nothing => return,
                 };
+                let asked = SystemClock.now_ms();
                 match me.shared_turn(pacer.as_deref(), &key).await {
                     Turn::Now if me.newer_than_shown(pacer.as_deref(), &key).await => {
-                        break (body, order)
+                        // A turn is a moment: taken long ago (this process was
+                        // paused, or the store slow), the next replica's may be
+                        // close. Given up and asked for again (a few times at most:
+                        // better a close edit than a message left stale).
+                        let late = SystemClock.now_ms() - asked > me.edits().interval_ms() / 4;
+                        if late && pacer.is_some() && stale_turns < MAX_STALE_TURNS {
+                            stale_turns += 1;
+                            tracing::debug!(channel = %me.name, "the shared edit turn went stale before the edit; asking again");
+                            me.edits().put_back(&key, body, was);
+                            delay_ms = 1;
+                            continue;
+                        }
+                        break (body, order);
                     }
                     Turn::Now => {
                         tracing::debug!(channel = %me.name,

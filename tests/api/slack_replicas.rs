@@ -83,7 +83,9 @@ async fn post(http: &reqwest::Client, port: u16, params: &[(String, String)]) ->
         .header("Content-Type", "application/x-www-form-urlencoded")
         .header("X-Twilio-Signature", sig)
         .body(serde_urlencoded::to_string(params).expect("encode"))
-        .timeout(Duration::from_secs(5))
+        // A replica frozen mid-batch holds its groups' locks: the other one's batch
+        // on them waits out the freeze (2.5 s), longer on a busy machine.
+        .timeout(Duration::from_secs(15))
         .send()
         .await
         .map_or(0, |r| r.status().as_u16())
