@@ -45,10 +45,10 @@ pub struct AppSettings<'a> {
 /// total of it is applied by any replica meanwhile.
 const RESOLVED_MARK_MS: i64 = 24 * 3_600_000;
 
-/// An edit's turn in the shared pacing.
 /// Turns given up for being stale before one edit goes anyway ([`SlackApp`]'s timer).
 const MAX_STALE_TURNS: u32 = 3;
 
+/// An edit's turn in the shared pacing.
 enum Turn {
     Now,
     /// Another replica edited the message: wait this long.
