@@ -45,7 +45,8 @@ pub struct AppSettings<'a> {
 /// total of it is applied by any replica meanwhile.
 const RESOLVED_MARK_MS: i64 = 24 * 3_600_000;
 
-/// Turns given up for being stale before one edit goes anyway ([`SlackApp`]'s timer).
+/// Turns given up for being stale before one edit goes anyway (the edit timer,
+/// [`Inner::schedule`]).
 const MAX_STALE_TURNS: u32 = 3;
 
 /// An edit's turn in the shared pacing.
@@ -238,14 +239,15 @@ impl Inner {
                     }
                     Due::Nothing => return,
                 };
-                let asked = SystemClock.now_ms();
+                let asked = Instant::now();
                 match me.shared_turn(pacer.as_deref(), &key).await {
                     Turn::Now if me.newer_than_shown(pacer.as_deref(), &key).await => {
                         // A turn is a moment: taken long ago (this process was
                         // paused, or the store slow), the next replica's may be
                         // close. Given up and asked for again (a few times at most:
                         // better a close edit than a message left stale).
-                        let late = SystemClock.now_ms() - asked > me.edits().interval_ms() / 4;
+                        let late =
+                            asked.elapsed().as_millis() as i64 > me.edits().interval_ms() / 4;
                         if late && pacer.is_some() && stale_turns < MAX_STALE_TURNS {
                             stale_turns += 1;
                             tracing::debug!(channel = %me.name, "the shared edit turn went stale before the edit; asking again");
