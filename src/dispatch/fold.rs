@@ -8,7 +8,8 @@
 //! group would leave all of them queued.
 
 use super::BatchOutcome;
-use crate::notification::{Digest, FoldSummary, Notification, Origin};
+use crate::event::ErrorCode;
+use crate::notification::{route_code_key, Digest, Notification, Origin};
 use crate::runtime::Runtime;
 use crate::store::{FoldBucket, OutboxTx, StoreError};
 use std::collections::{BTreeMap, HashMap};
@@ -86,25 +87,26 @@ pub(super) fn write_queued(
     out: &mut BatchOutcome,
 ) -> Result<(), StoreError> {
     let queued = std::mem::take(&mut out.queued);
-    // Fold key → the positions and fold summaries of the alerts that fold together.
-    let mut buckets: HashMap<(&str, String), Vec<(usize, FoldSummary)>> = HashMap::new();
+    // (channel, route, error code) → the positions of the alerts that fold together:
+    // a plain alert's fold key ([`route_code_key`]), borrowed rather than built for
+    // each alert of a storm.
+    let mut buckets: HashMap<(&str, &str, Option<ErrorCode>), Vec<usize>> = HashMap::new();
     for (i, (n, _)) in queued.iter().enumerate() {
         if backlogged.contains_key(&n.channel) && is_plain_alert(n) {
-            let f = n.fold_summary();
             buckets
-                .entry((n.channel.as_str(), f.fold_key.clone()))
+                .entry((n.channel.as_str(), n.route.as_str(), n.event.error_code()))
                 .or_default()
-                .push((i, f));
+                .push(i);
         }
     }
     let mut merged: HashMap<usize, (Notification, u64)> = HashMap::new();
     let mut folded = vec![false; queued.len()];
-    for ((channel, fold_key), members) in buckets {
+    for ((channel, route, _), members) in buckets {
         if members.len() < 2 {
             continue;
         }
         let mut bucket = FoldBucket {
-            fold_key,
+            fold_key: route_code_key(route, &queued[members[0]].0.event),
             rows: members.len() as u64,
             event_count: 0,
             events: 0,
@@ -113,14 +115,16 @@ pub(super) fn write_queued(
             resources: 0,
             max_id: 0,
         };
-        for (i, f) in &members {
-            bucket.event_count += queued[*i].1;
-            bucket.events += f.events;
-            bucket.first_seen_ms = bucket.first_seen_ms.min(f.first_seen_ms);
-            bucket.last_seen_ms = bucket.last_seen_ms.max(f.last_seen_ms);
-            bucket.resources += f.resources;
+        for &i in &members {
+            let (n, accounted) = &queued[i];
+            let at = n.event.received_at_ms;
+            bucket.event_count += accounted;
+            bucket.events += 1;
+            bucket.first_seen_ms = bucket.first_seen_ms.min(at);
+            bucket.last_seen_ms = bucket.last_seen_ms.max(at);
+            bucket.resources += u64::from(n.event.resource_sid().is_some());
         }
-        let Some(digest) = merge(&bucket, members.iter().map(|(i, _)| &queued[*i].0), now) else {
+        let Some(digest) = merge(&bucket, members.iter().map(|&i| &queued[i].0), now) else {
             continue;
         };
         // Debug: a storm does this for every batch; the tick's fold says it at warn.
@@ -131,10 +135,10 @@ pub(super) fn write_queued(
         if let Some(storm) = backlogged.get_mut(channel) {
             *storm = true;
         }
-        for (i, _) in &members {
-            folded[*i] = true;
+        for &i in &members {
+            folded[i] = true;
         }
-        merged.insert(members[0].0, (digest, bucket.event_count));
+        merged.insert(members[0], (digest, bucket.event_count));
     }
     for (i, (n, accounted)) in queued.iter().enumerate() {
         let (n, accounted) = match merged.get(&i) {
