@@ -20,8 +20,9 @@ use crate::silence::{Silence, SilenceError, SilenceSpec};
 use crate::store::{Counters, Outbox, OutboxTx, StoreError};
 use crate::telemetry::Metrics;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{oneshot, Notify};
 
 /// Largest number of commands applied in one transaction.
 const MAX_BATCH: usize = 2048;
@@ -247,7 +248,7 @@ impl Wakers {
 /// The handle the rest of the service uses; cheap to clone.
 #[derive(Clone)]
 pub struct Dispatcher {
-    tx: mpsc::UnboundedSender<Command>,
+    tx: mpsc::Sender<Command>,
     /// The configuration events are routed with, on the caller's thread.
     runtime: Arc<Mutex<Arc<Runtime>>>,
 }
@@ -434,7 +435,7 @@ pub fn spawn<O: Outbox>(
 ) -> Result<(Dispatcher, std::thread::JoinHandle<()>), StoreError> {
     let shared_runtime = Arc::new(Mutex::new(runtime.clone()));
     let engine = Engine::new(store, runtime, clock, wakers, metrics)?;
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel();
     let handle = std::thread::Builder::new()
         .name("twilert-dispatch".into())
         .spawn(move || engine.run(rx))
@@ -577,44 +578,26 @@ impl MetricIncs {
 }
 
 impl<O: Outbox> Engine<O> {
-    fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+    fn run(mut self, rx: mpsc::Receiver<Command>) {
         self.reload_silences();
         if let Err(e) = self.replay() {
             tracing::error!(error = %e, "planning the events stored after the last state write failed; writes wait until it succeeds");
             self.write_failed(&e);
             self.stale = true;
         }
-        // What deferred batches left is written by the next batch once it is
-        // DEFER_FOR old, or when no command came in that long (a timed wait).
-        let timer = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .map_err(|e| tracing::warn!(error = %e, "no timer for the engine: deferred state is written as soon as it is idle"))
-            .ok();
         let mut stopping = false;
         loop {
-            let first = match (&self.deferred, &timer) {
-                (None, _) => match rx.blocking_recv() {
-                    Some(c) => c,
-                    None => break,
-                },
-                (Some(d), Some(timer)) => {
-                    let left = DEFER_FOR.saturating_sub(d.since.elapsed());
-                    // Made inside the runtime: a timer needs its reactor.
-                    let next =
-                        timer.block_on(async { tokio::time::timeout(left, rx.recv()).await });
-                    match next {
-                        Ok(Some(c)) => c,
-                        Ok(None) => break,
-                        Err(_) => {
-                            self.apply(Vec::new());
-                            continue;
-                        }
-                    }
-                }
-                (Some(_), None) => match rx.try_recv() {
+            // What deferred batches left is written by the next batch once it is
+            // DEFER_FOR old, or when no command came in that long.
+            let first = match &self.deferred {
+                None => match rx.recv() {
                     Ok(c) => c,
-                    Err(_) => {
+                    Err(_) => break,
+                },
+                Some(d) => match rx.recv_timeout(DEFER_FOR.saturating_sub(d.since.elapsed())) {
+                    Ok(c) => c,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
                         self.apply(Vec::new());
                         continue;
                     }
@@ -729,11 +712,12 @@ impl<O: Outbox> Engine<O> {
             .collect();
         let mut replies = Vec::with_capacity(writes.len());
         let carried = self.deferred.take();
-        let defer = !shared
-            && only_events
-            && routed.len() >= DEFER_MIN
-            && carried.as_ref().is_none_or(|d| {
-                d.since.elapsed() < DEFER_FOR && d.events + routed.len() <= DEFER_EVENTS
+        let defer = !shared && only_events && routed.len() >= DEFER_MIN;
+        // The deferred state is due: written in a transaction of its own once this
+        // batch's events are answered, so that they do not wait for it.
+        let due = defer
+            && carried.as_ref().is_some_and(|d| {
+                d.since.elapsed() >= DEFER_FOR || d.events + routed.len() > DEFER_EVENTS
             });
         let (mut out, since, deferred_events) = match carried {
             Some(d) => (
@@ -959,6 +943,9 @@ impl<O: Outbox> Engine<O> {
                             let _ = tx.send(Ok(found));
                         }
                     }
+                }
+                if due {
+                    self.apply(Vec::new());
                 }
             }
             Err(e) => {
