@@ -31,8 +31,9 @@ const MAX_BATCH: usize = 2048;
 /// load the groups, alerts and counts are written once per many commits instead
 /// of with each. A quieter batch writes everything with its events.
 const DEFER_MIN: usize = 8;
-/// Deferred state is written with the first batch after this long (a timed wait
-/// when none comes), or with the next that is not only events (a tick is one
+/// Deferred state is written this long after the first batch that left it (in a
+/// transaction of its own, once the batch then due has its answers; a timed wait
+/// when none comes), or with the next batch that is not only events (a tick is one
 /// every 200 ms)...
 const DEFER_FOR: std::time::Duration = std::time::Duration::from_millis(50);
 /// ...or once this many events wait for it.
