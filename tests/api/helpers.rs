@@ -114,8 +114,11 @@ pub async fn spawn_in(
         .replace("{slack}", &slack.uri())
         .replace("{dir}", &dir.path().display().to_string());
     text = with_test_admin(&text);
-    if let Some(url) = backend_database(dir.path()).await {
-        text = with_store_url(&text, &url);
+    // A test that names its own store (a PostgreSQL it controls) keeps it.
+    if !names_store_url(&text) {
+        if let Some(url) = backend_database(dir.path()).await {
+            text = with_store_url(&text, &url);
+        }
     }
     let config_path = dir.path().join("config.toml");
     std::fs::write(&config_path, &text).expect("write config");
@@ -172,6 +175,14 @@ pub async fn backend_database(dir: &std::path::Path) -> Option<String> {
     let url = db.url.clone();
     DATABASES.lock().unwrap().push((dir.to_path_buf(), db));
     Some(url)
+}
+
+/// Whether the `[store]` table of `text` has a `url`.
+fn names_store_url(text: &str) -> bool {
+    text.split_once("[store]").is_some_and(|(_, rest)| {
+        let table = rest.split("\n[").next().unwrap_or("");
+        table.lines().any(|l| l.trim_start().starts_with("url"))
+    })
 }
 
 /// `text` with `[store] url` set (the section's other keys kept).
