@@ -43,7 +43,7 @@ impl<'a> Batch<'a> {
 impl OutboxTx for Batch<'_> {
     /// Stores events; false for each whose Sid was seen before (a Twilio retry).
     fn insert_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<bool>> {
-        rows.iter().map(|r| self.insert_indexed_event(r)).collect()
+        self.insert_indexed_events(rows)
     }
 
     /// One writer (the file lock): reading is locking enough.

@@ -15,10 +15,25 @@ impl Batch<'_> {
     /// Stores an event with its filter columns, and counts it into its minute for the
     /// overview chart; false when its Sid was seen before (a Twilio retry).
     pub fn insert_indexed_event(&self, e: &EventRow<'_>) -> Result<bool> {
+        self.insert_indexed_events(std::slice::from_ref(e))
+            .map(|new| new[0])
+    }
+
+    /// [`Batch::insert_indexed_event`] for each row, one statement looked up for all.
+    pub fn insert_indexed_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<bool>> {
         let mut st = self.tx.prepare_cached(
             "INSERT OR IGNORE INTO events (sid, received_at, body, error_code, resource_sid, level, route)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
+        rows.iter().map(|e| self.insert_with(&mut st, e)).collect()
+    }
+
+    /// One row through the statement `st`; false for a Sid seen before.
+    fn insert_with(
+        &self,
+        st: &mut rusqlite::CachedStatement<'_>,
+        e: &EventRow<'_>,
+    ) -> Result<bool> {
         let new = st.execute(params![
             e.sid,
             e.received_at_ms,
