@@ -13,6 +13,10 @@ pub struct Batch<'a> {
     /// Events per (minute, error code) counted in this batch, written once at its
     /// end (`flush`) instead of one upsert per event.
     pub(super) minutes: std::cell::RefCell<std::collections::HashMap<(i64, u32), i64>>,
+    /// A storm of new resources saves a new group per event: its insert statement
+    /// is looked up once per batch, and each group's JSON is written into one buffer.
+    group_insert: std::cell::RefCell<Option<rusqlite::CachedStatement<'a>>>,
+    group_json: std::cell::RefCell<Vec<u8>>,
 }
 
 impl<'a> Batch<'a> {
@@ -20,6 +24,8 @@ impl<'a> Batch<'a> {
         Batch {
             tx,
             minutes: Default::default(),
+            group_insert: Default::default(),
+            group_json: Default::default(),
         }
     }
 
@@ -119,10 +125,14 @@ impl OutboxTx for Batch<'_> {
             }
             return Ok(None);
         };
-        let body = serde_json::to_string(g).map_err(|e| StoreError::Corrupt {
+        let mut json = self.group_json.borrow_mut();
+        json.clear();
+        let corrupt = |message: String| StoreError::Corrupt {
             what: "group".into(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        serde_json::to_writer(&mut *json, g).map_err(|e| corrupt(e.to_string()))?;
+        let body = std::str::from_utf8(&json).map_err(|e| corrupt(e.to_string()))?;
         if let Some(id) = row {
             let n = self
                 .tx
@@ -132,9 +142,15 @@ impl OutboxTx for Batch<'_> {
                 return Ok(Some(id));
             }
         }
-        self.tx
-            .prepare_cached("INSERT INTO groups (key, body) VALUES (?1, ?2)")?
-            .execute(params![key, body])?;
+        let mut insert = self.group_insert.borrow_mut();
+        let st = match insert.as_mut() {
+            Some(st) => st,
+            None => insert.insert(
+                self.tx
+                    .prepare_cached("INSERT INTO groups (key, body) VALUES (?1, ?2)")?,
+            ),
+        };
+        st.execute(params![key, body])?;
         Ok(Some(self.tx.last_insert_rowid()))
     }
 
