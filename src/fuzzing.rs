@@ -256,7 +256,7 @@ fn render_all(ev: &DebuggerEvent, s: &str) {
             group_key: s.to_string(),
             template: None,
             mention: None,
-            event: ev.clone(),
+            event: ev.clone().into(),
             digest,
             threshold: None,
             resolved: None,

@@ -54,7 +54,8 @@ pub struct Notification {
     pub template: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mention: Option<String>,
-    pub event: DebuggerEvent,
+    /// Shared, not copied: a storm's alerts and the event that made them are one.
+    pub event: std::sync::Arc<DebuggerEvent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
     /// Set on the alert a route's `threshold` let through: how many led to it.
@@ -148,7 +149,7 @@ impl Notification {
     pub fn fan_out<'a>(
         origin: Origin<'_>,
         channels: impl Iterator<Item = &'a String>,
-        event: &DebuggerEvent,
+        event: &std::sync::Arc<DebuggerEvent>,
         digest: Option<&Digest>,
         accounted: u64,
     ) -> Vec<(Notification, u64)> {
@@ -282,7 +283,7 @@ impl Notification {
             group_key: s.group_key,
             template: s.template,
             mention: s.mention,
-            event,
+            event: event.into(),
             digest: s.digest,
             threshold: s.threshold,
             resolved: s.resolved,

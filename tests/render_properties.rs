@@ -73,7 +73,7 @@ proptest! {
             .into_iter()
             .find(|(name, _)| *name == if digest { "digest" } else { "http-retrieval-failure" })
             .expect("sample");
-        if let PayloadState::Parsed(p) = &mut n.event.payload {
+        if let PayloadState::Parsed(p) = &mut std::sync::Arc::make_mut(&mut n.event).payload {
             p.more_info = Some(serde_json::json!({"Msg": text, "To": text}));
             p.resource_sid = Some(format!("CA{text}"));
             if let Some(w) = p.webhook.as_mut() {

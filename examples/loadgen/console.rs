@@ -101,7 +101,7 @@ fn fill(db: &Path, events: usize) -> (String, String) {
                             group_key: format!("{route}|error_code={code}|resource_sid={resource}"),
                             template: None,
                             mention: None,
-                            event: ev.clone(),
+                            event: ev.clone().into(),
                             digest: None,
                             threshold: None,
                             resolved: None,

@@ -255,7 +255,7 @@ fn notification(
         group_key: route.map_or_else(String::new, |r| group_key(r, ev, product)),
         template: route.and_then(|r| r.template.clone()),
         mention: route.and_then(|r| r.mention.clone()),
-        event: ev.clone(),
+        event: ev.clone().into(),
         digest: match form {
             Form::Digest(n) => Some(crate::notification::Digest {
                 count: n,

@@ -51,7 +51,7 @@ pub fn run(config: &Path, channel: &str, event: Option<&Path>) -> ExitCode {
             }
         },
         None => match sample_notifications().into_iter().next() {
-            Some((_, sample)) => notification(&rt, channel, sample.event),
+            Some((_, sample)) => notification(&rt, channel, DebuggerEvent::clone(&sample.event)),
             None => {
                 eprintln!("error: no sample event available");
                 return ExitCode::from(1);
@@ -100,7 +100,7 @@ fn notification(rt: &Runtime, channel: &str, ev: DebuggerEvent) -> Notification 
         ),
         template: route.and_then(|r| r.template.clone()),
         mention: route.and_then(|r| r.mention.clone()),
-        event: ev,
+        event: ev.into(),
         digest: None,
         threshold: None,
         resolved: None,

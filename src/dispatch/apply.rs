@@ -225,6 +225,7 @@ fn queue_resolved(
         tracing::warn!(group = %key, "group resolved, but its first event is gone (pruned?): no resolved notice");
         return Ok(());
     };
+    let event = std::sync::Arc::new(event);
     let channels = g
         .channels
         .iter()
@@ -322,6 +323,7 @@ pub(super) fn emit_digests(
             tracing::error!(group = %due.key, count = due.digest.count, "digest cannot be sent (first event missing or no enabled channel)");
             continue;
         };
+        let event = std::sync::Arc::new(event);
         for (mut n, accounted) in Notification::fan_out(
             due.state.origin(&due.key),
             channels.into_iter(),

@@ -214,7 +214,7 @@ pub fn plan_event(
         let notifications = Notification::fan_out(
             state.origin(&key),
             channels.into_iter(),
-            &ev.summary(),
+            &ev.summary().into(),
             None,
             u64::from(primary),
         );
@@ -284,7 +284,7 @@ fn threshold_step(
     let mut notifications = Notification::fan_out(
         g.origin(key),
         channels.iter().copied(),
-        &ev.summary(),
+        &ev.summary().into(),
         None,
         accounted,
     );
@@ -364,7 +364,8 @@ url = ""
 "#;
 
     fn event_with(code: &str, resource: &str) -> DebuggerEvent {
-        let mut ev = crate::render::samples::sample("http-retrieval-failure").event;
+        let mut ev =
+            DebuggerEvent::clone(&crate::render::samples::sample("http-retrieval-failure").event);
         if let crate::event::PayloadState::Parsed(p) = &mut ev.payload {
             p.error_code = crate::event::ErrorCode::parse(code).unwrap();
             p.resource_sid = Some(resource.into());

@@ -187,7 +187,7 @@ fn queue_summaries(
             template: None,
             mention: None,
         };
-        for (mut n, _) in Notification::fan_out(origin, channels, &event, None, 0) {
+        for (mut n, _) in Notification::fan_out(origin, channels, &event.into(), None, 0) {
             n.silence = Some(note.clone());
             b.insert_notification(&n, 0, now)?;
             woken.insert(n.channel.clone());

@@ -92,7 +92,7 @@ fn notification(event: DebuggerEvent) -> Notification {
         group_key: "voice-webhooks|11200".into(),
         template: None,
         mention: None,
-        event,
+        event: event.into(),
         digest: None,
         threshold: None,
         resolved: None,
@@ -223,7 +223,7 @@ fn hostile() -> Notification {
         group_key: HOSTILE_TEXT.into(),
         template: None,
         mention: Some("<!here>".into()),
-        event: ev,
+        event: ev.into(),
         digest: Some(Digest {
             count: 123_456,
             total: 123_457,

@@ -319,7 +319,8 @@ mod tests {
     use crate::event::{DebuggerEvent, ErrorCode, PayloadState};
 
     fn event(code: u32, resource: &str) -> DebuggerEvent {
-        let mut ev = crate::render::samples::sample("http-retrieval-failure").event;
+        let mut ev =
+            DebuggerEvent::clone(&crate::render::samples::sample("http-retrieval-failure").event);
         if let PayloadState::Parsed(p) = &mut ev.payload {
             p.error_code = ErrorCode(code);
             p.resource_sid = Some(resource.into());

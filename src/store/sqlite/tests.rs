@@ -20,7 +20,7 @@ fn notification(sid_n: u32, channel: &str, digest: bool) -> Notification {
         group_key: "r|k".into(),
         template: None,
         mention: None,
-        event: DebuggerEvent {
+        event: std::sync::Arc::new(DebuggerEvent {
             sid: Sid::parse(&format!("NO{sid_n:032x}")).unwrap(),
             account_sid: Sid::parse(&format!("AC{:032x}", 1)).unwrap(),
             parent_account_sid: None,
@@ -33,7 +33,7 @@ fn notification(sid_n: u32, channel: &str, digest: bool) -> Notification {
             raw_payload: "x".into(),
             received_at_ms: 1,
             source: Default::default(),
-        },
+        }),
         digest: digest.then(Digest::default),
         threshold: None,
         resolved: None,
