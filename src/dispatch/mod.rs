@@ -562,9 +562,12 @@ struct BatchOutcome {
 }
 
 /// Counter increments summed over a batch: (name, label) → label value → count.
-/// Adding one allocates only the first time a value is seen in the batch.
+/// Adding one allocates only the first time a value is seen in the batch; an event
+/// adds one or two, hashed with foldhash (not SipHash: the keys are ours).
 #[derive(Default)]
-pub(crate) struct MetricIncs(HashMap<(&'static str, &'static str), HashMap<String, u64>>);
+pub(crate) struct MetricIncs(FastMap<(&'static str, &'static str), FastMap<String, u64>>);
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 impl MetricIncs {
     pub(crate) fn add(&mut self, name: &'static str, label: &'static str, value: &str) {
@@ -701,24 +704,24 @@ impl<O: Outbox> Engine<O> {
         let ticks_here = !shared
             || !writes.iter().any(|c| matches!(c, Command::Tick { .. }))
             || self.hold_ticker(now);
-        // Every event of the batch, routed before it came (on the HTTP workers).
-        let routed: Vec<apply::Routed> = writes
-            .iter_mut()
-            .flat_map(|c| match c {
-                Command::Ingest { event, .. } => std::slice::from_mut(&mut **event),
-                Command::IngestBatch { events, .. } => events.as_mut_slice(),
-                _ => &mut [],
+        // Events in the batch, each routed before it came (on its HTTP worker, which
+        // also frees its routes with the event after the answer).
+        let batch_events: usize = writes
+            .iter()
+            .map(|c| match c {
+                Command::Ingest { .. } => 1,
+                Command::IngestBatch { events, .. } => events.len(),
+                _ => 0,
             })
-            .map(|e| std::mem::take(&mut e.routed))
-            .collect();
+            .sum();
         let mut replies = Vec::with_capacity(writes.len());
         let carried = self.deferred.take();
-        let defer = !shared && only_events && routed.len() >= DEFER_MIN;
+        let defer = !shared && only_events && batch_events >= DEFER_MIN;
         // The deferred state is due: written in a transaction of its own once this
         // batch's events are answered, so that they do not wait for it.
         let due = defer
             && carried.as_ref().is_some_and(|d| {
-                d.since.elapsed() >= DEFER_FOR || d.events + routed.len() > DEFER_EVENTS
+                d.since.elapsed() >= DEFER_FOR || d.events + batch_events > DEFER_EVENTS
             });
         let (mut out, since, deferred_events) = match carried {
             Some(d) => (
@@ -733,7 +736,6 @@ impl<O: Outbox> Engine<O> {
             ),
             None => (BatchOutcome::default(), None, 0),
         };
-        let batch_events = routed.len();
         let groups = &mut self.groups;
         let silences = &mut self.silences;
         let backlogged = &mut self.backlogged;
@@ -745,14 +747,13 @@ impl<O: Outbox> Engine<O> {
             });
             let rows: Vec<crate::store::EventRow<'_>> = incoming
                 .clone()
-                .zip(&routed)
-                .map(|(e, r)| r.row(&e.event, &e.body))
+                .map(|e| e.routed.row(&e.event, &e.body))
                 .collect();
             // Every group key the batch may touch.
             let keys = || {
-                routed
-                    .iter()
-                    .flat_map(|r| r.group_keys().iter().map(String::as_str))
+                incoming
+                    .clone()
+                    .flat_map(|e| e.routed.group_keys().iter().map(String::as_str))
                     .chain(writes.iter().filter_map(|c| match c {
                         Command::Settle {
                             result: Settled::Sent { group_key, .. },
@@ -785,17 +786,17 @@ impl<O: Outbox> Engine<O> {
                 fresh
             };
             drop(rows);
-            let mut next = routed.iter().zip(fresh);
+            let mut next = fresh.into_iter();
             for c in writes {
                 match c {
                     Command::Ingest { event, reply } => {
-                        let (r, new) = next.next().expect("one route per event");
+                        let new = next.next().expect("one answer per event");
                         let a = apply::ingest_one(
                             groups,
                             silences,
                             &rt,
                             &event.event,
-                            r,
+                            &event.routed,
                             new,
                             now,
                             &mut out,
@@ -805,9 +806,9 @@ impl<O: Outbox> Engine<O> {
                     Command::IngestBatch { events, reply } => {
                         let mut answers = Vec::with_capacity(events.len());
                         for e in &events {
-                            let (r, new) = next.next().expect("one route per event");
+                            let new = next.next().expect("one answer per event");
                             answers.push(apply::ingest_one(
-                                groups, silences, &rt, &e.event, r, new, now, &mut out,
+                                groups, silences, &rt, &e.event, &e.routed, new, now, &mut out,
                             ));
                         }
                         replies.push(Reply::IngestBatch(reply, answers));
