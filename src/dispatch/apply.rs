@@ -13,7 +13,6 @@ use crate::store::{OutboxTx, State, StoreError};
 /// An event routed before its batch touches the store: the store learns in one
 /// statement which of the batch's events are new, and a shared store locks the
 /// groups they touch first.
-#[derive(Default)]
 pub(super) struct Routed {
     matches: Vec<crate::route::RouteMatch>,
     product: Option<String>,

@@ -591,8 +591,8 @@ impl<O: Outbox> Engine<O> {
         }
         let mut stopping = false;
         loop {
-            // What deferred batches left is written by the next batch once it is
-            // DEFER_FOR old, or when no command came in that long.
+            // What deferred batches left is written once it is DEFER_FOR old: after
+            // the batch then due has its answers, or when no command came in that long.
             let first = match &self.deferred {
                 None => match rx.recv() {
                     Ok(c) => c,
