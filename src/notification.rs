@@ -132,6 +132,15 @@ pub struct FoldSummary {
     pub resources: u64,
 }
 
+/// What a notification adds to a fold, beside its key ([`Notification::fold_counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoldCounts {
+    pub events: u64,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub resources: u64,
+}
+
 /// Where a group's notifications come from: its route and key, and the route's
 /// template and mention.
 #[derive(Debug, Clone, Copy)]
@@ -182,16 +191,27 @@ impl Notification {
         } else {
             route_code_key(&self.route, &self.event)
         };
+        let c = self.fold_counts();
+        FoldSummary {
+            fold_key,
+            events: c.events,
+            first_seen_ms: c.first_seen_ms,
+            last_seen_ms: c.last_seen_ms,
+            resources: c.resources,
+        }
+    }
+
+    /// The events, time span and resources it stands for in a fold: 1 and its
+    /// event's for an alert, the totals for a digest.
+    pub fn fold_counts(&self) -> FoldCounts {
         match &self.digest {
-            Some(d) => FoldSummary {
-                fold_key,
+            Some(d) => FoldCounts {
                 events: d.total(),
                 first_seen_ms: d.first_seen_ms,
                 last_seen_ms: d.last_seen_ms,
                 resources: d.resources_total,
             },
-            None => FoldSummary {
-                fold_key,
+            None => FoldCounts {
                 events: 1,
                 first_seen_ms: self.event.received_at_ms,
                 last_seen_ms: self.event.received_at_ms,

@@ -117,12 +117,12 @@ pub(super) fn write_queued(
         };
         for &i in &members {
             let (n, accounted) = &queued[i];
-            let at = n.event.received_at_ms;
+            let c = n.fold_counts();
             bucket.event_count += accounted;
-            bucket.events += 1;
-            bucket.first_seen_ms = bucket.first_seen_ms.min(at);
-            bucket.last_seen_ms = bucket.last_seen_ms.max(at);
-            bucket.resources += u64::from(n.event.resource_sid().is_some());
+            bucket.events += c.events;
+            bucket.first_seen_ms = bucket.first_seen_ms.min(c.first_seen_ms);
+            bucket.last_seen_ms = bucket.last_seen_ms.max(c.last_seen_ms);
+            bucket.resources += c.resources;
         }
         let Some(digest) = merge(&bucket, members.iter().map(|&i| &queued[i].0), now) else {
             continue;
