@@ -142,7 +142,10 @@ async fn ingest(req: HttpRequest, body: web::Bytes, s: web::Data<Durable>) -> Ht
 fn durable(port: u16, db: &str, verify: bool) {
     let (tx, rx) = mpsc::unbounded_channel::<Job>();
     let db = db.to_string();
-    std::thread::spawn(move || writer(&db, rx));
+    std::thread::Builder::new()
+        .name("floor-writer".into())
+        .spawn(move || writer(&db, rx))
+        .expect("spawn the floor's writer");
     serve(port, tx, verify);
 }
 

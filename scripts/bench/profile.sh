@@ -10,7 +10,8 @@
 #   TWILERT=/tmp/old/twilert scripts/bench/profile.sh b  # another twilert binary (before/after)
 #   TOOL=threads scripts/bench/profile.sh b [SECONDS]    # at full speed under wrk (real batching,
 #                                                        # which callgrind's one-thread-at-a-time
-#                                                        # run does not have): CPU µs per event per thread
+#                                                        # run does not have): CPU µs per event per thread,
+#                                                        # and where the serial thread's time goes
 # Prints instructions per event (whole process and per thread) and the top
 # inclusive costs; the callgrind files stay in the printed temp directory (not
 # for committing).
@@ -81,14 +82,41 @@ if [ "$tool" = threads ]; then
     cpu >"$dir/before"
     written() { awk '/^write_bytes/ {print $2}' /proc/"$tw"/io; }
     w0="$(written)"
+    # The serial thread (the engine's, or the floor's writer): its state sampled
+    # every 2 ms while wrk runs (R: running or waiting for a core, D: waiting on
+    # the disk, S: waiting for work), and its schedstat (on a core / waiting for one).
+    serial="$(grep -lE 'twilert-dispatc|floor-writer' /proc/"$tw"/task/*/comm | head -1 | cut -d/ -f5)"
+    python3 - "$tw" "$serial" "$((events - 1))" >"$dir/states.txt" <<'PY' &
+import sys, time
+pid, tid, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+base = f"/proc/{pid}/task/{tid}"
+def sched():
+    on, wait, _ = open(f"{base}/schedstat").read().split()
+    return int(on), int(wait), time.monotonic()
+time.sleep(0.5)
+counts, s0, end = {}, sched(), time.monotonic() + secs
+while time.monotonic() < end:
+    stat = open(f"{base}/stat").read()
+    state = stat[stat.rindex(")") + 2]
+    counts[state] = counts.get(state, 0) + 1
+    time.sleep(0.002)
+s1 = sched()
+wall, n = s1[2] - s0[2], sum(counts.values())
+states = ", ".join(f"{k} {100 * v / n:.0f} %" for k, v in sorted(counts.items()))
+print(f"  serial thread {tid}: on a core {100 * (s1[0] - s0[0]) / 1e9 / wall:.0f} %, waiting for one "
+      f"{100 * (s1[1] - s0[1]) / 1e9 / wall:.0f} %; sampled states {states}")
+PY
+    sampler=$!
     wrk -t2 -c32 -d"${events}s" -s scripts/bench/wrk-event.lua "http://127.0.0.1:$port/twilio/debugger" -- 1 "$distinct" "$dir/body.txt" >"$dir/wrk.txt"
     cpu >"$dir/after"
     w1="$(written)"
+    wait "$sampler" || true
     n="$(awk '/requests in/ {print $1}' "$dir/wrk.txt")"
     echo "case $case_: $n requests in ${events} s ($(awk '/Requests\/sec/ {print $2}' "$dir/wrk.txt") /s); CPU µs per event by thread:"
     hz="$(getconf CLK_TCK)"
     join "$dir/before" "$dir/after" | awk -v n="$n" -v hz="$hz" '{d = $5 - $3; if (d > 0) {printf "  %-7s %-18s %6.1f\n", $1, $2, d * 1e6 / hz / n; t += d}} END {printf "  all                        %6.1f\n", t * 1e6 / hz / n}'
     echo "  bytes written to disk per event: $(( (w1 - w0) / n ))"
+    cat "$dir/states.txt"
     exit 0
 fi
 "$bin/examples/loadgen" load --port "$port" --events "$events" --resources "$resources" --connections 32
