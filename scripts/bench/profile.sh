@@ -85,8 +85,9 @@ if [ "$tool" = threads ]; then
     # The serial thread (the engine's, or the floor's writer): its state sampled
     # every 2 ms while wrk runs (R: running or waiting for a core, D: waiting on
     # the disk, S: waiting for work), and its schedstat (on a core / waiting for one).
-    serial="$(grep -lE 'twilert-dispatc|floor-writer' /proc/"$tw"/task/*/comm | head -1 | cut -d/ -f5)"
-    python3 - "$tw" "$serial" "$((events - 1))" >"$dir/states.txt" <<'PY' &
+    serial="$( (grep -lE 'twilert-dispatc|floor-writer' /proc/"$tw"/task/*/comm || true) | head -1 | cut -d/ -f5)"
+    [ -n "$serial" ] || echo "  (no engine or floor writer thread found: an older binary? its states are not sampled)" >"$dir/states.txt"
+    [ -z "$serial" ] || python3 - "$tw" "$serial" "$((events - 1))" >"$dir/states.txt" <<'PY' &
 import sys, time
 pid, tid, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
 base = f"/proc/{pid}/task/{tid}"
