@@ -86,8 +86,9 @@ if [ "$tool" = threads ]; then
     # every 2 ms while wrk runs (R: running or waiting for a core, D: waiting on
     # the disk, S: waiting for work), and its schedstat (on a core / waiting for one).
     serial="$( (grep -lE 'twilert-dispatc|floor-writer' /proc/"$tw"/task/*/comm || true) | head -1 | cut -d/ -f5)"
-    [ -n "$serial" ] || echo "  (no engine or floor writer thread found: an older binary? its states are not sampled)" >"$dir/states.txt"
-    [ -z "$serial" ] || python3 - "$tw" "$serial" "$((events - 1))" >"$dir/states.txt" <<'PY' &
+    sampler=
+    if [ -n "$serial" ]; then
+        python3 - "$tw" "$serial" "$((events - 1))" >"$dir/states.txt" <<'PY' &
 import sys, time
 pid, tid, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
 base = f"/proc/{pid}/task/{tid}"
@@ -107,11 +108,14 @@ states = ", ".join(f"{k} {100 * v / n:.0f} %" for k, v in sorted(counts.items())
 print(f"  serial thread {tid}: on a core {100 * (s1[0] - s0[0]) / 1e9 / wall:.0f} %, waiting for one "
       f"{100 * (s1[1] - s0[1]) / 1e9 / wall:.0f} %; sampled states {states}")
 PY
-    sampler=$!
+        sampler=$!
+    else
+        echo "  (no engine or floor writer thread found: an older binary? its states are not sampled)" >"$dir/states.txt"
+    fi
     wrk -t2 -c32 -d"${events}s" -s scripts/bench/wrk-event.lua "http://127.0.0.1:$port/twilio/debugger" -- 1 "$distinct" "$dir/body.txt" >"$dir/wrk.txt"
     cpu >"$dir/after"
     w1="$(written)"
-    wait "$sampler" || true
+    [ -z "$sampler" ] || wait "$sampler" || true
     n="$(awk '/requests in/ {print $1}' "$dir/wrk.txt")"
     echo "case $case_: $n requests in ${events} s ($(awk '/Requests\/sec/ {print $2}' "$dir/wrk.txt") /s); CPU µs per event by thread:"
     hz="$(getconf CLK_TCK)"
