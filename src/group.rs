@@ -81,6 +81,68 @@ pub struct GroupState {
     /// first save, and on a shared store, which finds groups by key.
     #[serde(skip)]
     pub row: Option<i64>,
+    /// The stored id of the event that opened the group, when it opened on an
+    /// embedded store: while the group is that one event, the event is all of it
+    /// ([`GroupState::seedable`]).
+    #[serde(skip)]
+    pub seed: Option<i64>,
+}
+
+/// What a route opens its groups with, beside their first event: a seeded
+/// group's state is this, its event's Sid and resource, and its window's end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedRoute {
+    pub route: String,
+    pub channels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mention: Option<String>,
+    pub window_ms: i64,
+}
+
+impl SeedRoute {
+    fn of(g: &GroupState) -> SeedRoute {
+        SeedRoute {
+            route: g.route.clone(),
+            channels: g.channels.clone(),
+            template: g.template.clone(),
+            mention: g.mention.clone(),
+            window_ms: g.window_ms,
+        }
+    }
+
+    fn same(&self, g: &GroupState) -> bool {
+        self.route == g.route
+            && self.channels == g.channels
+            && self.template == g.template
+            && self.mention == g.mention
+            && self.window_ms == g.window_ms
+    }
+}
+
+/// Groups of one event each that one state write saved together, as one row (a
+/// storm of new resources opens a group per event; a row per group is a B-tree
+/// insert per event on the engine's serial thread). Each is `(key, index into
+/// routes, window end, the stored id of its event)`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Seeds {
+    pub routes: Vec<SeedRoute>,
+    pub groups: Vec<(String, u32, i64, i64)>,
+}
+
+impl Seeds {
+    /// When the last of these groups' windows ends (the row is deleted then).
+    pub fn max_end(&self) -> i64 {
+        self.groups.iter().map(|g| g.2).max().unwrap_or(0)
+    }
+
+    /// The state of seeded group `i`, from its event's Sid and resource.
+    pub fn state(&self, i: usize, sid: &str, resource: Option<&str>) -> Option<GroupState> {
+        let (_, route, end, event) = self.groups.get(i)?;
+        let r = self.routes.get(*route as usize)?;
+        Some(GroupState::seeded(r, sid, resource, *end, *event))
+    }
 }
 
 /// Zero fields are left out of a group's stored JSON (most of a new group's are):
@@ -130,7 +192,63 @@ impl GroupState {
             events_total: 0,
             acknowledged: None,
             row: None,
+            seed: None,
         }
+    }
+
+    /// A group of one event (`sid`, on `resource`) opened with `route`, whose window
+    /// ends at `window_end_ms`: what [`GroupState::open`] made of it.
+    pub fn seeded(
+        route: &SeedRoute,
+        sid: &str,
+        resource: Option<&str>,
+        window_end_ms: i64,
+        event: i64,
+    ) -> Self {
+        let opened = window_end_ms - route.window_ms;
+        GroupState {
+            route: route.route.clone(),
+            channels: route.channels.clone(),
+            template: route.template.clone(),
+            mention: route.mention.clone(),
+            first_sid: sid.to_string(),
+            window_ms: route.window_ms,
+            window_end_ms,
+            count: 0,
+            first_seen_ms: opened,
+            last_seen_ms: opened,
+            resources: resource.map(str::to_string).into_iter().collect(),
+            resources_total: u64::from(resource.is_some()),
+            sample_sids: vec![],
+            accounted: 0,
+            lead: 1,
+            threshold: None,
+            held: vec![],
+            resolve_after_ms: None,
+            last_total: 0,
+            receipts: Default::default(),
+            events_total: 0,
+            acknowledged: None,
+            row: None,
+            seed: Some(event),
+        }
+    }
+
+    /// Whether the group is still just its first event, opened on an embedded store
+    /// and never saved: its state is [`GroupState::seeded`] from that event, so it
+    /// is saved as a seed ([`Seeds`]), not a row of its own.
+    pub fn seedable(&self) -> bool {
+        self.seed.is_some()
+            && self.row.is_none()
+            && self.coolable()
+            && self.lead == 1
+            && self.events_total == 0
+            && self.last_total == 0
+            && self.receipts.is_empty()
+            && self.sample_sids.is_empty()
+            && self.resources.len() as u64 == self.resources_total
+            && self.resources.len() <= 1
+            && self.first_seen_ms == self.window_end_ms - self.window_ms
     }
 
     /// Whether memory may drop this group's state once it is stored, keeping only
@@ -247,11 +365,28 @@ pub struct DueDigest {
     pub digest: Digest,
 }
 
-/// A cold group: its window's end and its row in the store.
+/// A cold group: its window's end and where the store keeps it.
 #[derive(Debug, Clone, Copy)]
 struct Cold {
     window_end_ms: i64,
-    row: Option<i64>,
+    at: ColdAt,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ColdAt {
+    /// A row of its own (`None`: not known, found by key).
+    Row(Option<i64>),
+    /// A seed: its event's stored id, and what it opened with (an index into
+    /// [`Groups::seed_routes`]).
+    Seed { event: i64, route: u32 },
+}
+
+/// The cold groups a batch touches, to read before it plans: rows (with where
+/// the store keeps them) and seeds (their events' stored ids).
+#[derive(Debug, Default)]
+pub struct ColdKeys {
+    pub rows: Vec<(String, Option<i64>)>,
+    pub seeds: Vec<(String, i64)>,
 }
 
 #[derive(Debug, Default)]
@@ -281,11 +416,24 @@ pub struct Groups {
     /// open in the store, and how many this batch opened since.
     store_open: Option<usize>,
     opened: usize,
+    /// Fresh one-event groups are saved as seeds ([`Seeds`]): an embedded store's
+    /// engine, whose memory is the authority.
+    seeding: bool,
+    /// What the seeded groups opened with, each once.
+    seed_routes: Vec<SeedRoute>,
 }
 
 impl Groups {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An embedded store's groups: fresh one-event groups are saved as seeds.
+    pub fn seeding() -> Self {
+        Groups {
+            seeding: true,
+            ..Self::default()
+        }
     }
 
     /// Restores groups read from the store, in memory (a shared store's locked
@@ -299,7 +447,8 @@ impl Groups {
     }
 
     /// Restores an embedded store's groups (at start, after a failed write): the
-    /// ones that need no state until they are touched stay cold.
+    /// ones that need no state until they are touched stay cold. Rows first, then
+    /// [`Groups::load_seeds`].
     pub fn load(&mut self, groups: impl IntoIterator<Item = (String, GroupState)>) {
         for (k, g) in groups {
             let k: Arc<str> = k.into();
@@ -308,6 +457,41 @@ impl Groups {
                 self.cold.insert(k, Cold::of(&g));
             } else {
                 self.map.insert(k, Box::new(g));
+            }
+        }
+    }
+
+    /// Restores the seeded groups of an embedded store, oldest row first, after its
+    /// rows: a key that has a row was counted into after it was seeded (the row is
+    /// newer); of two seeds of a key, the later.
+    pub fn load_seeds(&mut self, seeds: impl IntoIterator<Item = Seeds>) {
+        for s in seeds {
+            let routes: Vec<u32> = s
+                .routes
+                .into_iter()
+                .map(|r| intern(&mut self.seed_routes, r))
+                .collect();
+            for (key, route, end, event) in s.groups {
+                let Some(&route) = routes.get(route as usize) else {
+                    continue;
+                };
+                if self.map.contains_key(key.as_str())
+                    || self
+                        .cold
+                        .get(key.as_str())
+                        .is_some_and(|c| matches!(c.at, ColdAt::Row(_)))
+                {
+                    continue;
+                }
+                let k: Arc<str> = key.into();
+                self.deadlines.insert((end, k.clone()));
+                self.cold.insert(
+                    k,
+                    Cold {
+                        window_end_ms: end,
+                        at: ColdAt::Seed { event, route },
+                    },
+                );
             }
         }
     }
@@ -330,25 +514,32 @@ impl Groups {
         self.cold.contains_key(key)
     }
 
-    /// The cold groups among `keys`, each once, with its row in the store: what a
-    /// batch reads ([`Groups::warm`]) before it plans.
-    pub fn cold_among<'k>(
-        &self,
-        keys: impl IntoIterator<Item = &'k str>,
-    ) -> Vec<(String, Option<i64>)> {
-        let mut keys: Vec<String> = keys
-            .into_iter()
-            .filter(|k| self.is_cold(k))
-            .map(str::to_string)
-            .collect();
+    /// The cold groups among `keys`, each once, with where the store keeps it:
+    /// what a batch reads ([`Groups::warm`]) before it plans.
+    pub fn cold_among<'k>(&self, keys: impl IntoIterator<Item = &'k str>) -> ColdKeys {
+        let mut keys: Vec<&str> = keys.into_iter().filter(|k| self.is_cold(k)).collect();
         keys.sort_unstable();
         keys.dedup();
-        keys.into_iter()
-            .map(|k| {
-                let row = self.cold.get(k.as_str()).and_then(|c| c.row);
-                (k, row)
-            })
-            .collect()
+        let mut out = ColdKeys::default();
+        for k in keys {
+            match self.cold.get(k).map(|c| c.at) {
+                Some(ColdAt::Row(row)) => out.rows.push((k.to_string(), row)),
+                Some(ColdAt::Seed { event, .. }) => out.seeds.push((k.to_string(), event)),
+                None => {}
+            }
+        }
+        out
+    }
+
+    /// The state of the seeded cold group `key`, from its event's Sid and resource
+    /// (read from the store); `None` when `key` is not a seed.
+    pub fn seed_state(&self, key: &str, sid: &str, resource: Option<&str>) -> Option<GroupState> {
+        let c = self.cold.get(key)?;
+        let ColdAt::Seed { event, route } = c.at else {
+            return None;
+        };
+        let r = self.seed_routes.get(route as usize)?;
+        Some(GroupState::seeded(r, sid, resource, c.window_end_ms, event))
     }
 
     /// Whether group `key` is open, in memory or cold.
@@ -365,7 +556,7 @@ impl Groups {
         };
         match state {
             Some(mut g) => {
-                g.row = cold.row;
+                g.row = cold.row();
                 self.deadlines.insert((g.window_end_ms, k.clone()));
                 self.map.insert(k, Box::new(g));
             }
@@ -374,7 +565,7 @@ impl Groups {
                 // but could not be read is deleted (or reused if the key opens
                 // again in this batch) rather than left behind.
                 tracing::warn!(group = %key, "an open group's state was not in the store; it closes");
-                self.closed.insert(k.clone(), cold.row);
+                self.closed.insert(k.clone(), cold.row());
                 self.dirty.insert(k);
             }
         }
@@ -521,7 +712,7 @@ impl Groups {
             state.row = state.row.or(row);
         }
         if let Some(c) = self.cold.remove(key) {
-            state.row = state.row.or(c.row);
+            state.row = state.row.or(c.row());
         }
         let k: Arc<str> = key.into();
         self.deadlines.insert((state.window_end_ms, k.clone()));
@@ -560,7 +751,7 @@ impl Groups {
             self.deadlines.pop_first();
             if let Some(c) = self.cold.get(&key).filter(|c| c.window_end_ms == end) {
                 // Nothing was counted since it went cold: the group closes.
-                self.closed.insert(key.clone(), c.row);
+                self.closed.insert(key.clone(), c.row());
                 self.cold.remove(&key);
                 self.dirty.insert(key);
                 continue;
@@ -653,16 +844,42 @@ impl Groups {
     /// save, `None` to delete. Borrowed, not cloned (a new group per event is a
     /// state to save per event, on the engine's serial thread). A saved group that
     /// needs no state until it is touched again goes cold: the store holds it.
+    /// Fresh one-event groups go to `seed` instead, all in one [`Seeds`], and cold.
     pub fn drain_dirty<E>(
         &mut self,
         mut save: impl FnMut(&str, Option<i64>, Option<&GroupState>) -> Result<Option<i64>, E>,
+        seed: impl FnOnce(&Seeds) -> Result<(), E>,
     ) -> Result<(), E> {
+        let mut seeds = Seeds::default();
+        // Interned route index → its index in `seeds.routes`.
+        let mut local: Vec<Option<u32>> = Vec::new();
         for k in std::mem::take(&mut self.dirty) {
             if self.cold.contains_key(&k) {
                 // Cold since it was marked: its row stands.
                 continue;
             }
             match self.map.get_mut(&k) {
+                Some(g) if self.seeding && g.seedable() => {
+                    let route = intern_of(&mut self.seed_routes, g);
+                    if local.len() <= route as usize {
+                        local.resize(route as usize + 1, None);
+                    }
+                    let at = *local[route as usize].get_or_insert_with(|| {
+                        seeds.routes.push(self.seed_routes[route as usize].clone());
+                        seeds.routes.len() as u32 - 1
+                    });
+                    let event = g.seed.unwrap_or_default();
+                    seeds
+                        .groups
+                        .push((k.to_string(), at, g.window_end_ms, event));
+                    let cold = Cold {
+                        window_end_ms: g.window_end_ms,
+                        at: ColdAt::Seed { event, route },
+                    };
+                    if let Some((k, _)) = self.map.remove_entry(&k) {
+                        self.cold.insert(k, cold);
+                    }
+                }
                 Some(g) => {
                     g.row = save(&k, g.row, Some(g))?;
                     if g.coolable() {
@@ -679,7 +896,29 @@ impl Groups {
             }
         }
         self.closed.clear();
-        Ok(())
+        if seeds.groups.is_empty() {
+            return Ok(());
+        }
+        seed(&seeds)
+    }
+}
+
+/// `r`'s index in `routes`, added if new (a handful: one per route and reload).
+fn intern(routes: &mut Vec<SeedRoute>, r: SeedRoute) -> u32 {
+    match routes.iter().position(|x| *x == r) {
+        Some(i) => i as u32,
+        None => {
+            routes.push(r);
+            routes.len() as u32 - 1
+        }
+    }
+}
+
+/// [`intern`] for what group `g` opened with, cloned only when new.
+fn intern_of(routes: &mut Vec<SeedRoute>, g: &GroupState) -> u32 {
+    match routes.iter().rposition(|x| x.same(g)) {
+        Some(i) => i as u32,
+        None => intern(routes, SeedRoute::of(g)),
     }
 }
 
@@ -687,7 +926,16 @@ impl Cold {
     fn of(g: &GroupState) -> Cold {
         Cold {
             window_end_ms: g.window_end_ms,
-            row: g.row,
+            at: ColdAt::Row(g.row),
+        }
+    }
+
+    /// The row to delete when it closes (a seed has none: its row is deleted once
+    /// every window in it ended).
+    fn row(&self) -> Option<i64> {
+        match self.at {
+            ColdAt::Row(r) => r,
+            ColdAt::Seed { .. } => None,
         }
     }
 }
@@ -816,10 +1064,13 @@ mod tests {
         );
         let dirty = |g: &mut Groups| {
             let mut keys = vec![];
-            g.drain_dirty(|k, _, _| {
-                keys.push(k.to_string());
-                Ok::<_, ()>(None)
-            })
+            g.drain_dirty(
+                |k, _, _| {
+                    keys.push(k.to_string());
+                    Ok::<_, ()>(None)
+                },
+                |_| Ok(()),
+            )
             .unwrap();
             keys
         };
@@ -837,13 +1088,16 @@ mod tests {
         let mut g = Groups::new();
         let mut store: HashMap<String, GroupState> = HashMap::new();
         let save = |g: &mut Groups, store: &mut HashMap<String, GroupState>| {
-            g.drain_dirty(|k, _, st| {
-                match st {
-                    Some(st) => store.insert(k.to_string(), st.clone()),
-                    None => store.remove(k),
-                };
-                Ok::<_, ()>(None)
-            })
+            g.drain_dirty(
+                |k, _, st| {
+                    match st {
+                        Some(st) => store.insert(k.to_string(), st.clone()),
+                        None => store.remove(k),
+                    };
+                    Ok::<_, ()>(None)
+                },
+                |_| Ok(()),
+            )
             .unwrap();
         };
         observe(&mut g, &ev(1, "CA1"), 0);
@@ -886,20 +1140,130 @@ mod tests {
     fn a_cold_group_without_readable_state_closes_and_its_row_goes() {
         let mut g = Groups::new();
         observe(&mut g, &ev(1, "CA1"), 0);
-        g.drain_dirty(|_, _, _| Ok::<_, ()>(Some(7))).unwrap();
+        g.drain_dirty(|_, _, _| Ok::<_, ()>(Some(7)), |_| Ok(()))
+            .unwrap();
         assert!(g.is_cold("r|k"));
         g.warm("r|k", None);
         assert!(!g.is_open("r|k"));
         let mut saved = vec![];
-        g.drain_dirty(|k, row, st| {
-            saved.push((k.to_string(), row, st.is_some()));
-            Ok::<_, ()>(None)
-        })
+        g.drain_dirty(
+            |k, row, st| {
+                saved.push((k.to_string(), row, st.is_some()));
+                Ok::<_, ()>(None)
+            },
+            |_| Ok(()),
+        )
         .unwrap();
         assert_eq!(
             saved,
             vec![("r|k".to_string(), Some(7), false)],
             "row 7 deleted"
         );
+    }
+
+    /// A fresh one-event group is saved as a seed (no row of its own), and made
+    /// again from it equal to the state it was opened with.
+    #[test]
+    fn a_fresh_group_is_seeded_and_made_again_from_its_event() {
+        let mut g = Groups::seeding();
+        let e = ev(1, "CA1");
+        let mut opened = GroupState::open(
+            "r",
+            vec!["c".into()],
+            None,
+            Some("@here".into()),
+            1000,
+            &e,
+            5,
+        );
+        opened.seed = Some(41);
+        g.open_group("r|k", opened.clone());
+        let mut rows = vec![];
+        let mut seeded = vec![];
+        g.drain_dirty(
+            |k, _, _| {
+                rows.push(k.to_string());
+                Ok::<_, ()>(Some(1))
+            },
+            |s| {
+                seeded.push(s.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert!(rows.is_empty(), "no row of its own");
+        assert_eq!(seeded.len(), 1);
+        let seeds = &seeded[0];
+        assert_eq!(seeds.groups, vec![("r|k".to_string(), 0, 1005, 41)]);
+        assert_eq!(seeds.max_end(), 1005);
+        assert!(g.is_cold("r|k"));
+        let again = g
+            .seed_state("r|k", &e.sid.to_string(), e.resource_sid())
+            .unwrap();
+        assert_eq!(again, opened, "the same state");
+        assert_eq!(
+            seeds.state(0, &e.sid.to_string(), e.resource_sid()),
+            Some(opened)
+        );
+        let cold = g.cold_among(["r|k"]);
+        assert_eq!(
+            (cold.rows.len(), cold.seeds),
+            (0, vec![("r|k".to_string(), 41)])
+        );
+
+        // Restored at start: a seed stays cold; a key with a row keeps the row's state.
+        let mut restored = Groups::seeding();
+        let mut counted =
+            GroupState::open("r", vec!["c".into()], None, None, 1000, &ev(2, "CA2"), 0);
+        counted.count = 1;
+        counted.row = Some(9);
+        let two = Seeds {
+            routes: seeds.routes.clone(),
+            groups: vec![("r|k".into(), 0, 1005, 41), ("r|j".into(), 0, 1005, 42)],
+        };
+        restored.load(vec![("r|j".to_string(), counted.clone())]);
+        restored.load_seeds(vec![two]);
+        assert_eq!(restored.len(), 2);
+        assert!(restored.is_cold("r|k"));
+        assert_eq!(restored.get("r|j"), Some(&counted));
+        // Its window ends with nothing counted: it closes unread, no row to delete.
+        assert!(restored.due(1005).iter().all(|d| d.key != "r|k"));
+        let mut deleted = vec![];
+        restored
+            .drain_dirty(
+                |k, row, st| {
+                    deleted.push((k.to_string(), row, st.is_some()));
+                    Ok::<_, ()>(row)
+                },
+                |_| Ok(()),
+            )
+            .unwrap();
+        assert!(
+            deleted.contains(&("r|k".to_string(), None, false)),
+            "{deleted:?}"
+        );
+        assert!(!restored.is_open("r|k"));
+    }
+
+    /// A group with more than its first event is never a seed.
+    #[test]
+    fn only_a_groups_first_event_alone_is_a_seed() {
+        let e = ev(1, "CA1");
+        let mut g = GroupState::open("r", vec![], None, None, 1000, &e, 0);
+        assert!(!g.seedable(), "no stored event id");
+        g.seed = Some(1);
+        assert!(g.seedable());
+        let mut counted = g.clone();
+        counted.count_event(&ev(2, "CA2"), 1);
+        assert!(!counted.seedable());
+        let mut saved = g.clone();
+        saved.row = Some(3);
+        assert!(!saved.seedable(), "a row of its own stays a row");
+        let mut later = g.clone();
+        later.events_total = 2;
+        assert!(!later.seedable(), "a later window");
+        let mut resolving = g;
+        resolving.resolve_after_ms = Some(10);
+        assert!(!resolving.seedable());
     }
 }

@@ -55,8 +55,8 @@ impl Routed {
     }
 }
 
-/// Plans and applies an event the store just took (`new`) or had seen (a retry); its
-/// alerts wait in `out.queued` for [`super::fold::write_queued`].
+/// Plans and applies an event the store just took (`stored`: its id) or had seen
+/// (`None`: a retry); its alerts wait in `out.queued` for [`super::fold::write_queued`].
 #[allow(clippy::too_many_arguments)]
 pub(super) fn ingest_one(
     groups: &mut Groups,
@@ -64,15 +64,15 @@ pub(super) fn ingest_one(
     rt: &Runtime,
     ev: &DebuggerEvent,
     routed: &Routed,
-    new: bool,
+    stored: Option<i64>,
     now: i64,
     out: &mut BatchOutcome,
 ) -> Accepted {
-    if !new {
+    let Some(id) = stored else {
         out.delta.duplicates += 1;
         tracing::info!(sid = %ev.sid, "duplicate Sid: already accepted, not notified again");
         return Accepted::Duplicate;
-    }
+    };
     let input = plan::PlanInput {
         enabled: &rt.enabled,
         max_open_groups: rt.settings.defaults.max_open_groups,
@@ -92,7 +92,11 @@ pub(super) fn ingest_one(
     if p.steps.is_empty() {
         tracing::info!(sid = %ev.sid, code = ?ev.error_code().map(|c| c.0), "no route matches: recorded as unrouted");
     }
-    for step in p.steps {
+    for mut step in p.steps {
+        if let plan::Step::Opened { state, .. } = &mut step {
+            // While it is this one event, the event is all of the group.
+            state.seed = Some(id);
+        }
         apply_step(groups, ev, now, step, out);
     }
     Accepted::New

@@ -208,10 +208,52 @@ fn write_state(
     out: &mut BatchOutcome,
 ) -> Result<(), StoreError> {
     fold::write_queued(b, backlogged, now, out)?;
-    groups.drain_dirty(|key, row, g| b.save_group(key, row, g))?;
+    groups.drain_dirty(
+        |key, row, g| b.save_group(key, row, g),
+        |seeds| b.save_seeds(seeds),
+    )?;
     silences::flush(b, &out.tallies)?;
     b.add_counters(&out.delta)?;
     b.mark_applied()
+}
+
+/// Brings the cold groups among `keys` into memory before a batch plans: rows read
+/// back, seeded groups made again from their events.
+fn warm<'k>(
+    b: &impl OutboxTx,
+    groups: &mut Groups,
+    keys: impl IntoIterator<Item = &'k str>,
+) -> Result<(), StoreError> {
+    let cold = groups.cold_among(keys);
+    if !cold.rows.is_empty() {
+        let mut stored: HashMap<String, GroupState> =
+            b.read_groups(&cold.rows)?.into_iter().collect();
+        for (k, _) in &cold.rows {
+            groups.warm(k, stored.remove(k));
+        }
+    }
+    if !cold.seeds.is_empty() {
+        let ids: Vec<i64> = cold.seeds.iter().map(|(_, id)| *id).collect();
+        let events: HashMap<i64, (String, Option<String>)> = b
+            .seed_events(&ids)?
+            .into_iter()
+            .map(|(id, sid, resource)| (id, (sid, resource)))
+            .collect();
+        for (k, id) in &cold.seeds {
+            let state = events
+                .get(id)
+                .and_then(|(sid, resource)| groups.seed_state(k, sid, resource.as_deref()));
+            groups.warm(k, state);
+        }
+    }
+    Ok(())
+}
+
+/// Loads an embedded store's groups into `groups`: rows, then seeds.
+fn load_groups(store: &impl Outbox, groups: &mut Groups) -> Result<(), StoreError> {
+    groups.load(store.load_groups()?);
+    groups.load_seeds(store.load_seeds()?);
+    Ok(())
 }
 
 /// Answers write commands with the store's failure (`503` for events).
@@ -464,7 +506,8 @@ impl<O: Outbox> Engine<O> {
         let mut groups = Groups::new();
         if !store.shared() {
             // The only writer: memory is the authority between batches.
-            groups.load(store.load_groups()?);
+            groups = Groups::seeding();
+            load_groups(&store, &mut groups)?;
         }
         Ok(Engine {
             store,
@@ -776,12 +819,7 @@ impl<O: Outbox> Engine<O> {
                 if groups.has_cold() {
                     // Memory keeps a key for groups only the store holds: read the
                     // ones this batch touches before it plans.
-                    let cold = groups.cold_among(keys());
-                    let mut stored: HashMap<String, GroupState> =
-                        b.read_groups(&cold)?.into_iter().collect();
-                    for (k, _) in &cold {
-                        groups.warm(k, stored.remove(k));
-                    }
+                    warm(b, groups, keys())?;
                 }
                 fresh
             };
@@ -828,6 +866,7 @@ impl<O: Outbox> Engine<O> {
                             // Silences end under the ticker lease: one replica
                             // sends their summaries.
                             silences::expire_due(b, &rt, silences, now, &mut out)?;
+                            b.drop_seeds(now)?;
                             if shared {
                                 // Due windows of groups no other batch holds now;
                                 // the rest are due at the next tick.
@@ -1000,11 +1039,11 @@ impl<O: Outbox> Engine<O> {
             return Ok(());
         }
         let mut events = Vec::with_capacity(bodies.len());
-        for body in &bodies {
+        for (id, body) in &bodies {
             match serde_json::from_str::<DebuggerEvent>(body) {
                 Ok(ev) => {
                     let routed = apply::route(&self.runtime, &ev);
-                    events.push((ev, routed));
+                    events.push((*id, ev, routed));
                 }
                 // Stored by this twilert, so readable; kept in the store if not.
                 Err(e) => {
@@ -1017,24 +1056,21 @@ impl<O: Outbox> Engine<O> {
             (&mut self.groups, &mut self.silences, &mut self.backlogged);
         let out = self.store.batch(|b| {
             let mut out = BatchOutcome::default();
-            let cold = groups.cold_among(
+            warm(
+                b,
+                groups,
                 events
                     .iter()
-                    .flat_map(|(_, r)| r.group_keys().iter().map(String::as_str)),
-            );
-            let mut stored: HashMap<String, GroupState> =
-                b.read_groups(&cold)?.into_iter().collect();
-            for (k, _) in &cold {
-                groups.warm(k, stored.remove(k));
-            }
-            for (ev, routed) in &events {
+                    .flat_map(|(_, _, r)| r.group_keys().iter().map(String::as_str)),
+            )?;
+            for (id, ev, routed) in &events {
                 apply::ingest_one(
                     groups,
                     silences,
                     &rt,
                     ev,
                     routed,
-                    true,
+                    Some(*id),
                     ev.received_at_ms,
                     &mut out,
                 );
@@ -1059,10 +1095,8 @@ impl<O: Outbox> Engine<O> {
         if self.store.shared() {
             return; // the store holds every group; memory only caches a batch's
         }
-        let loaded = self.store.load_groups().and_then(|g| {
-            self.groups.load(g);
-            self.replay()
-        });
+        self.groups = Groups::seeding();
+        let loaded = load_groups(&self.store, &mut self.groups).and_then(|()| self.replay());
         if let Err(e) = loaded {
             tracing::error!(error = %e, "rebuilding group state from the store failed; writes wait until it succeeds");
             self.write_failed(&e);

@@ -46,6 +46,10 @@ fn event(n: u32, resource: u32) -> DebuggerEvent {
 }
 
 fn engine(db: &Path) -> Engine<Store> {
+    engine_at(db, ManualClock::new(1_000_000))
+}
+
+fn engine_at(db: &Path, clock: ManualClock) -> Engine<Store> {
     let cfg = CONFIG.replace("\"unused\"", &format!("{:?}", db.display().to_string()));
     let settings =
         crate::config::from_toml_str(&cfg, "test", |_| None, Default::default()).unwrap();
@@ -53,7 +57,7 @@ fn engine(db: &Path) -> Engine<Store> {
     let mut e = Engine::new(
         Store::open(db).unwrap(),
         rt,
-        Arc::new(ManualClock::new(1_000_000)),
+        Arc::new(clock),
         Wakers::default(),
         Arc::new(Metrics::new()),
     )
@@ -80,13 +84,14 @@ fn answers(rxs: Vec<Answer>) -> Vec<Accepted> {
         .collect()
 }
 
-/// (events, groups, notifications, accepted counter) as stored.
+/// (events, groups (rows and seeds), notifications, accepted counter) as stored.
 fn stored(db: &Path) -> (i64, i64, i64, i64) {
     let c = rusqlite::Connection::open(db).unwrap();
     let n = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
     (
         n("SELECT COUNT(*) FROM events"),
-        n("SELECT COUNT(*) FROM groups"),
+        n("SELECT (SELECT COUNT(*) FROM groups)
+            + (SELECT COALESCE(SUM(json_array_length(body, '$.groups')), 0) FROM group_seeds)"),
         n("SELECT COUNT(*) FROM notifications"),
         n("SELECT COALESCE((SELECT value FROM counters WHERE name = 'accepted'), 0)"),
     )
@@ -209,4 +214,99 @@ fn a_channel_stays_backlogged_while_a_storm_of_new_groups_goes_on() {
     assert_eq!(pending_rows(&db), 3 + 12);
     let snap = e.snapshot();
     assert_eq!(snap.accounted(), snap.counters.accepted);
+}
+
+/// (group rows, seeds' rows) as stored.
+fn group_rows(db: &Path) -> (i64, i64) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let n = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    (
+        n("SELECT COUNT(*) FROM groups"),
+        n("SELECT COUNT(*) FROM group_seeds"),
+    )
+}
+
+#[test]
+fn a_new_groups_first_event_is_all_of_it_until_a_second_comes_even_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    {
+        let mut e = engine(&db);
+        let (cmds, rxs) = ingests(&e, 0..3); // three new groups, quiet: written in full
+        e.apply(cmds);
+        answers(rxs);
+        assert_eq!(
+            group_rows(&db),
+            (0, 1),
+            "three one-event groups are one row of seeds, not a row each"
+        );
+        assert_eq!(e.groups.len(), 3);
+    }
+    // What the console and the API read: the seeded groups, as opened.
+    let r = crate::store::Reader::open(&db).unwrap();
+    let open = r.open_groups(None, 10).unwrap();
+    assert_eq!(open.len(), 3);
+    let (key, g) = &open[0];
+    assert!(key.starts_with("voice|"), "{key}");
+    assert_eq!(g.route, "voice");
+    assert_eq!(g.channels, vec!["a".to_string()]);
+    assert_eq!(g.first_sid, event(0, 0).sid.to_string());
+    assert_eq!(g.resources, vec![format!("CA{:032x}", 0)]);
+    assert_eq!((g.count, g.lead, g.first_seen_ms), (0, 1, 1_000_000));
+    assert_eq!(g.window_end_ms, 1_000_000 + 10_000);
+    let (page, next) = r.scan_groups(None, 2).unwrap();
+    assert!(page.is_empty(), "no group rows");
+    let mut scanned = 0;
+    let mut next = next;
+    while let Some(after) = next {
+        let (page, n) = r.scan_groups(Some(&after), 2).unwrap();
+        scanned += page.len();
+        next = n;
+    }
+    assert_eq!(scanned, 3);
+    drop(r);
+
+    // After a restart a second event on resource 1 counts into its group: no
+    // second first alert; the group has a row of its own from then on.
+    let clock = ManualClock::new(1_000_000);
+    let mut e = engine_at(&db, clock.clone());
+    assert_eq!(e.groups.len(), 3);
+    clock.advance_ms(5_000);
+    let (reply, rx) = oneshot::channel();
+    let second = Box::new(Incoming::new(event(50, 1), &e.runtime).unwrap());
+    let key = second.routed.group_keys()[0].clone();
+    e.apply(vec![Command::Ingest {
+        event: second,
+        reply,
+    }]);
+    answers(vec![rx]);
+    assert_eq!(
+        stored(&db),
+        (4, 4, 3, 4),
+        "counted, not a new alert (3 stay)"
+    );
+    assert_eq!(group_rows(&db), (1, 1));
+    let g = e.groups.get(&key).expect("warm, counted into");
+    assert_eq!(
+        (g.count, g.lead, g.first_sid.clone()),
+        (1, 1, event(1, 1).sid.to_string())
+    );
+
+    // The window ends: the counted group sends its digest, the two others close
+    // unread, and the seeds' row goes once every window in it ended.
+    clock.advance_ms(5_000);
+    tick(&mut e);
+    assert_eq!(e.groups.len(), 1, "the digested group stays open a window");
+    assert_eq!(group_rows(&db), (1, 0));
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let digests: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM notifications WHERE is_digest = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(digests, 1);
+    let snap = e.snapshot();
+    assert_eq!((snap.counters.accepted, snap.accounted()), (4, 4));
 }

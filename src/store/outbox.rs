@@ -8,7 +8,7 @@ use super::{
     Backlog, CodeSeries, Counters, DeadLetter, EventFilter, EventPage, EventRow, EventSummary,
     FoldBucket, NotificationView, Queued, ReplicaSeen, Result, State,
 };
-use crate::group::GroupState;
+use crate::group::{GroupState, Seeds};
 use crate::notification::{Notification, Receipt};
 use crate::silence::{Silence, SilenceHit};
 
@@ -60,12 +60,17 @@ pub trait Outbox: Send + 'static {
     /// Accepted events counted in waiting notifications (SPEC 4 invariant).
     fn pending_notification_events(&self) -> Result<u64>;
     fn load_groups(&self) -> Result<Vec<(String, GroupState)>>;
-    /// The stored bodies of the events after the last transaction that wrote the
+    /// The seeded groups' rows, oldest first ([`OutboxTx::save_seeds`]); a store
+    /// that never saves seeds (a shared one) has none.
+    fn load_seeds(&self) -> Result<Vec<Seeds>> {
+        Ok(vec![])
+    }
+    /// The stored ids and bodies of the events after the last transaction that wrote the
     /// engine's state ([`OutboxTx::mark_applied`]), oldest first: events a single
     /// writer committed alone under load, whose groups, alerts and counts were
     /// still only in its memory when it stopped. None on a store that writes the
     /// state with every batch (a shared one).
-    fn unapplied_events(&self) -> Result<Vec<String>>;
+    fn unapplied_events(&self) -> Result<Vec<(i64, String)>>;
     /// Deletes delivered work older than `before_ms`; returns the rows removed.
     fn prune(&mut self, before_ms: i64) -> Result<usize>;
     fn size_bytes(&self) -> u64;
@@ -76,9 +81,9 @@ pub trait Outbox: Send + 'static {
 
 /// Operations inside one write transaction.
 pub trait OutboxTx {
-    /// Stores events with their filter columns, in order; per event, false when its
-    /// Sid was seen before (a retry, or earlier in `rows`).
-    fn insert_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<bool>>;
+    /// Stores events with their filter columns, in order; per event, its stored id,
+    /// or `None` when its Sid was seen before (a retry, or earlier in `rows`).
+    fn insert_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<Option<i64>>>;
     /// Locks groups `keys` for the rest of the transaction (another replica's batch
     /// touching one of them waits) and reads those that are open; with the number
     /// of groups open in the store in all.
@@ -90,7 +95,7 @@ pub trait OutboxTx {
         &self,
         rows: &[EventRow<'_>],
         keys: &[String],
-    ) -> Result<(Vec<bool>, Vec<(String, GroupState)>, usize)> {
+    ) -> Result<(Vec<Option<i64>>, Vec<(String, GroupState)>, usize)> {
         let fresh = self.insert_events(rows)?;
         let (groups, open) = self.lock_groups(keys)?;
         Ok((fresh, groups, open))
@@ -118,6 +123,25 @@ pub trait OutboxTx {
         g: Option<&GroupState>,
     ) -> Result<Option<i64>>;
     fn add_counters(&self, delta: &Counters) -> Result<()>;
+    /// Saves fresh one-event groups together, as one row that stands until the last
+    /// of their windows ends ([`OutboxTx::drop_seeds`]). Only the embedded store's
+    /// engine seeds (its memory is the authority); a shared store refuses.
+    fn save_seeds(&self, _seeds: &Seeds) -> Result<()> {
+        Err(super::StoreError::Backend(
+            "a shared store keeps no seeded groups".into(),
+        ))
+    }
+    /// Deletes the seeds' rows whose every window ended at `now_ms`.
+    fn drop_seeds(&self, _now_ms: i64) -> Result<()> {
+        Ok(())
+    }
+    /// The Sid and resource of the stored events `ids` (seeded groups' first
+    /// events), by id; an id not stored is left out.
+    fn seed_events(&self, _ids: &[i64]) -> Result<Vec<(i64, String, Option<String>)>> {
+        Err(super::StoreError::Backend(
+            "a shared store keeps no seeded groups".into(),
+        ))
+    }
 
     /// Queues a notification; `event_count`: the accepted events it accounts for.
     fn insert_notification(&self, n: &Notification, event_count: u64, now_ms: i64) -> Result<()>;

@@ -494,14 +494,14 @@ fn migrate_creates_the_schema_and_refuses_a_newer_one() {
     let o = run();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        o.status.success() && out.contains("schema version 8"),
+        o.status.success() && out.contains("schema version 9"),
         "{out}"
     );
     let db = dir.path().join("twilert.db");
     rusqlite::Connection::open(&db)
         .and_then(|c| {
             c.execute(
-                "UPDATE meta SET value = '9' WHERE key = 'schema_version'",
+                "UPDATE meta SET value = '10' WHERE key = 'schema_version'",
                 [],
             )
         })
@@ -510,7 +510,7 @@ fn migrate_creates_the_schema_and_refuses_a_newer_one() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        err.contains("version 9") && err.contains("upgrade twilert"),
+        err.contains("version 10") && err.contains("upgrade twilert"),
         "{err}"
     );
 }

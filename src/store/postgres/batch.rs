@@ -151,7 +151,7 @@ const INSERT_EVENTS: &str = "INSERT INTO events (sid, received_at, body, error_c
         resource_sid, level, route)
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::text[],
         $6::text[], $7::text[])
-    ON CONFLICT (sid) DO NOTHING RETURNING sid";
+    ON CONFLICT (sid) DO NOTHING RETURNING sid, id";
 
 /// Events to insert, column by column, in Sid order: two batches with Sids in
 /// common wait on each other's in one order (never each on the other).
@@ -254,17 +254,19 @@ impl<'a> PgBatch<'a> {
         })
     }
 
-    /// Per row, whether the insert stored it (`inserted`: the Sids it returned);
-    /// the new ones count into their minute.
-    fn fresh(&self, rows: &[EventRow<'_>], inserted: Vec<tokio_postgres::Row>) -> Vec<bool> {
-        let mut new: std::collections::HashSet<String> =
-            inserted.iter().map(|r| r.get::<_, String>(0)).collect();
+    /// Per row, its id when the insert stored it (`inserted`: the Sids and ids it
+    /// returned); the new ones count into their minute.
+    fn fresh(&self, rows: &[EventRow<'_>], inserted: Vec<tokio_postgres::Row>) -> Vec<Option<i64>> {
+        let mut new: std::collections::HashMap<String, i64> = inserted
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+            .collect();
         let mut minutes = self.minutes.borrow_mut();
         rows.iter()
             .map(|r| {
                 // The first of a Sid in `rows` is the new one; a repeat is a retry.
                 let fresh = new.remove(r.sid);
-                if fresh {
+                if fresh.is_some() {
                     *minutes
                         .entry((
                             r.received_at_ms.div_euclid(60_000),
@@ -420,7 +422,7 @@ impl<'a> PgBatch<'a> {
 }
 
 impl OutboxTx for PgBatch<'_> {
-    fn insert_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<bool>> {
+    fn insert_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<Option<i64>>> {
         if rows.is_empty() {
             return Ok(vec![]);
         }
@@ -445,7 +447,7 @@ impl OutboxTx for PgBatch<'_> {
         &self,
         rows: &[EventRow<'_>],
         keys: &[String],
-    ) -> Result<(Vec<bool>, Vec<(String, GroupState)>, usize)> {
+    ) -> Result<(Vec<Option<i64>>, Vec<(String, GroupState)>, usize)> {
         let mut ids: Vec<i64> = keys.iter().map(|k| lock_id(k)).collect();
         ids.sort_unstable();
         ids.dedup();

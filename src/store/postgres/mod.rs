@@ -373,7 +373,7 @@ impl Outbox for PgStore {
     }
 
     /// Every batch writes its state with its events.
-    fn unapplied_events(&self) -> Result<Vec<String>> {
+    fn unapplied_events(&self) -> Result<Vec<(i64, String)>> {
         Ok(vec![])
     }
 

@@ -2,7 +2,7 @@
 //! batch (the [`OutboxTx`] operations).
 
 use super::{parse_queued, read_queued, QUEUED_COLUMNS};
-use crate::group::GroupState;
+use crate::group::{GroupState, Seeds};
 use crate::notification::Notification;
 use crate::store::{Counters, EventRow, FoldBucket, OutboxTx, Queued, Result, State, StoreError};
 use rusqlite::{params, OptionalExtension};
@@ -47,8 +47,8 @@ impl<'a> Batch<'a> {
 }
 
 impl OutboxTx for Batch<'_> {
-    /// Stores events; false for each whose Sid was seen before (a Twilio retry).
-    fn insert_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<bool>> {
+    /// Stores events; `None` for each whose Sid was seen before (a Twilio retry).
+    fn insert_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<Option<i64>>> {
         self.insert_indexed_events(rows)
     }
 
@@ -106,6 +106,28 @@ impl OutboxTx for Batch<'_> {
 
     fn insert_notification(&self, n: &Notification, event_count: u64, now_ms: i64) -> Result<()> {
         Batch::insert_notification(self, n, event_count, now_ms).map(drop)
+    }
+
+    fn save_seeds(&self, seeds: &Seeds) -> Result<()> {
+        let body = serde_json::to_string(seeds).map_err(|e| StoreError::Corrupt {
+            what: "seeded groups".into(),
+            message: e.to_string(),
+        })?;
+        self.tx
+            .prepare_cached("INSERT INTO group_seeds (max_end, body) VALUES (?1, ?2)")?
+            .execute(params![seeds.max_end(), body])?;
+        Ok(())
+    }
+
+    fn drop_seeds(&self, now_ms: i64) -> Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM group_seeds WHERE max_end <= ?1")?
+            .execute([now_ms])?;
+        Ok(())
+    }
+
+    fn seed_events(&self, ids: &[i64]) -> Result<Vec<(i64, String, Option<String>)>> {
+        super::views::seed_events(self.tx, ids)
     }
 
     /// A new group is appended (one page for many, where a key index would take a

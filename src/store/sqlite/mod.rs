@@ -208,11 +208,29 @@ impl Outbox for Store {
         Ok(out)
     }
 
-    fn unapplied_events(&self) -> Result<Vec<String>> {
+    fn load_seeds(&self) -> Result<Vec<crate::group::Seeds>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, body FROM group_seeds ORDER BY id")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = vec![];
+        for row in rows {
+            let (id, body) = row?;
+            match views::parse_seeds(&body) {
+                Ok(s) => out.push(s),
+                Err(e) => {
+                    tracing::warn!(row = id, error = %e, "skipping unreadable seeded groups")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn unapplied_events(&self) -> Result<Vec<(i64, String)>> {
         let mut st = self.conn.prepare(&format!(
-            "SELECT body FROM events WHERE id > ({APPLIED_THROUGH}) ORDER BY id"
+            "SELECT id, body FROM events WHERE id > ({APPLIED_THROUGH}) ORDER BY id"
         ))?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 /// The schema version this binary writes.
-pub(super) const VERSION: i64 = 8;
+pub(super) const VERSION: i64 = 9;
 
 /// Version 1: the first release's tables (created if missing; a first-release store
 /// has them and no `meta` table, and is taken as version 1).
@@ -135,7 +135,18 @@ const V7: &str = "DROP INDEX IF EXISTS events_received;";
 const V8: &str = "INSERT OR IGNORE INTO meta (key, value)
     SELECT 'applied_through', COALESCE(MAX(id), 0) FROM events;";
 
-const STEPS: [(i64, &str); 7] = [
+/// Version 9: fresh one-event groups saved together, a row per state write (a
+/// storm of new resources opens a group per event): their keys, windows' ends and
+/// first events' ids, with what each route opened them with. A row is deleted once
+/// every window in it ended.
+const V9: &str = "CREATE TABLE IF NOT EXISTS group_seeds (
+        id INTEGER PRIMARY KEY,
+        max_end INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS group_seeds_end ON group_seeds (max_end);";
+
+const STEPS: [(i64, &str); 8] = [
     (2, V2),
     (3, V3),
     (4, V4),
@@ -143,6 +154,7 @@ const STEPS: [(i64, &str); 7] = [
     (6, V6),
     (7, V7),
     (8, V8),
+    (9, V9),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 //! 1,000,000 stored events as at 100.
 
 use super::{Batch, Reader};
-use crate::group::GroupState;
+use crate::group::{GroupState, Seeds};
 use crate::store::{
     Backlog, CodeSeries, EventFilter, EventPage, EventRow, EventSummary, NotificationView, Result,
     State, StoreError, RESOURCE_SCAN,
@@ -16,11 +16,11 @@ impl Batch<'_> {
     /// overview chart; false when its Sid was seen before (a Twilio retry).
     pub fn insert_indexed_event(&self, e: &EventRow<'_>) -> Result<bool> {
         self.insert_indexed_events(std::slice::from_ref(e))
-            .map(|new| new[0])
+            .map(|new| new[0].is_some())
     }
 
     /// [`Batch::insert_indexed_event`] for each row, one statement looked up for all.
-    pub fn insert_indexed_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<bool>> {
+    pub fn insert_indexed_events(&self, rows: &[EventRow<'_>]) -> Result<Vec<Option<i64>>> {
         let mut st = self.tx.prepare_cached(
             "INSERT OR IGNORE INTO events (sid, received_at, body, error_code, resource_sid, level, route)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -28,12 +28,12 @@ impl Batch<'_> {
         rows.iter().map(|e| self.insert_with(&mut st, e)).collect()
     }
 
-    /// One row through the statement `st`; false for a Sid seen before.
+    /// One row through the statement `st`; its id, or `None` for a Sid seen before.
     fn insert_with(
         &self,
         st: &mut rusqlite::CachedStatement<'_>,
         e: &EventRow<'_>,
-    ) -> Result<bool> {
+    ) -> Result<Option<i64>> {
         let new = st.execute(params![
             e.sid,
             e.received_at_ms,
@@ -53,7 +53,7 @@ impl Batch<'_> {
                 ))
                 .or_default() += 1;
         }
-        Ok(new)
+        Ok(new.then(|| self.tx.last_insert_rowid()))
     }
 }
 
@@ -214,35 +214,100 @@ impl Reader {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
-    /// Open groups by key, at most `limit` after the key `after` (keyset). The
-    /// groups table has no key index (v6): each page scans it for its first keys.
+    /// Open groups by key, at most `limit` after the key `after` (keyset): rows and
+    /// seeds. The groups table has no key index (v6): each page scans it for its
+    /// first keys.
     pub fn open_groups(
         &self,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, GroupState)>> {
+        let after = after.unwrap_or("");
         let rows = self.groups_where(
             "SELECT id, key, body FROM groups WHERE key > ?1 ORDER BY key LIMIT ?2",
-            params![after.unwrap_or(""), limit as i64],
+            params![after, limit as i64],
         )?;
-        Ok(rows.into_iter().map(|(_, k, g)| (k, g)).collect())
+        let mut out: Vec<(String, GroupState)> = rows.into_iter().map(|(_, k, g)| (k, g)).collect();
+        let seeds = self.live_seeds()?;
+        let mut seeded: Vec<&(String, usize, usize)> = seeds
+            .live
+            .iter()
+            .filter(|(k, ..)| k.as_str() > after)
+            .collect();
+        if seeded.is_empty() {
+            return Ok(out);
+        }
+        seeded.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        seeded.truncate(limit);
+        out.extend(seeds.states(&self.conn, seeded.into_iter())?);
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out.truncate(limit);
+        Ok(out)
     }
 
-    /// Open groups in the order stored, by row: each page reads only its rows.
+    /// Open groups in the order stored: rows by id (each page reads only its rows),
+    /// then the seeded groups (cursor `s<n>`: from the n-th).
     pub fn scan_groups(
         &self,
         after: Option<&str>,
         limit: usize,
     ) -> Result<crate::store::GroupScan> {
+        if let Some(n) = after.and_then(|a| a.strip_prefix('s')) {
+            let from: usize = n.parse().unwrap_or(0);
+            let seeds = self.live_seeds()?;
+            let page = seeds.live.iter().skip(from).take(limit);
+            let groups = seeds.states(&self.conn, page)?;
+            let next = (seeds.live.len() > from + limit).then(|| format!("s{}", from + limit));
+            return Ok((groups, next));
+        }
         let from: i64 = after.and_then(|a| a.parse().ok()).unwrap_or(0);
         let rows = self.groups_where(
             "SELECT id, key, body FROM groups WHERE id > ?1 ORDER BY id LIMIT ?2",
             params![from, limit as i64],
         )?;
-        let next = (rows.len() == limit)
-            .then(|| rows.last().map(|(id, _, _)| id.to_string()))
-            .flatten();
+        let next = if rows.len() == limit {
+            rows.last().map(|(id, _, _)| id.to_string())
+        } else {
+            let any: bool = self
+                .conn
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM group_seeds)")?
+                .query_row([], |r| r.get(0))?;
+            any.then(|| "s0".to_string())
+        };
         Ok((rows.into_iter().map(|(_, k, g)| (k, g)).collect(), next))
+    }
+
+    /// The seeded groups the store holds that have no row of its own (a row is
+    /// newer: the group was counted into since), the later seed of a key winning.
+    fn live_seeds(&self) -> Result<LiveSeeds> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT body FROM group_seeds ORDER BY id")?;
+        let bodies = st.query_map([], |r| r.get::<_, String>(0))?;
+        let mut rows = Vec::new();
+        for body in bodies {
+            rows.push(parse_seeds(&body?)?);
+        }
+        let mut latest: std::collections::HashMap<&str, (usize, usize)> = Default::default();
+        for (r, s) in rows.iter().enumerate() {
+            for (i, (key, ..)) in s.groups.iter().enumerate() {
+                latest.insert(key.as_str(), (r, i));
+            }
+        }
+        let mut with_rows = std::collections::HashSet::new();
+        if !latest.is_empty() {
+            let mut st = self.conn.prepare_cached("SELECT key FROM groups")?;
+            for k in st.query_map([], |r| r.get::<_, String>(0))? {
+                with_rows.insert(k?);
+            }
+        }
+        let mut live: Vec<(String, usize, usize)> = latest
+            .into_iter()
+            .filter(|(k, _)| !with_rows.contains(*k))
+            .map(|(k, (r, i))| (k.to_string(), r, i))
+            .collect();
+        live.sort_unstable_by_key(|(_, r, i)| (*r, *i));
+        Ok(LiveSeeds { rows, live })
     }
 
     fn groups_where(
@@ -391,6 +456,69 @@ impl Reader {
         let mut st = self.conn.prepare_cached(&sql)?;
         silences_of(&mut st, [])
     }
+}
+
+/// The seeds' rows a view read, and the groups in them still open: (key, row,
+/// index in the row).
+struct LiveSeeds {
+    rows: Vec<Seeds>,
+    live: Vec<(String, usize, usize)>,
+}
+
+impl LiveSeeds {
+    /// The states of seeded groups `page`, from their events' Sids and resources.
+    fn states<'a>(
+        &self,
+        conn: &rusqlite::Connection,
+        page: impl Iterator<Item = &'a (String, usize, usize)>,
+    ) -> Result<Vec<(String, GroupState)>> {
+        let page: Vec<&(String, usize, usize)> = page.collect();
+        let ids: Vec<i64> = page
+            .iter()
+            .map(|(_, r, i)| self.rows[*r].groups[*i].3)
+            .collect();
+        let facts: std::collections::HashMap<i64, (String, Option<String>)> =
+            seed_events(conn, &ids)?
+                .into_iter()
+                .map(|(id, sid, resource)| (id, (sid, resource)))
+                .collect();
+        Ok(page
+            .into_iter()
+            .filter_map(|(key, r, i)| {
+                let seeds = &self.rows[*r];
+                let (sid, resource) = facts.get(&seeds.groups[*i].3)?;
+                let g = seeds.state(*i, sid, resource.as_deref())?;
+                Some((key.clone(), g))
+            })
+            .collect())
+    }
+}
+
+pub(super) fn parse_seeds(body: &str) -> Result<Seeds> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
+        what: "seeded groups".into(),
+        message: e.to_string(),
+    })
+}
+
+/// The Sid and resource of stored events `ids` (seeded groups' first events).
+pub(super) fn seed_events(
+    conn: &rusqlite::Connection,
+    ids: &[i64],
+) -> Result<Vec<(i64, String, Option<String>)>> {
+    let mut st = conn.prepare_cached("SELECT sid, resource_sid FROM events WHERE id = ?1")?;
+    let mut out = Vec::with_capacity(ids.len());
+    for &id in ids {
+        if let Some((sid, resource)) = st
+            .query_row([id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .optional()?
+        {
+            out.push((id, sid, resource));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
