@@ -503,12 +503,14 @@ impl<O: Outbox> Engine<O> {
         wakers: Wakers,
         metrics: Arc<Metrics>,
     ) -> Result<Engine<O>, StoreError> {
-        let mut groups = Groups::new();
-        if !store.shared() {
+        let groups = if store.shared() {
+            Groups::new()
+        } else {
             // The only writer: memory is the authority between batches.
-            groups = Groups::seeding();
+            let mut groups = Groups::seeding();
             load_groups(&store, &mut groups)?;
-        }
+            groups
+        };
         Ok(Engine {
             store,
             groups,
