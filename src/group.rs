@@ -168,32 +168,17 @@ impl GroupState {
         ev: &DebuggerEvent,
         now: i64,
     ) -> Self {
-        GroupState {
-            route: route.to_string(),
+        let window_ms = window_ms.max(1);
+        let first = (ev.sid.as_str(), ev.resource_sid());
+        GroupState::first(
+            route.to_string(),
             channels,
             template,
             mention,
-            first_sid: ev.sid.to_string(),
-            window_ms: window_ms.max(1),
-            window_end_ms: now + window_ms.max(1),
-            count: 0,
-            first_seen_ms: now,
-            last_seen_ms: now,
-            resources: ev.resource_sid().map(str::to_string).into_iter().collect(),
-            resources_total: u64::from(ev.resource_sid().is_some()),
-            sample_sids: vec![],
-            accounted: 0,
-            lead: 1,
-            threshold: None,
-            held: vec![],
-            resolve_after_ms: None,
-            last_total: 0,
-            receipts: Default::default(),
-            events_total: 0,
-            acknowledged: None,
-            row: None,
-            seed: None,
-        }
+            window_ms,
+            first,
+            now,
+        )
     }
 
     /// A group of one event (`sid`, on `resource`) opened with `route`, whose window
@@ -205,18 +190,40 @@ impl GroupState {
         window_end_ms: i64,
         event: i64,
     ) -> Self {
-        let opened = window_end_ms - route.window_ms;
+        let mut g = GroupState::first(
+            route.route.clone(),
+            route.channels.clone(),
+            route.template.clone(),
+            route.mention.clone(),
+            route.window_ms,
+            (sid, resource),
+            window_end_ms - route.window_ms,
+        );
+        g.seed = Some(event);
+        g
+    }
+
+    /// A group whose first event (its Sid and resource) came at `now`.
+    fn first(
+        route: String,
+        channels: Vec<String>,
+        template: Option<String>,
+        mention: Option<String>,
+        window_ms: i64,
+        (sid, resource): (&str, Option<&str>),
+        now: i64,
+    ) -> Self {
         GroupState {
-            route: route.route.clone(),
-            channels: route.channels.clone(),
-            template: route.template.clone(),
-            mention: route.mention.clone(),
+            route,
+            channels,
+            template,
+            mention,
             first_sid: sid.to_string(),
-            window_ms: route.window_ms,
-            window_end_ms,
+            window_ms,
+            window_end_ms: now + window_ms,
             count: 0,
-            first_seen_ms: opened,
-            last_seen_ms: opened,
+            first_seen_ms: now,
+            last_seen_ms: now,
             resources: resource.map(str::to_string).into_iter().collect(),
             resources_total: u64::from(resource.is_some()),
             sample_sids: vec![],
@@ -230,7 +237,7 @@ impl GroupState {
             events_total: 0,
             acknowledged: None,
             row: None,
-            seed: Some(event),
+            seed: None,
         }
     }
 
